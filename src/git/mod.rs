@@ -1,0 +1,35 @@
+//! Everything that talks git, in-process with gix: transports, clone/fetch, worktree,
+//! commit and push. Callers see plain functions over `gix::Repository` and object ids;
+//! nothing here decides *what* to do (that is `plan`, `report`, `trim`).
+
+pub mod transport;
+
+use std::time::Duration;
+
+/// How to reach remotes: everything a transport needs besides the url.
+/// Built from the agent config; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct NetOptions {
+    /// Bound on any single network operation (connect, and each read/write).
+    pub timeout: Duration,
+    /// Program (with arguments) used for ssh remotes; `GIT_SSH_COMMAND` semantics.
+    pub ssh_command: Option<String>,
+    /// A private key for ssh remotes (`-i <key>`), used when `ssh_command` is unset.
+    pub ssh_key: Option<std::path::PathBuf>,
+    /// File holding the https password/token, used when the url carries none.
+    pub https_password_file: Option<std::path::PathBuf>,
+    /// Extra PEM CA bundle for https remotes.
+    pub https_ca_file: Option<std::path::PathBuf>,
+}
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        NetOptions {
+            timeout: Duration::from_secs(60),
+            ssh_command: None,
+            ssh_key: None,
+            https_password_file: None,
+            https_ca_file: None,
+        }
+    }
+}

