@@ -1,5 +1,17 @@
 //! gitops-agent: GitOps for machines without Kubernetes. See ARCHITECTURE.md for the map.
 
+pub mod clock;
+pub mod config;
 pub mod error;
+pub mod files;
 pub mod git;
+pub mod health;
+pub mod hooks;
+pub mod infra_meta;
+pub mod layout;
+pub mod lock;
+pub mod plan;
+pub mod report;
+pub mod state;
+pub mod trim;
 pub mod url;

@@ -1,0 +1,76 @@
+//! Where things live under `$GITOPS_AGENT_HOME` (SPEC §3): byte for byte the Python agent's
+//! clone folders, so a migrated device reuses them, plus the agent's own state.
+
+use std::path::{Path, PathBuf};
+
+use crate::url;
+
+/// The state root and the paths derived from it.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub home: PathBuf,
+}
+
+impl Layout {
+    /// `$GITOPS_AGENT_HOME`, default `/opt/gitops-agent`.
+    pub fn from_env() -> Layout {
+        let home = std::env::var_os("GITOPS_AGENT_HOME")
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| PathBuf::from("/opt/gitops-agent"), PathBuf::from);
+        Layout { home }
+    }
+
+    pub fn app_configs(&self) -> PathBuf {
+        self.home.join("app-configs")
+    }
+
+    /// `<slug>@<branch>-<hash>`: the deploy-config clone.
+    pub fn deploy_clone(&self, repo_url: &str, branch: &str) -> PathBuf {
+        self.app_configs().join(folder_name(repo_url, branch))
+    }
+
+    /// `<slug>@<branch>-<hash>-monitoring`: the monitoring clone.
+    pub fn monitoring_clone(&self, repo_url: &str, branch: &str) -> PathBuf {
+        self.app_configs()
+            .join(format!("{}-monitoring", folder_name(repo_url, branch)))
+    }
+
+    /// Records of the last successful apply, one file per app.
+    pub fn applied_dir(&self) -> PathBuf {
+        self.home.join("state").join("applied")
+    }
+
+    pub fn lock_file(&self) -> PathBuf {
+        self.home.join("agent.lock")
+    }
+}
+
+pub fn folder_name(repo_url: &str, branch: &str) -> String {
+    format!("{}@{branch}-{}", url::slug(repo_url), url::short_hash(repo_url))
+}
+
+/// The applied-section record of `app`.
+pub fn applied_record(dir: &Path, app: &str) -> PathBuf {
+    dir.join(format!("{app}.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_agent_folder_names() {
+        let l = Layout { home: "/opt/gitops-agent".into() };
+        let h = url::short_hash("git@github.com:org/deploy.git");
+        assert_eq!(
+            l.deploy_clone("git@github.com:org/deploy.git", "main"),
+            PathBuf::from(format!("/opt/gitops-agent/app-configs/deploy@main-{h}"))
+        );
+        assert_eq!(
+            l.monitoring_clone("git@github.com:org/deploy.git", "main"),
+            PathBuf::from(format!("/opt/gitops-agent/app-configs/deploy@main-{h}-monitoring"))
+        );
+        // userinfo does not change the folder
+        assert_eq!(folder_name("https://tok@h/o/r.git", "b"), folder_name("https://h/o/r", "b"));
+    }
+}

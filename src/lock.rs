@@ -1,0 +1,79 @@
+//! One pass at a time per `$GITOPS_AGENT_HOME` (SPEC §8): an advisory `flock` on
+//! `agent.lock`, released by the kernel when the process dies, so a crash never wedges it.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::error::{Context, Error, Result};
+
+/// How long a second agent waits for the lock before giving up (exit 3 with `--once`).
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(120);
+
+/// Held while a pass runs; dropping it releases the lock.
+#[derive(Debug)]
+pub struct PassLock {
+    _file: File,
+}
+
+/// Why the lock was not taken.
+#[derive(Debug)]
+pub enum LockError {
+    /// Another agent held it for the whole wait.
+    Busy(String),
+    Io(Error),
+}
+
+/// Take the lock at `path`, waiting up to `wait`.
+pub fn acquire(path: &Path, wait: Duration) -> Result<PassLock, LockError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("create {}", parent.display()))
+            .map_err(LockError::Io)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("open lock file {}", path.display()))
+        .map_err(LockError::Io)?;
+    let deadline = Instant::now() + wait;
+    loop {
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(PassLock { _file: file });
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(LockError::Io(Error::msg(format!("lock {}: {err}", path.display()))));
+        }
+        if Instant::now() >= deadline {
+            return Err(LockError::Busy(format!(
+                "another gitops-agent holds the lock {} (waited {} s); is the service running? stop it or retry later",
+                path.display(),
+                wait.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_waits_then_gives_up() {
+        let path = std::env::temp_dir().join(format!("gitops-agent-lock-{}", std::process::id()));
+        let held = acquire(&path, Duration::ZERO).unwrap();
+        match acquire(&path, Duration::from_millis(300)) {
+            Err(LockError::Busy(msg)) => assert!(msg.contains("another gitops-agent")),
+            other => panic!("expected Busy, got {other:?}"),
+        }
+        drop(held);
+        assert!(acquire(&path, Duration::ZERO).is_ok());
+        let _ = std::fs::remove_file(&path);
+    }
+}
