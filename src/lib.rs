@@ -15,3 +15,8 @@ pub mod report;
 pub mod state;
 pub mod trim;
 pub mod url;
+pub mod daemon;
+pub mod monitoring;
+pub mod pass;
+pub mod reconcile;
+pub mod sdnotify;

@@ -1,1 +1,148 @@
-fn main() {}
+//! Entry point: parse flags, set up logging, dispatch to one mode; the exit code is decided
+//! here and only here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use argh::FromArgs;
+
+use gitops_agent::config::{self, AgentConfig};
+use gitops_agent::error::{Context, Result};
+use gitops_agent::layout::Layout;
+use gitops_agent::lock::{self, LockError};
+use gitops_agent::{daemon, pass};
+
+/// GitOps for machines without Kubernetes: keeps each app of this device at the commit its
+/// deploy repo pins, copies its config files, runs its hooks, corrects drift, and pushes a
+/// health report to the `<branch>-monitoring` branch of the deploy repo.
+#[derive(FromArgs)]
+#[argh(
+    note = "Environment:\n  GITOPS_AGENT_CONFIG     agent config used when --config is not given (default /etc/gitops-agent/config.toml)\n  GITOPS_AGENT_HOME       state root; clones live in $GITOPS_AGENT_HOME/app-configs (default /opt/gitops-agent)\n  GITOPS_AGENT_LOCK_WAIT  seconds to wait for another agent's pass lock (default 120)\n  GIT_SSH_COMMAND         ssh program for ssh remotes, as git uses it (ssh_command in the config wins)\n\nWithout --once the agent runs forever: a pass at start, then one every `interval` seconds.\nSignals: TERM/INT stop (after the current app), HUP reloads the config, USR1 starts a pass now.",
+    error_code(0, "--once: every app of this pass is healthy (also: daemon stopped by SIGTERM/SIGINT)"),
+    error_code(1, "--once: an app of this pass needs attention, or a report could not be pushed"),
+    error_code(2, "the agent config cannot be used (unreadable, bad TOML, bad or missing key)"),
+    error_code(3, "another gitops-agent held the lock in $GITOPS_AGENT_HOME past the wait bound")
+)]
+struct Args {
+    /// agent config file (default: $GITOPS_AGENT_CONFIG, else /etc/gitops-agent/config.toml)
+    #[argh(option, arg_name = "PATH")]
+    config: Option<PathBuf>,
+    /// run one pass and exit (for cloud-init, initramfs and cron); see exit codes below
+    #[argh(switch)]
+    once: bool,
+    /// push a status commit this pass even when nothing changed
+    #[argh(switch)]
+    force_report: bool,
+    /// open the config in $EDITOR (else /usr/bin/nano, else vi) and exit
+    #[argh(switch)]
+    configure: bool,
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
+}
+
+const EXIT_UNHEALTHY: u8 = 1;
+const EXIT_CONFIG: u8 = 2;
+const EXIT_LOCKED: u8 = 3;
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    if args.version {
+        println!("gitops-agent {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    init_logging();
+    match try_main(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn init_logging() {
+    let level = std::env::var("GITOPS_AGENT_LOG")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(log::LevelFilter::Info);
+    let logger = simple_logger::SimpleLogger::new().with_level(level).with_colors(false);
+    // journald stamps each line itself: no doubled timestamps under systemd.
+    let logger = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        logger.without_timestamps()
+    } else {
+        logger.with_local_timestamps()
+    };
+    let _ = logger.init();
+}
+
+fn try_main(args: Args) -> Result<u8> {
+    let config_path = args
+        .config
+        .or_else(|| std::env::var_os("GITOPS_AGENT_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    if args.configure {
+        return configure(&config_path);
+    }
+    let layout = Layout::from_env();
+    let lock_wait = std::env::var("GITOPS_AGENT_LOCK_WAIT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(lock::DEFAULT_WAIT, Duration::from_secs);
+    if args.once {
+        run_once(&config_path, &layout, args.force_report, lock_wait)
+    } else {
+        daemon::run(&config_path, &layout, args.force_report, lock_wait).map(|c| c as u8)
+    }
+}
+
+/// One pass for cloud-init, initramfs and cron: exit 0 healthy, 1 attention, 2 config, 3 lock.
+fn run_once(config_path: &std::path::Path, layout: &Layout, force_report: bool, lock_wait: Duration) -> Result<u8> {
+    let cfg: AgentConfig = match config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("{e}");
+            return Ok(EXIT_CONFIG);
+        }
+    };
+    for w in &cfg.warnings {
+        log::warn!("{w}");
+    }
+    let _lock = match lock::acquire(&layout.lock_file(), lock_wait) {
+        Ok(l) => l,
+        Err(LockError::Busy(msg)) => {
+            log::error!("{msg}");
+            return Ok(EXIT_LOCKED);
+        }
+        Err(LockError::Io(e)) => return Err(e),
+    };
+    // --once has no signal handling beyond the default: a SIGTERM ends it like any process.
+    let stop = AtomicBool::new(false);
+    let summary = pass::run(&cfg, layout, force_report, &stop);
+    log::info!("pass done: {}", summary.line());
+    Ok(if summary.healthy() { 0 } else { EXIT_UNHEALTHY })
+}
+
+/// `--configure`: edit the config with the operator's editor.
+fn configure(path: &std::path::Path) -> Result<u8> {
+    let editor = std::env::var("EDITOR")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| {
+            if std::path::Path::new("/usr/bin/nano").exists() {
+                "/usr/bin/nano".into()
+            } else {
+                "vi".into()
+            }
+        });
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(path)
+        .status()
+        .with_context(|| format!("start editor `{editor}`"))?;
+    Ok(if status.success() { 0 } else { EXIT_UNHEALTHY })
+}

@@ -1,0 +1,80 @@
+//! One reconcile pass, top to bottom: per group, reconcile its apps, then publish the
+//! feedback. The outcome decides `--once`'s exit code (in `main`).
+
+use std::sync::atomic::AtomicBool;
+
+use crate::config::AgentConfig;
+use crate::health::Health;
+use crate::layout::Layout;
+use crate::{monitoring, reconcile, url};
+
+/// What a pass did, summed over groups.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassSummary {
+    /// Apps reconciled this pass.
+    pub apps: usize,
+    /// Apps of this pass that need attention, sorted.
+    pub attention: Vec<String>,
+    /// Groups whose feedback could not be published.
+    pub failed_groups: Vec<String>,
+    pub pushed: usize,
+    pub stopped: bool,
+}
+
+impl PassSummary {
+    pub fn healthy(&self) -> bool {
+        self.attention.is_empty() && self.failed_groups.is_empty()
+    }
+
+    /// One line for logs and systemd's STATUS=.
+    pub fn line(&self) -> String {
+        let mut s = if self.attention.is_empty() {
+            format!("{} apps healthy", self.apps)
+        } else {
+            format!("{} of {} apps need attention: {}", self.attention.len(), self.apps, self.attention.join(", "))
+        };
+        if !self.failed_groups.is_empty() {
+            s.push_str(&format!("; feedback not published for {}", self.failed_groups.join(", ")));
+        }
+        s
+    }
+}
+
+/// Run one pass over every group of `cfg`.
+pub fn run(cfg: &AgentConfig, layout: &Layout, force_report: bool, stop: &AtomicBool) -> PassSummary {
+    let mut summary = PassSummary::default();
+    for group in cfg.groups() {
+        let shown = format!("{}@{}", url::redact(&group.url), group.branch);
+        let outcome = reconcile::group(cfg, layout, &group, stop);
+        let names: Vec<String> = outcome.reports.iter().map(|r| r.name.clone()).collect();
+        summary.apps += names.len();
+        match monitoring::publish(cfg, layout, &group, &outcome.reports, force_report) {
+            Ok((published, apps)) => {
+                if published != monitoring::Published::Unchanged {
+                    summary.pushed += 1;
+                }
+                for (name, h) in apps {
+                    if h != Health::Healthy && names.contains(&name) {
+                        summary.attention.push(name);
+                    }
+                }
+            }
+            Err(e) => {
+                log::error!("{shown}: feedback not published: {e}");
+                summary.failed_groups.push(shown);
+                // Judge this pass's apps without the file.
+                let fb = crate::report::build(None, &outcome.reports, "");
+                summary
+                    .attention
+                    .extend(fb.apps.into_iter().filter(|(_, h)| *h != Health::Healthy).map(|(n, _)| n));
+            }
+        }
+        if outcome.stopped {
+            summary.stopped = true;
+            break;
+        }
+    }
+    summary.attention.sort();
+    summary.attention.dedup();
+    summary
+}
