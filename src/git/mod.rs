@@ -2,7 +2,10 @@
 //! commit and push. Callers see plain functions over `gix::Repository` and object ids;
 //! nothing here decides *what* to do (that is `plan`, `report`, `trim`).
 
+pub mod commit;
+pub mod repo;
 pub mod transport;
+pub mod worktree;
 
 use std::time::Duration;
 
