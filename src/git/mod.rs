@@ -4,6 +4,7 @@
 
 pub mod commit;
 pub mod repo;
+pub mod push;
 pub mod transport;
 pub mod worktree;
 
