@@ -68,7 +68,7 @@ fn init_logging() {
         .ok()
         .and_then(|l| l.parse().ok())
         .unwrap_or(log::LevelFilter::Info);
-    let logger = simple_logger::SimpleLogger::new().with_level(level).with_colors(false);
+    let logger = simple_logger::SimpleLogger::new().with_level(level);
     // journald stamps each line itself: no doubled timestamps under systemd.
     let logger = if std::env::var_os("JOURNAL_STREAM").is_some() {
         logger.without_timestamps()
