@@ -1,0 +1,586 @@
+//! End-to-end behaviour of `gitops-agent --once` against real remotes (file:// bare repos and
+//! a `git daemon` on 127.0.0.1), checked with the git CLI. One test per rule of SPEC §1–§6.
+
+mod common;
+
+use std::fs;
+
+use common::scenario::{Scenario, INFRA};
+use common::{commit_file, fsck, git, rev_parse};
+
+/// A scenario with one app `web` at its first commit, with a config file and hooks that
+/// count their runs in files next to the code folder.
+fn web_world(s: &Scenario) -> (common::scenario::CodeRepo, String) {
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n"), ("lib/old.txt", "old\n")]);
+    let counter = s.path().join("post-runs");
+    let extra = format!(
+        "config_files = [ {{ src = \"{INFRA}/web.env\", dst = \"{}\" }} ]\npre_updation_command = \"echo pre >> {}\"\npost_updation_command = \"echo post >> {}\"",
+        s.srv("web").join("conf/.env").display(),
+        s.path().join("pre-runs").display(),
+        counter.display()
+    );
+    s.deploy(&[(&format!("{INFRA}/web.env"), "PORT=80\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, &extra)]);
+    s.agent_config(&["web"]);
+    (code, c1)
+}
+
+fn runs(s: &Scenario, which: &str) -> usize {
+    fs::read_to_string(s.path().join(format!("{which}-runs")))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+fn head(dir: &std::path::Path) -> String {
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+#[test]
+fn first_pass_clones_checks_out_copies_and_reports_healthy() {
+    let s = Scenario::new();
+    let (_code, c1) = web_world(&s);
+    s.once().expect_code(0);
+
+    let srv = s.srv("web");
+    assert_eq!(head(&srv), c1);
+    // detached HEAD, clean worktree
+    assert_eq!(git(&srv, &["symbolic-ref", "-q", "--short", "HEAD"]).len(), 0);
+    assert_eq!(git(&srv, &["status", "--porcelain", "--untracked-files=no"]), "");
+    assert_eq!(fs::read_to_string(srv.join("conf/.env")).unwrap(), "PORT=80\n");
+    assert_eq!(runs(&s, "pre"), 0, "pre runs only when the code folder already existed");
+    assert_eq!(runs(&s, "post"), 1);
+
+    let fb = s.feedback();
+    assert_eq!(fb["overall_status"].as_str(), Some("✅ all 1 apps healthy"));
+    assert!(fb["last-updated"].as_str().unwrap().len() == 19);
+    let web = &fb["web"];
+    assert_eq!(web["status"].as_str(), Some("✅ healthy"));
+    assert_eq!(web["config-updation"]["updation-return-value"].as_bool(), Some(true));
+    assert_eq!(web["app-updation"]["updation-return-value"].as_bool(), Some(true));
+    let latest = web["app-updation"]["git-repo-latest-commit"].as_str().unwrap();
+    let expected = git(&srv, &["log", "-1", "--pretty=format:'%h - %s (%an, %ad)'"]);
+    assert_eq!(latest, expected);
+    assert_eq!(web["extra-command-output"]["command-return-val"].as_str(), Some("{'post': 0}"));
+
+    // the status commit: identity and message
+    let who = git(&s.deploy_bare, &["log", "-1", "--format=%an <%ae>|%cn <%ce>|%s", "main-monitoring"]);
+    assert_eq!(who, format!("{INFRA} <gitops-agent@{INFRA}>|{INFRA} <gitops-agent@{INFRA}>|✅ Status: all 1 apps healthy"));
+    // the monitoring branch is an orphan: it shares no history with main
+    assert_eq!(s.monitoring_commits(), 1);
+    fsck(&s.deploy_bare);
+}
+
+#[test]
+fn layout_matches_the_python_agent() {
+    let s = Scenario::new();
+    web_world(&s);
+    s.once().expect_code(0);
+    let hash = &sha256_hex(s.deploy_url.trim_end_matches(".git"))[..8];
+    let base = s.home.join("app-configs").join(format!("deploy@main-{hash}"));
+    assert!(base.join(".git").is_dir(), "{} missing", base.display());
+    assert!(base.join(INFRA).join("infra_meta.toml").is_file());
+    assert!(s.home.join("app-configs").join(format!("deploy@main-{hash}-monitoring/.git")).is_dir());
+    // the clones stay usable by the git CLI
+    assert_eq!(git(&base, &["rev-parse", "HEAD"]), git(&s.deploy_bare, &["rev-parse", "main"]));
+}
+
+/// sha256 by the system tool, independent of the agent's own implementation.
+fn sha256_hex(s: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+#[test]
+fn unchanged_world_makes_no_commit_and_runs_nothing() {
+    let s = Scenario::new();
+    web_world(&s);
+    s.once().expect_code(0);
+    let head1 = s.monitoring_head();
+    let file1 = s.feedback_text();
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // last-updated would differ
+    s.once().expect_code(0);
+    s.once().expect_code(0);
+    assert_eq!(s.monitoring_head(), head1);
+    assert_eq!(s.feedback_text(), file1, "file must stay byte-identical");
+    assert_eq!(runs(&s, "post"), 1);
+    assert_eq!(runs(&s, "pre"), 0);
+}
+
+#[test]
+fn force_report_commits_even_when_unchanged() {
+    let s = Scenario::new();
+    web_world(&s);
+    s.once().expect_code(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.once_with(&["--force-report"]).expect_code(0);
+    assert_eq!(s.monitoring_commits(), 2);
+    fsck(&s.deploy_bare);
+}
+
+#[test]
+fn new_commit_is_checked_out_and_stale_files_removed_untracked_kept() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n"), ("lib/old.txt", "old\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    s.once().expect_code(0);
+    let srv = s.srv("web");
+    fs::write(srv.join("local-untracked.log"), "keep me").unwrap();
+
+    git(&code.work, &["rm", "-q", "lib/old.txt"]);
+    let c2 = commit_file(&code.work, "app.txt", "v2\n", "v2");
+    git(&code.work, &["push", "--quiet", "origin", "HEAD:main"]);
+    s.infra_meta(&[s.section("web", &code, &c2, "")]);
+    s.once().expect_code(0);
+
+    assert_eq!(head(&srv), c2);
+    assert_eq!(fs::read_to_string(srv.join("app.txt")).unwrap(), "v2\n");
+    assert!(!srv.join("lib/old.txt").exists(), "file the new commit lacks must go");
+    assert!(!srv.join("lib").exists(), "its emptied folder too");
+    assert_eq!(fs::read_to_string(srv.join("local-untracked.log")).unwrap(), "keep me");
+    assert_eq!(git(&srv, &["status", "--porcelain", "--untracked-files=no"]), "");
+}
+
+#[test]
+fn drift_is_corrected_modified_and_deleted_files() {
+    let s = Scenario::new();
+    web_world(&s);
+    s.once().expect_code(0);
+    let srv = s.srv("web");
+
+    fs::write(srv.join("app.txt"), "hacked\n").unwrap();
+    s.once().expect_code(0);
+    assert_eq!(fs::read_to_string(srv.join("app.txt")).unwrap(), "v1\n");
+    assert_eq!(runs(&s, "post"), 2);
+    assert_eq!(runs(&s, "pre"), 1, "pre runs when the folder exists");
+
+    fs::remove_file(srv.join("lib/old.txt")).unwrap();
+    s.once().expect_code(0);
+    assert_eq!(fs::read_to_string(srv.join("lib/old.txt")).unwrap(), "old\n");
+    assert_eq!(runs(&s, "post"), 3);
+
+    // an untracked file is not drift
+    fs::write(srv.join("cache.bin"), "x").unwrap();
+    s.once().expect_code(0);
+    assert_eq!(runs(&s, "post"), 3);
+}
+
+#[test]
+fn head_moved_by_hand_is_put_back() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    let c2 = commit_file(&code.work, "app.txt", "v2\n", "v2");
+    git(&code.work, &["push", "--quiet", "origin", "HEAD:main"]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    s.once().expect_code(0);
+    let srv = s.srv("web");
+    git(&srv, &["checkout", "--quiet", &c2]);
+    s.once().expect_code(0);
+    assert_eq!(head(&srv), c1);
+}
+
+#[test]
+fn missing_code_folder_is_recloned() {
+    let s = Scenario::new();
+    let (_code, c1) = web_world(&s);
+    s.once().expect_code(0);
+    fs::remove_dir_all(s.srv("web")).unwrap();
+    s.once().expect_code(0);
+    assert_eq!(head(&s.srv("web")), c1);
+    assert_eq!(runs(&s, "post"), 2);
+}
+
+#[test]
+fn config_file_drift_is_recopied() {
+    let s = Scenario::new();
+    web_world(&s);
+    s.once().expect_code(0);
+    let env = s.srv("web").join("conf/.env");
+    fs::write(&env, "PORT=8080\n").unwrap();
+    s.once().expect_code(0);
+    assert_eq!(fs::read_to_string(&env).unwrap(), "PORT=80\n");
+    assert_eq!(runs(&s, "post"), 2);
+    // a new src content in the deploy repo reaches the device
+    s.deploy(&[(&format!("{INFRA}/web.env"), "PORT=81\n")]);
+    s.once().expect_code(0);
+    assert_eq!(fs::read_to_string(&env).unwrap(), "PORT=81\n");
+}
+
+#[test]
+fn section_change_alone_triggers_an_update() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    let marker = s.path().join("post-runs");
+    s.infra_meta(&[s.section("web", &code, &c1, &format!("post_updation_command = \"echo a >> {}\"", marker.display()))]);
+    s.agent_config(&["web"]);
+    s.once().expect_code(0);
+    s.once().expect_code(0);
+    assert_eq!(runs(&s, "post"), 1);
+    s.infra_meta(&[s.section("web", &code, &c1, &format!("post_updation_command = \"echo b >> {}\"", marker.display()))]);
+    s.once().expect_code(0);
+    assert_eq!(runs(&s, "post"), 2);
+    assert_eq!(fs::read_to_string(&marker).unwrap(), "a\nb\n");
+}
+
+#[test]
+fn migrated_device_in_sync_adopts_its_section_without_running_commands() {
+    let s = Scenario::new();
+    let (code, c1) = web_world(&s);
+    // the Python agent left the code in place: same clone, no record of ours
+    git(s.path(), &["clone", "--quiet", &code.url, s.srv("web").to_str().unwrap()]);
+    git(&s.srv("web"), &["checkout", "--quiet", &c1]);
+    fs::create_dir_all(s.srv("web").join("conf")).unwrap();
+    fs::write(s.srv("web").join("conf/.env"), "PORT=80\n").unwrap();
+    s.once().expect_code(0);
+    assert_eq!(runs(&s, "post"), 0);
+    assert_eq!(runs(&s, "pre"), 0);
+    assert!(s.home.join("state/applied/web.toml").is_file());
+    // ... and a later section change is then noticed
+    s.once().expect_code(0);
+    assert_eq!(runs(&s, "post"), 0);
+}
+
+#[test]
+fn failed_post_command_is_retried_and_reported() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    let marker = s.path().join("post-runs");
+    s.infra_meta(&[s.section(
+        "web",
+        &code,
+        &c1,
+        &format!("post_updation_command = \"echo post >> {}; printf '\\\\033[31mboom\\\\033[0m'; exit 7\"", marker.display()),
+    )]);
+    s.agent_config(&["web"]);
+    s.once().expect_code(1);
+    let fb = s.feedback();
+    assert_eq!(fb["web"]["status"].as_str(), Some("❌ post-command exited non-zero"));
+    assert_eq!(fb["web"]["extra-command-output"]["command-return-val"].as_str(), Some("{'post': 7}"));
+    let logs = fb["web"]["extra-command-output"]["command-run-logs"].as_str().unwrap();
+    assert!(logs.contains("boom") && !logs.contains('\u{1b}'), "{logs:?}");
+    assert_eq!(fb["overall_status"].as_str(), Some("⚠️ 1 of 1 apps need attention: web"));
+    let msg = git(&s.deploy_bare, &["log", "-1", "--format=%s", "main-monitoring"]);
+    assert_eq!(msg, "⚠️ Status: 1 of 1 issues (web)");
+    s.once().expect_code(1);
+    assert_eq!(runs(&s, "post"), 2, "a failed apply is not recorded, so it is retried");
+}
+
+#[test]
+fn nothing_ran_carries_previous_command_output_forward() {
+    let s = Scenario::new();
+    web_world(&s);
+    s.once().expect_code(0);
+    let before = s.feedback();
+    s.once_with(&["--force-report"]).expect_code(0);
+    let after = s.feedback();
+    assert_eq!(after["web"]["extra-command-output"], before["web"]["extra-command-output"]);
+    assert_eq!(after["web"]["extra-command-output"]["command-return-val"].as_str(), Some("{'post': 0}"));
+}
+
+#[test]
+fn one_bad_app_section_does_not_stop_the_others() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    let bad = format!(
+        "[api]\ncode_url = \"{}\"\ncode_commit_hash = \"{c1}\"\ncode_local_path = \"{}\"\nconfig_src_path_rel_in_this_repo = \"x\"\n",
+        code.url,
+        s.srv("api").display()
+    );
+    let escaping = s.section("db", &code, &c1, "config_files = [ { src = \"../../etc/passwd\", dst = \"/tmp/x\" } ]");
+    s.infra_meta(&[s.section("web", &code, &c1, ""), bad, escaping]);
+    s.agent_config(&["web", "api", "db"]);
+    s.once().expect_code(1);
+    assert_eq!(head(&s.srv("web")), c1);
+    assert!(!s.srv("api").exists() && !s.srv("db").exists());
+    let fb = s.feedback();
+    assert_eq!(fb["web"]["status"].as_str(), Some("✅ healthy"));
+    assert_eq!(fb["api"]["status"].as_str(), Some("❌ config update failed"));
+    let why = fb["api"]["config-updation"]["git-status"].as_str().unwrap();
+    assert!(why.contains("config_src_path_rel_in_this_repo") && why.contains("config_files = ["), "{why}");
+    assert_eq!(fb["db"]["status"].as_str(), Some("❌ config update failed"));
+    assert!(fb["db"]["config-updation"]["git-status"].as_str().unwrap().contains("config_files[0].src"));
+    assert_eq!(fb["overall_status"].as_str(), Some("⚠️ 2 of 3 apps need attention: api, db"));
+}
+
+#[test]
+fn missing_config_src_is_skipped_not_looped() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    let dst = s.srv("web").join("x.env");
+    let marker = s.path().join("post-runs");
+    s.infra_meta(&[s.section(
+        "web",
+        &code,
+        &c1,
+        &format!(
+            "config_files = [ {{ src = \"{INFRA}/nope.env\", dst = \"{}\" }} ]\npost_updation_command = \"echo p >> {}\"",
+            dst.display(),
+            marker.display()
+        ),
+    )]);
+    s.agent_config(&["web"]);
+    s.once().expect_code(0);
+    s.once().expect_code(0);
+    assert!(!dst.exists());
+    assert_eq!(runs(&s, "post"), 1);
+}
+
+#[test]
+fn commit_given_as_tag_or_abbreviation() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    git(&code.work, &["tag", "-a", "v1.0", "-m", "release"]);
+    let c2 = commit_file(&code.work, "app.txt", "v2\n", "v2");
+    git(&code.work, &["push", "--quiet", "origin", "HEAD:main", "--tags"]);
+    s.infra_meta(&[s.section("web", &code, "v1.0", ""), s.section("api", &code, &c2[..9], "")]);
+    s.agent_config(&["web", "api"]);
+    s.once().expect_code(0);
+    assert_eq!(head(&s.srv("web")), c1);
+    assert_eq!(head(&s.srv("api")), c2);
+    s.once().expect_code(0);
+}
+
+#[test]
+fn unknown_commit_fails_the_app_with_a_clear_reason() {
+    let s = Scenario::new();
+    let (code, _c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, "deadbeefdeadbeef", "")]);
+    s.agent_config(&["web"]);
+    s.once().expect_code(1);
+    let fb = s.feedback();
+    assert_eq!(fb["web"]["status"].as_str(), Some("❌ app update failed"));
+    assert!(fb["web"]["app-updation"]["git-status"].as_str().unwrap().contains("deadbeefdeadbeef"));
+}
+
+#[test]
+fn in_sync_app_needs_no_network() {
+    let s = Scenario::new();
+    let (code, c1) = web_world(&s);
+    s.once().expect_code(0);
+    // the code remote disappears: an app already in sync must not notice
+    fs::remove_dir_all(&code.bare).unwrap();
+    s.once().expect_code(0);
+    assert_eq!(head(&s.srv("web")), c1);
+    assert_eq!(s.monitoring_commits(), 1);
+}
+
+#[test]
+fn apps_of_one_repo_share_one_status_commit_per_pass() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, ""), s.section("api", &code, &c1, "")]);
+    s.agent_config(&["web", "api"]);
+    s.once().expect_code(0);
+    assert_eq!(s.monitoring_commits(), 1);
+    let fb = s.feedback();
+    assert_eq!(fb["overall_status"].as_str(), Some("✅ all 2 apps healthy"));
+}
+
+#[test]
+fn apps_no_longer_configured_are_kept_in_the_file() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, ""), s.section("api", &code, &c1, "post_updation_command = \"exit 1\"")]);
+    s.agent_config(&["web", "api"]);
+    s.once().expect_code(1);
+    s.agent_config(&["web"]);
+    // kept apps count in the file but not in this pass's exit code
+    s.once().expect_code(0);
+    let fb = s.feedback();
+    assert!(fb.contains_key("api"));
+    assert_eq!(fb["overall_status"].as_str(), Some("⚠️ 1 of 2 apps need attention: api"));
+}
+
+#[test]
+fn other_devices_files_on_the_monitoring_branch_are_kept() {
+    let s = Scenario::new();
+    web_world(&s);
+    s.once().expect_code(0);
+    // another device pushes its own file to the same branch
+    let other = s.path().join("other-device");
+    git(s.path(), &["clone", "--quiet", "--branch", "main-monitoring", &common::file_url(&s.deploy_bare), "other-device"]);
+    commit_file(&other, "edge-99.toml", "overall_status = \"x\"\n", "edge-99");
+    git(&other, &["push", "--quiet", "origin", "HEAD:main-monitoring"]);
+    s.once_with(&["--force-report"]).expect_code(0);
+    let files = git(&s.deploy_bare, &["ls-tree", "--name-only", "main-monitoring"]);
+    assert_eq!(files, format!("edge-99.toml\n{INFRA}.toml"));
+    fsck(&s.deploy_bare);
+}
+
+#[test]
+fn old_history_is_squashed_and_force_pushed() {
+    let s = Scenario::new();
+    s.config_extra = "monitoring_history_retention_days = 7".into();
+    web_world(&s);
+    // an existing monitoring history: three commits 30 days old, one of yesterday
+    let hist = s.path().join("hist");
+    common::work_repo(&hist);
+    let day = 86_400;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut ids = Vec::new();
+    for (i, age) in [(0, 30 * day), (1, 29 * day), (2, 28 * day), (3, day)] {
+        fs::write(hist.join(format!("{INFRA}.toml")), format!("n = {i}\n")).unwrap();
+        git(&hist, &["add", "-A"]);
+        let date = format!("{} +0000", now - age);
+        let out = common::git_command(&hist)
+            .args(["commit", "-q", "-m", &format!("old {i}")])
+            .env("GIT_COMMITTER_DATE", &date)
+            .env("GIT_AUTHOR_DATE", &date)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        ids.push(git(&hist, &["rev-parse", "HEAD"]));
+    }
+    let boundary_tree = git(&hist, &["rev-parse", &format!("{}^{{tree}}", ids[2])]);
+    git(&hist, &["push", "--quiet", &common::file_url(&s.deploy_bare), "HEAD:refs/heads/main-monitoring"]);
+
+    s.once().expect_code(0);
+    let log = git(&s.deploy_bare, &["log", "--format=%P|%T|%s", "main-monitoring"]);
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    assert!(lines[0].ends_with("✅ Status: all 1 apps healthy"));
+    assert!(lines[1].ends_with("|old 3"), "the newer commit is replayed: {log}");
+    let root: Vec<&str> = lines[2].split('|').collect();
+    assert_eq!(root[0], "", "squash commit is parentless");
+    assert_eq!(root[1], boundary_tree, "it holds the tree of the newest old commit");
+    assert!(root[2].starts_with("📉 History trimmed: commits before "), "{}", root[2]);
+    fsck(&s.deploy_bare);
+    // the next pass does not squash again
+    let head = s.monitoring_head();
+    s.once().expect_code(0);
+    assert_eq!(s.monitoring_head(), head);
+}
+
+#[test]
+fn retention_zero_squashes_everything_before_now() {
+    let s = Scenario::new();
+    s.config_extra = "monitoring_history_retention_days = 0".into();
+    web_world(&s);
+    s.once().expect_code(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.once_with(&["--force-report"]).expect_code(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.once_with(&["--force-report"]).expect_code(0);
+    assert_eq!(s.monitoring_commits(), 2, "{}", git(&s.deploy_bare, &["log", "--oneline", "main-monitoring"]));
+    fsck(&s.deploy_bare);
+}
+
+#[test]
+fn origin_guard_refuses_a_clone_of_another_repo() {
+    let s = Scenario::new();
+    web_world(&s);
+    let hash = &sha256_hex(s.deploy_url.trim_end_matches(".git"))[..8];
+    let dir = s.home.join("app-configs").join(format!("deploy@main-{hash}"));
+    let foreign = common::bare_repo(&s.path().join("foreign.git"));
+    fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    git(s.path(), &["clone", "--quiet", &common::file_url(&foreign), dir.to_str().unwrap()]);
+    let run = s.once();
+    run.expect_code(1);
+    assert!(run.stderr.contains("foreign") && run.stderr.contains("deploy"), "{}", run.stderr);
+    assert_eq!(git(&dir, &["remote", "get-url", "origin"]), common::file_url(&foreign));
+    assert!(!s.srv("web").exists());
+}
+
+#[test]
+fn bad_agent_config_exits_2_and_clones_nothing() {
+    let s = Scenario::new();
+    web_world(&s);
+    fs::write(&s.config, "infra_name = \"edge\"\ninterval = -1\n[applications]\nweb = \"x@main\"\n").unwrap();
+    let run = s.once();
+    run.expect_code(2);
+    assert!(run.stderr.contains(s.config.to_str().unwrap()) && run.stderr.contains("`interval`"), "{}", run.stderr);
+    assert!(!s.home.join("app-configs").exists());
+    fs::write(&s.config, "not toml [").unwrap();
+    s.once().expect_code(2);
+    let missing = s.agent().args(["--once", "--config", "/nonexistent/config.toml"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn config_path_from_environment() {
+    let s = Scenario::new();
+    web_world(&s);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-agent"))
+        .arg("--once")
+        .env("GITOPS_AGENT_CONFIG", &s.config)
+        .env("GITOPS_AGENT_HOME", &s.home)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(s.srv("web").join("app.txt").exists());
+}
+
+#[test]
+fn second_agent_waits_for_the_lock_then_exits_3() {
+    let s = Scenario::new();
+    web_world(&s);
+    fs::create_dir_all(&s.home).unwrap();
+    let held = gitops_agent::lock::acquire(&s.home.join("agent.lock"), std::time::Duration::ZERO).unwrap();
+    let run = s.once();
+    run.expect_code(3);
+    assert!(run.stderr.contains("another gitops-agent"), "{}", run.stderr);
+    assert!(!s.srv("web").exists());
+    drop(held);
+    s.once().expect_code(0);
+}
+
+#[test]
+fn help_explains_flags_and_environment() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-agent")).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in ["--config", "--once", "--force-report", "--configure", "--version", "GITOPS_AGENT_CONFIG", "GITOPS_AGENT_HOME", "3"] {
+        assert!(text.contains(needle), "--help lacks {needle}:\n{text}");
+    }
+    let v = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-agent")).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("gitops-agent "));
+}
+
+#[test]
+fn git_daemon_remote_with_no_git_on_path() {
+    let s = Scenario::with_daemon();
+    let (code, c1) = web_world(&s);
+    let empty_bin = s.path().join("empty-bin");
+    fs::create_dir_all(&empty_bin).unwrap();
+    let run: common::scenario::Run = s.agent().arg("--once").env("PATH", &empty_bin).output().unwrap().into();
+    // hooks need `sh`, which is not on this PATH: the git work must still be complete
+    assert_eq!(head(&s.srv("web")), c1, "{}", run.stderr);
+    assert!(s.monitoring_head().is_some(), "{}", run.stderr);
+    fsck(&s.deploy_bare);
+    // an update over git:// too, still without git
+    let c2 = commit_file(&code.work, "app.txt", "v2\n", "v2");
+    git(&code.work, &["push", "--quiet", "origin", "HEAD:main"]);
+    s.infra_meta(&[s.section("web", &code, &c2, "")]);
+    let run: common::scenario::Run = s.agent().arg("--once").env("PATH", &empty_bin).output().unwrap().into();
+    run.expect_code(0);
+    assert_eq!(head(&s.srv("web")), c2);
+    assert_eq!(rev_parse(&s.deploy_bare, "main-monitoring").map(|_| ()), Some(()));
+    fsck(&s.deploy_bare);
+}
+
+#[test]
+fn unreachable_deploy_repo_fails_that_group_only() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    let dead = "git://127.0.0.1:9/nothing.git";
+    fs::write(
+        &s.config,
+        format!(
+            "infra_name = \"{INFRA}\"\nnetwork_timeout = 5\n[applications]\nweb = \"{}@main\"\nghost = \"{dead}@main\"\n",
+            s.deploy_url
+        ),
+    )
+    .unwrap();
+    let run = s.once();
+    run.expect_code(1);
+    assert_eq!(head(&s.srv("web")), c1);
+    assert!(run.stderr.contains("127.0.0.1:9"), "{}", run.stderr);
+}
