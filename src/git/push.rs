@@ -54,7 +54,12 @@ pub fn push(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefUpd
         .map_err(|e| e.context(format!("push {} to {}", update.name, redact(url))))
 }
 
-fn push_inner(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefUpdate) -> Result<()> {
+fn push_inner(
+    repo: &gix::Repository,
+    url: &str,
+    net: &NetOptions,
+    update: &RefUpdate,
+) -> Result<()> {
     gix::validate::reference::name(update.name.as_bytes().as_bstr())
         .with_context(|| format!("invalid ref name '{}'", update.name))?;
     if !update.name.starts_with("refs/") {
@@ -79,7 +84,12 @@ fn push_inner(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefU
     let remote_old = advertised_value(&refs, &update.name);
 
     if remote_old == Some(update.new) {
-        log::debug!("{} already at {} on {}", update.name, update.new, redact(url));
+        log::debug!(
+            "{} already at {} on {}",
+            update.name,
+            update.new,
+            redact(url)
+        );
         return close_without_commands(&mut transport);
     }
     if remote_old != update.expected_old {
@@ -172,7 +182,9 @@ fn push_inner(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefU
     } else {
         let mut lines = Vec::new();
         while let Some(line) = reader.readline() {
-            let line = line.context("read push report")?.context("decode push report")?;
+            let line = line
+                .context("read push report")?
+                .context("decode push report")?;
             if let Some(data) = line.as_slice() {
                 lines.push(String::from_utf8_lossy(data).trim_end().to_string());
             }
@@ -182,13 +194,17 @@ fn push_inner(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefU
     drop(reader);
     drop(transport);
     let remote_said = take_messages(&messages);
-    check_report(&report, &update.name).map_err(|e| Error::msg(format!("{}{remote_said}", e.message())))
+    check_report(&report, &update.name)
+        .map_err(|e| Error::msg(format!("{}{remote_said}", e.message())))
 }
 
 /// The value of `name` in the advertisement (the tag object for annotated tags).
 fn advertised_value(refs: &[Ref], name: &str) -> Option<ObjectId> {
     refs.iter().find_map(|r| match r {
-        Ref::Direct { full_ref_name, object } if full_ref_name == name => Some(*object),
+        Ref::Direct {
+            full_ref_name,
+            object,
+        } if full_ref_name == name => Some(*object),
         Ref::Peeled {
             full_ref_name, tag, ..
         } if full_ref_name == name => Some(*tag),
@@ -238,13 +254,17 @@ fn ensure_fast_forward(repo: &gix::Repository, old: ObjectId, new: ObjectId) -> 
 /// trees of those tips (the remote has them). Objects the remote has deeper in its history
 /// may be sent again; that costs bytes, never correctness. Never relies on the remote for
 /// delta bases (no thin pack).
-fn objects_to_send(repo: &gix::Repository, refs: &[Ref], new: ObjectId) -> Result<Vec<output::Count>> {
+fn objects_to_send(
+    repo: &gix::Repository,
+    refs: &[Ref],
+    new: ObjectId,
+) -> Result<Vec<output::Count>> {
     let hidden: Vec<ObjectId> = refs
         .iter()
         .filter_map(|r| match r {
-            Ref::Direct { object, .. } | Ref::Peeled { object, .. } | Ref::Symbolic { object, .. } => {
-                Some(*object)
-            }
+            Ref::Direct { object, .. }
+            | Ref::Peeled { object, .. }
+            | Ref::Symbolic { object, .. } => Some(*object),
             Ref::Unborn { .. } => None,
         })
         .filter(|id| {
@@ -287,7 +307,10 @@ fn objects_to_send(repo: &gix::Repository, refs: &[Ref], new: ObjectId) -> Resul
     )
     .context("count objects the remote has")?;
     let known: HashSet<ObjectId> = known.into_iter().map(|c| c.id).collect();
-    Ok(counts.into_iter().filter(|c| !known.contains(&c.id)).collect())
+    Ok(counts
+        .into_iter()
+        .filter(|c| !known.contains(&c.id))
+        .collect())
 }
 
 /// The object database as a thread-safe `gix_pack::Find`; packs must stay loaded while
@@ -304,7 +327,11 @@ fn pack_db(repo: &gix::Repository) -> Result<gix::odb::HandleArc> {
 }
 
 /// Write a complete V2 pack of `counts` to `out` (a 0-object pack is valid).
-fn write_pack(repo: &gix::Repository, counts: Vec<output::Count>, out: &mut dyn Write) -> Result<()> {
+fn write_pack(
+    repo: &gix::Repository,
+    counts: Vec<output::Count>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let num_entries = u32::try_from(counts.len()).context("too many objects for one pack")?;
     let db = pack_db(repo)?;
     let entries = output::entry::iter_from_counts(
@@ -346,7 +373,11 @@ fn parse_pkt_lines(mut data: &[u8]) -> Result<Vec<String>> {
         if len < 4 || len > data.len() {
             bail!("truncated pkt-line in push report");
         }
-        lines.push(String::from_utf8_lossy(&data[4..len]).trim_end().to_string());
+        lines.push(
+            String::from_utf8_lossy(&data[4..len])
+                .trim_end()
+                .to_string(),
+        );
         data = &data[len..];
     }
     Ok(lines)
