@@ -334,6 +334,37 @@ fn pre_receive_hook_message_reaches_the_error() {
     });
 }
 
+#[test]
+fn unpack_failure_carries_the_servers_reason() {
+    for_each_remote(|f| {
+        let big: String = (0..5000).map(|i| format!("{i} ")).collect();
+        let c1 = commit_file(&f.local, "a.txt", &big, "first");
+        git(&f.remote, &["config", "receive.maxInputSize", "100"]);
+
+        let err = push_ref(f, "refs/heads/main", None, &c1, false).expect_err("too big");
+        let msg = err.message();
+        eprintln!("error: {msg}");
+        match f.daemon {
+            None => assert!(
+                msg.contains("maximum allowed size"),
+                "server's reason: {msg}"
+            ),
+            // receive-pack exits with our pack unread, so TCP resets the connection and
+            // its report can be lost (`git push` prints "Connection reset by peer" too).
+            Some(_) => assert!(
+                msg.contains("maximum allowed size")
+                    || msg.contains("it may have refused the pack"),
+                "{msg}"
+            ),
+        }
+        assert!(
+            msg.contains("refs/heads/main") && msg.contains(&f.url),
+            "{msg}"
+        );
+        assert_eq!(rev_parse(&f.remote, "refs/heads/main"), None);
+    });
+}
+
 fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");

@@ -156,46 +156,74 @@ fn push_inner(
         .write_message(MessageKind::Flush)
         .context("send flush after command")?;
     let (mut writer, mut reader) = request.into_parts();
-    write_pack(repo, objects, &mut writer)?;
-    writer.flush().context("flush pack")?;
+    let sent =
+        write_pack(repo, objects, &mut writer).and_then(|()| writer.flush().context("flush pack"));
     // Dropping the writer ends the request (for http, the POST body) before reading.
     drop(writer);
 
-    reader.reset(Protocol::V1);
-    let messages = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let report = if sideband {
-        let sink = Arc::clone(&messages);
-        reader.set_progress_handler(Some(Box::new(move |_is_error: bool, text: &[u8]| {
-            if let Ok(mut buf) = sink.lock() {
-                buf.extend_from_slice(text);
-                if !text.ends_with(b"\n") {
-                    buf.push(b'\n');
-                }
-            }
-            std::ops::ControlFlow::Continue(())
-        })));
-        let mut band1 = Vec::new();
-        let read = reader.read_to_end(&mut band1);
-        let remote_said = take_messages(&messages);
-        read.with_context(|| format!("read push report{remote_said}"))?;
-        parse_pkt_lines(&band1).with_context(|| format!("decode push report{remote_said}"))?
-    } else {
-        let mut lines = Vec::new();
-        while let Some(line) = reader.readline() {
-            let line = line
-                .context("read push report")?
-                .context("decode push report")?;
-            if let Some(data) = line.as_slice() {
-                lines.push(String::from_utf8_lossy(data).trim_end().to_string());
-            }
-        }
-        lines
-    };
+    // Read the answer even when sending failed: a server that gave up mid-pack (size
+    // limit, full disk) says why on the side band before hanging up.
+    let (report, remote_said) = read_report(&mut reader, sideband);
     drop(reader);
     drop(transport);
-    let remote_said = take_messages(&messages);
+    if let Err(e) = sent {
+        bail!("{}{remote_said}", e.message());
+    }
+    let report = report.map_err(|e| Error::msg(format!("{}{remote_said}", e.message())))?;
     check_report(&report, &update.name)
         .map_err(|e| Error::msg(format!("{}{remote_said}", e.message())))
+}
+
+const HUNG_UP: &str = "read push report (the remote hung up; it may have refused the pack)";
+
+/// Read `report-status` lines; also returns what the server said on the side band,
+/// formatted as an error suffix (empty if nothing).
+fn read_report<'a>(
+    reader: &mut Box<dyn ExtendedBufRead<'a> + Unpin + 'a>,
+    sideband: bool,
+) -> (Result<Vec<String>>, String) {
+    // The reader stopped at the flush ending the ref advertisement; go past it.
+    reader.reset(Protocol::V1);
+    if !sideband {
+        let mut lines = Vec::new();
+        while let Some(line) = reader.readline() {
+            match line
+                .context(HUNG_UP)
+                .and_then(|l| l.context("decode push report"))
+            {
+                Ok(line) => {
+                    if let Some(data) = line.as_slice() {
+                        lines.push(String::from_utf8_lossy(data).trim_end().to_string());
+                    }
+                }
+                Err(e) => return (Err(e), String::new()),
+            }
+        }
+        return (Ok(lines), String::new());
+    }
+    // Channel 2/3 (hook output, errors) is collected; channel 1 carries the report as
+    // pkt-lines inside the side-band pkt-lines, up to the outer flush.
+    let messages = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = Arc::clone(&messages);
+    reader.set_progress_handler(Some(Box::new(move |_is_error: bool, text: &[u8]| {
+        if let Ok(mut buf) = sink.lock() {
+            buf.extend_from_slice(text);
+            if !text.ends_with(b"\n") {
+                buf.push(b'\n');
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    })));
+    let mut band1 = Vec::new();
+    let read = reader.read_to_end(&mut band1);
+    reader.set_progress_handler(None);
+    let remote_said = take_messages(&messages);
+    // A server that stops reading mid-pack and exits resets a TCP connection, which can
+    // destroy its last words (git's own client shows the same); say what that likely means.
+    let report = read
+        .context(HUNG_UP)
+        .and_then(|_| parse_pkt_lines(&band1).context("decode push report"));
+    (report, remote_said)
 }
 
 /// The value of `name` in the advertisement (the tag object for annotated tags).
@@ -267,10 +295,10 @@ fn objects_to_send(
             | Ref::Symbolic { object, .. } => Some(*object),
             Ref::Unborn { .. } => None,
         })
+        // Only commits can be hidden in a walk; tips we lack locally tell us nothing.
         .filter(|id| {
-            repo.find_object(*id)
-                .map(|o| o.kind == gix::object::Kind::Commit)
-                .unwrap_or(false)
+            repo.find_header(*id)
+                .is_ok_and(|h| h.kind() == gix::object::Kind::Commit)
         })
         .collect::<HashSet<_>>()
         .into_iter()
@@ -444,7 +472,7 @@ mod tests {
 
     #[test]
     fn nested_pkt_lines() {
-        let data = b"000eunpack ok\n0013ok refs/heads/x\n0000";
+        let data = b"000eunpack ok\n0014ok refs/heads/x\n0000";
         assert_eq!(
             parse_pkt_lines(data).unwrap(),
             vec!["unpack ok".to_string(), "ok refs/heads/x".to_string()]
