@@ -127,7 +127,13 @@ fn push_inner(
         wanted.push(format!("agent=gitops-agent/{}", env!("CARGO_PKG_VERSION")));
     }
 
-    let objects = objects_to_send(repo, &refs, update.new)?;
+    let objects = match objects_to_send(repo, &refs, update.new) {
+        Ok(objects) => objects,
+        Err(e) => {
+            let _ = close_without_commands(&mut transport);
+            return Err(e);
+        }
+    };
     log::debug!(
         "pushing {} ({} objects) to {}",
         update.name,
