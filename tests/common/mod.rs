@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -72,8 +73,13 @@ fn clean_home() -> &'static Path {
 /// A `git` command with a clean environment: no `GIT_*` from the caller, an empty HOME, no
 /// system config, a fixed identity and `main` as the initial branch.
 pub fn git_command(dir: &Path) -> Command {
-    let mut cmd = Command::new("git");
+    let mut cmd = clean_env(Command::new("git"));
     cmd.current_dir(dir);
+    cmd
+}
+
+/// Apply the clean git environment of `git_command` to any command.
+fn clean_env(mut cmd: Command) -> Command {
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("GIT_") {
             cmd.env_remove(&key);
@@ -92,6 +98,14 @@ pub fn git_command(dir: &Path) -> Command {
         .env("GIT_CONFIG_KEY_0", "init.defaultBranch")
         .env("GIT_CONFIG_VALUE_0", "main");
     cmd
+}
+
+/// `<git --exec-path>/git-daemon`.
+fn daemon_program() -> PathBuf {
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    PROGRAM
+        .get_or_init(|| PathBuf::from(git(Path::new("."), &["--exec-path"])).join("git-daemon"))
+        .clone()
 }
 
 /// Run git in `dir` and return its output, without judging the exit status.
@@ -163,7 +177,8 @@ pub fn file_url(path: &Path) -> String {
 }
 
 /// A `git daemon` serving every repository under `base` (push enabled) on a free
-/// 127.0.0.1 port; killed when dropped.
+/// 127.0.0.1 port; killed when dropped. It also dies with the thread that started it
+/// (PR_SET_PDEATHSIG), so keep it in the test that uses it, not in a shared static.
 pub struct GitDaemon {
     child: Child,
     port: u16,
@@ -181,9 +196,12 @@ impl GitDaemon {
             // A file, not a pipe: nobody drains a pipe, and a full or closed one would
             // block or kill receive-pack when a hook writes to stderr.
             let log = std::fs::File::create(log_dir.join("daemon.log")).expect("create daemon log");
-            let mut child = git_command(base)
+            // The dashed program itself, not `git daemon`: git runs it as a child, and
+            // killing git on drop would leave the daemon running.
+            let mut command = clean_env(Command::new(daemon_program()));
+            command
+                .current_dir(base)
                 .args([
-                    "daemon",
                     "--export-all",
                     "--enable=receive-pack",
                     "--reuseaddr",
@@ -198,9 +216,19 @@ impl GitDaemon {
                 .arg(base)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("spawn git daemon");
+                .stderr(log);
+            // If the test process dies without running Drop (killed, timed out), the
+            // kernel kills the daemon too instead of leaving it listening forever.
+            // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+            unsafe {
+                command.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let mut child = command.spawn().expect("spawn git daemon");
             match wait_until_ready(&mut child, &log_dir.join("daemon.log")) {
                 Ok(()) => {
                     return GitDaemon {
