@@ -54,7 +54,12 @@ pub fn push(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefUpd
         .map_err(|e| e.context(format!("push {} to {}", update.name, redact(url))))
 }
 
-fn push_inner(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefUpdate) -> Result<()> {
+fn push_inner(
+    repo: &gix::Repository,
+    url: &str,
+    net: &NetOptions,
+    update: &RefUpdate,
+) -> Result<()> {
     gix::validate::reference::name(update.name.as_bytes().as_bstr())
         .with_context(|| format!("invalid ref name '{}'", update.name))?;
     if !update.name.starts_with("refs/") {
@@ -79,7 +84,12 @@ fn push_inner(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefU
     let remote_old = advertised_value(&refs, &update.name);
 
     if remote_old == Some(update.new) {
-        log::debug!("{} already at {} on {}", update.name, update.new, redact(url));
+        log::debug!(
+            "{} already at {} on {}",
+            update.name,
+            update.new,
+            redact(url)
+        );
         return close_without_commands(&mut transport);
     }
     if remote_old != update.expected_old {
@@ -117,7 +127,13 @@ fn push_inner(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefU
         wanted.push(format!("agent=gitops-agent/{}", env!("CARGO_PKG_VERSION")));
     }
 
-    let objects = objects_to_send(repo, &refs, update.new)?;
+    let objects = match objects_to_send(repo, &refs, update.new) {
+        Ok(objects) => objects,
+        Err(e) => {
+            let _ = close_without_commands(&mut transport);
+            return Err(e);
+        }
+    };
     log::debug!(
         "pushing {} ({} objects) to {}",
         update.name,
@@ -146,49 +162,83 @@ fn push_inner(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefU
         .write_message(MessageKind::Flush)
         .context("send flush after command")?;
     let (mut writer, mut reader) = request.into_parts();
-    write_pack(repo, objects, &mut writer)?;
-    writer.flush().context("flush pack")?;
+    let sent =
+        write_pack(repo, objects, &mut writer).and_then(|()| writer.flush().context("flush pack"));
     // Dropping the writer ends the request (for http, the POST body) before reading.
     drop(writer);
 
-    reader.reset(Protocol::V1);
-    let messages = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let report = if sideband {
-        let sink = Arc::clone(&messages);
-        reader.set_progress_handler(Some(Box::new(move |_is_error: bool, text: &[u8]| {
-            if let Ok(mut buf) = sink.lock() {
-                buf.extend_from_slice(text);
-                if !text.ends_with(b"\n") {
-                    buf.push(b'\n');
-                }
-            }
-            std::ops::ControlFlow::Continue(())
-        })));
-        let mut band1 = Vec::new();
-        let read = reader.read_to_end(&mut band1);
-        let remote_said = take_messages(&messages);
-        read.with_context(|| format!("read push report{remote_said}"))?;
-        parse_pkt_lines(&band1).with_context(|| format!("decode push report{remote_said}"))?
-    } else {
-        let mut lines = Vec::new();
-        while let Some(line) = reader.readline() {
-            let line = line.context("read push report")?.context("decode push report")?;
-            if let Some(data) = line.as_slice() {
-                lines.push(String::from_utf8_lossy(data).trim_end().to_string());
-            }
-        }
-        lines
-    };
+    // Read the answer even when sending failed: a server that gave up mid-pack (size
+    // limit, full disk) says why on the side band before hanging up.
+    let (report, remote_said) = read_report(&mut reader, sideband);
     drop(reader);
     drop(transport);
+    if let Err(e) = sent {
+        bail!("{}{remote_said}", e.message());
+    }
+    let report = report.map_err(|e| Error::msg(format!("{}{remote_said}", e.message())))?;
+    check_report(&report, &update.name)
+        .map_err(|e| Error::msg(format!("{}{remote_said}", e.message())))
+}
+
+const HUNG_UP: &str = "read push report (the remote hung up; it may have refused the pack)";
+
+/// Read `report-status` lines; also returns what the server said on the side band,
+/// formatted as an error suffix (empty if nothing).
+fn read_report<'a>(
+    reader: &mut Box<dyn ExtendedBufRead<'a> + Unpin + 'a>,
+    sideband: bool,
+) -> (Result<Vec<String>>, String) {
+    // The reader stopped at the flush ending the ref advertisement; go past it.
+    reader.reset(Protocol::V1);
+    if !sideband {
+        let mut lines = Vec::new();
+        while let Some(line) = reader.readline() {
+            match line
+                .context(HUNG_UP)
+                .and_then(|l| l.context("decode push report"))
+            {
+                Ok(line) => {
+                    if let Some(data) = line.as_slice() {
+                        lines.push(String::from_utf8_lossy(data).trim_end().to_string());
+                    }
+                }
+                Err(e) => return (Err(e), String::new()),
+            }
+        }
+        return (Ok(lines), String::new());
+    }
+    // Channel 2/3 (hook output, errors) is collected; channel 1 carries the report as
+    // pkt-lines inside the side-band pkt-lines, up to the outer flush.
+    let messages = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = Arc::clone(&messages);
+    reader.set_progress_handler(Some(Box::new(move |_is_error: bool, text: &[u8]| {
+        if let Ok(mut buf) = sink.lock() {
+            buf.extend_from_slice(text);
+            if !text.ends_with(b"\n") {
+                buf.push(b'\n');
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    })));
+    let mut band1 = Vec::new();
+    let read = reader.read_to_end(&mut band1);
+    reader.set_progress_handler(None);
     let remote_said = take_messages(&messages);
-    check_report(&report, &update.name).map_err(|e| Error::msg(format!("{}{remote_said}", e.message())))
+    // A server that stops reading mid-pack and exits resets a TCP connection, which can
+    // destroy its last words (git's own client shows the same); say what that likely means.
+    let report = read
+        .context(HUNG_UP)
+        .and_then(|_| parse_pkt_lines(&band1).context("decode push report"));
+    (report, remote_said)
 }
 
 /// The value of `name` in the advertisement (the tag object for annotated tags).
 fn advertised_value(refs: &[Ref], name: &str) -> Option<ObjectId> {
     refs.iter().find_map(|r| match r {
-        Ref::Direct { full_ref_name, object } if full_ref_name == name => Some(*object),
+        Ref::Direct {
+            full_ref_name,
+            object,
+        } if full_ref_name == name => Some(*object),
         Ref::Peeled {
             full_ref_name, tag, ..
         } if full_ref_name == name => Some(*tag),
@@ -238,19 +288,23 @@ fn ensure_fast_forward(repo: &gix::Repository, old: ObjectId, new: ObjectId) -> 
 /// trees of those tips (the remote has them). Objects the remote has deeper in its history
 /// may be sent again; that costs bytes, never correctness. Never relies on the remote for
 /// delta bases (no thin pack).
-fn objects_to_send(repo: &gix::Repository, refs: &[Ref], new: ObjectId) -> Result<Vec<output::Count>> {
+fn objects_to_send(
+    repo: &gix::Repository,
+    refs: &[Ref],
+    new: ObjectId,
+) -> Result<Vec<output::Count>> {
     let hidden: Vec<ObjectId> = refs
         .iter()
         .filter_map(|r| match r {
-            Ref::Direct { object, .. } | Ref::Peeled { object, .. } | Ref::Symbolic { object, .. } => {
-                Some(*object)
-            }
+            Ref::Direct { object, .. }
+            | Ref::Peeled { object, .. }
+            | Ref::Symbolic { object, .. } => Some(*object),
             Ref::Unborn { .. } => None,
         })
+        // Only commits can be hidden in a walk; tips we lack locally tell us nothing.
         .filter(|id| {
-            repo.find_object(*id)
-                .map(|o| o.kind == gix::object::Kind::Commit)
-                .unwrap_or(false)
+            repo.find_header(*id)
+                .is_ok_and(|h| h.kind() == gix::object::Kind::Commit)
         })
         .collect::<HashSet<_>>()
         .into_iter()
@@ -287,7 +341,10 @@ fn objects_to_send(repo: &gix::Repository, refs: &[Ref], new: ObjectId) -> Resul
     )
     .context("count objects the remote has")?;
     let known: HashSet<ObjectId> = known.into_iter().map(|c| c.id).collect();
-    Ok(counts.into_iter().filter(|c| !known.contains(&c.id)).collect())
+    Ok(counts
+        .into_iter()
+        .filter(|c| !known.contains(&c.id))
+        .collect())
 }
 
 /// The object database as a thread-safe `gix_pack::Find`; packs must stay loaded while
@@ -304,7 +361,11 @@ fn pack_db(repo: &gix::Repository) -> Result<gix::odb::HandleArc> {
 }
 
 /// Write a complete V2 pack of `counts` to `out` (a 0-object pack is valid).
-fn write_pack(repo: &gix::Repository, counts: Vec<output::Count>, out: &mut dyn Write) -> Result<()> {
+fn write_pack(
+    repo: &gix::Repository,
+    counts: Vec<output::Count>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let num_entries = u32::try_from(counts.len()).context("too many objects for one pack")?;
     let db = pack_db(repo)?;
     let entries = output::entry::iter_from_counts(
@@ -346,7 +407,11 @@ fn parse_pkt_lines(mut data: &[u8]) -> Result<Vec<String>> {
         if len < 4 || len > data.len() {
             bail!("truncated pkt-line in push report");
         }
-        lines.push(String::from_utf8_lossy(&data[4..len]).trim_end().to_string());
+        lines.push(
+            String::from_utf8_lossy(&data[4..len])
+                .trim_end()
+                .to_string(),
+        );
         data = &data[len..];
     }
     Ok(lines)
@@ -413,7 +478,7 @@ mod tests {
 
     #[test]
     fn nested_pkt_lines() {
-        let data = b"000eunpack ok\n0013ok refs/heads/x\n0000";
+        let data = b"000eunpack ok\n0014ok refs/heads/x\n0000";
         assert_eq!(
             parse_pkt_lines(data).unwrap(),
             vec!["unpack ok".to_string(), "ok refs/heads/x".to_string()]
