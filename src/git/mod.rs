@@ -2,6 +2,7 @@
 //! commit and push. Callers see plain functions over `gix::Repository` and object ids;
 //! nothing here decides *what* to do (that is `plan`, `report`, `trim`).
 
+pub mod http;
 pub mod transport;
 
 use std::time::Duration;

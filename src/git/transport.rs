@@ -96,9 +96,7 @@ fn ssh_options(net: &NetOptions) -> gix::protocol::transport::client::blocking_i
     Default::default()
 }
 
-fn connect_http(url: &str, _parsed: gix::url::Url, _version: Protocol, _net: &NetOptions) -> Result<BoxedTransport> {
-    Err(Error::msg(format!(
-        "{}: http(s) remotes are not supported yet",
-        redact(url)
-    )))
+/// http(s): our ureq client (see `http`); userinfo is taken out of the url before gix sees it.
+fn connect_http(url: &str, parsed: gix::url::Url, version: Protocol, net: &NetOptions) -> Result<BoxedTransport> {
+    super::http::connect(&parsed, version, net).with_context(|| format!("connect to {}", redact(url)))
 }
