@@ -266,6 +266,9 @@ enum Post {
 impl Post {
     /// Send if not sent yet; afterwards the state is `Answered` or `Failed`.
     fn send(&mut self) {
+        if !matches!(self, Post::Buffering { .. }) {
+            return;
+        }
         let placeholder = Post::Failed {
             kind: io::ErrorKind::Other,
             message: "http request state lost".into(),
