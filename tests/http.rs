@@ -35,11 +35,15 @@ fn parse(url: &str) -> gix::url::Url {
 /// is configured on purpose: the transport must never need one.
 fn fetch_with(transport: BoxedTransport, url: &str, dir: &Path) -> Result<(), String> {
     let mut repo = gix::init(dir).map_err(|e| chain(&e))?;
-    repo.committer_or_set_generic_fallback().map_err(|e| chain(&e))?;
+    repo.committer_or_set_generic_fallback()
+        .map_err(|e| chain(&e))?;
     let remote = repo
         .remote_at(http::without_userinfo(&parse(url)))
         .map_err(|e| chain(&e))?
-        .with_refspecs(["+refs/heads/*:refs/remotes/origin/*"], gix::remote::Direction::Fetch)
+        .with_refspecs(
+            ["+refs/heads/*:refs/remotes/origin/*"],
+            gix::remote::Direction::Fetch,
+        )
         .map_err(|e| chain(&e))?;
     remote
         .to_connection_with_transport(transport)
@@ -57,7 +61,10 @@ fn fetch(url: &str, net: &NetOptions, dir: &Path) -> Result<(), String> {
 
 fn assert_no_secret(text: &str) {
     assert!(!text.contains(TOKEN), "secret leaked: {text}");
-    assert!(!text.contains("dG9rLVMzQ1JFVC00NzEx"), "base64 secret leaked: {text}"); // b64(TOKEN)
+    assert!(
+        !text.contains("dG9rLVMzQ1JFVC00NzEx"),
+        "base64 secret leaked: {text}"
+    ); // b64(TOKEN)
 }
 
 #[test]
@@ -72,9 +79,14 @@ fn fetch_v2_with_token_in_url() {
     assert_eq!(git(&dest, &["rev-parse", "refs/remotes/origin/main"]), head);
     git(&dest, &["fsck", "--full"]);
     let requests = server.requests();
-    assert!(requests.iter().all(|r| r.contains("auth=ok")), "{requests:?}");
     assert!(
-        requests.iter().any(|r| r.starts_with("POST /repo.git/git-upload-pack") && r.contains("version=2")),
+        requests.iter().all(|r| r.contains("auth=ok")),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("POST /repo.git/git-upload-pack") && r.contains("version=2")),
         "v2 expected: {requests:?}"
     );
     // gix saw a url without userinfo, so nothing it stores or prints can hold the token.
@@ -101,9 +113,20 @@ fn fetch_v1_with_password_file() {
     fetch_with(transport, &url, &dest).unwrap();
     assert_eq!(git(&dest, &["rev-parse", "refs/remotes/origin/main"]), head);
     let requests = server.requests();
-    assert!(requests.iter().all(|r| r.contains("auth=ok")), "{requests:?}");
-    assert!(requests.iter().all(|r| !r.contains("version=2")), "v1 expected: {requests:?}");
-    assert!(requests.iter().any(|r| r.starts_with("POST /repo.git/git-upload-pack")), "{requests:?}");
+    assert!(
+        requests.iter().all(|r| r.contains("auth=ok")),
+        "{requests:?}"
+    );
+    assert!(
+        requests.iter().all(|r| !r.contains("version=2")),
+        "v1 expected: {requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("POST /repo.git/git-upload-pack")),
+        "{requests:?}"
+    );
 }
 
 #[test]
@@ -137,7 +160,8 @@ fn receive_pack_handshake_and_ref_only_push() {
     let head = make_repo(&tmp.0);
     let server = serve(&tmp.0, None);
     let url = format!("http://{USER}:{TOKEN}@127.0.0.1:{}/repo.git", server.port);
-    let mut transport = transport::connect(&url, Service::ReceivePack, &NetOptions::default()).unwrap();
+    let mut transport =
+        transport::connect(&url, Service::ReceivePack, &NetOptions::default()).unwrap();
     let outcome = gix::protocol::handshake(
         &mut transport,
         Service::ReceivePack,
@@ -151,9 +175,10 @@ fn receive_pack_handshake_and_ref_only_push() {
     let main = refs
         .iter()
         .find_map(|r| match r {
-            gix::protocol::handshake::Ref::Direct { full_ref_name, object } if full_ref_name == "refs/heads/main" => {
-                Some(object.to_string())
-            }
+            gix::protocol::handshake::Ref::Direct {
+                full_ref_name,
+                object,
+            } if full_ref_name == "refs/heads/main" => Some(object.to_string()),
             _ => None,
         })
         .expect("refs/heads/main advertised");
@@ -184,11 +209,17 @@ fn receive_pack_handshake_and_ref_only_push() {
         }
     }
     assert_eq!(lines, ["unpack ok", "ok refs/heads/copy"], "report-status");
-    assert_eq!(git(&tmp.0.join("repo.git"), &["rev-parse", "refs/heads/copy"]), head);
+    assert_eq!(
+        git(&tmp.0.join("repo.git"), &["rev-parse", "refs/heads/copy"]),
+        head
+    );
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 #[test]
@@ -197,10 +228,16 @@ fn wrong_token_is_a_clear_error_without_the_secret() {
     let tmp = TempDir::new("badauth");
     make_repo(&tmp.0);
     let server = serve(&tmp.0, None);
-    let url = format!("http://{USER}:{TOKEN}-wrong@127.0.0.1:{}/repo.git", server.port);
+    let url = format!(
+        "http://{USER}:{TOKEN}-wrong@127.0.0.1:{}/repo.git",
+        server.port
+    );
     let err = fetch(&url, &NetOptions::default(), &tmp.0.join("dest")).unwrap_err();
     assert!(err.contains("authentication failed"), "{err}");
-    assert!(err.contains(&format!("http://127.0.0.1:{}/repo.git", server.port)), "{err}");
+    assert!(
+        err.contains(&format!("http://127.0.0.1:{}/repo.git", server.port)),
+        "{err}"
+    );
     assert_no_secret(&err);
     // No credential helper was consulted and nothing was retried: one GET, rejected.
     assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
@@ -219,7 +256,10 @@ fn missing_repo_is_a_clear_404() {
     let url = format!("http://{USER}:{TOKEN}@127.0.0.1:{}/nope.git", server.port);
     let err = fetch(&url, &NetOptions::default(), &tmp.0.join("dest")).unwrap_err();
     assert!(err.contains("repository not found"), "{err}");
-    assert!(err.contains(&format!("http://127.0.0.1:{}/nope.git", server.port)), "{err}");
+    assert!(
+        err.contains(&format!("http://127.0.0.1:{}/nope.git", server.port)),
+        "{err}"
+    );
     assert_no_secret(&err);
 }
 
@@ -228,11 +268,21 @@ fn refused_connection_names_the_url() {
     support_http::captured_logs();
     let tmp = TempDir::new("refused");
     // A port that was just free: bind, note it, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://{USER}:{TOKEN}@127.0.0.1:{port}/repo.git");
     let err = fetch(&url, &NetOptions::default(), &tmp.0.join("dest")).unwrap_err();
-    assert!(err.contains(&format!("http://127.0.0.1:{port}/repo.git")), "{err}");
-    assert!(err.to_lowercase().contains("refused") || err.contains("onnect"), "{err}");
+    assert!(
+        err.contains(&format!("http://127.0.0.1:{port}/repo.git")),
+        "{err}"
+    );
+    assert!(
+        err.to_lowercase().contains("refused") || err.contains("onnect"),
+        "{err}"
+    );
     assert_no_secret(&err);
 }
 
@@ -249,7 +299,10 @@ fn https_with_private_ca() {
     let err = fetch(&url, &NetOptions::default(), &tmp.0.join("dest-noca")).unwrap_err();
     assert!(err.contains("certificate"), "{err}");
     assert!(err.contains("https_ca_file"), "{err}");
-    assert!(err.contains(&format!("https://127.0.0.1:{}/repo.git", server.port)), "{err}");
+    assert!(
+        err.contains(&format!("https://127.0.0.1:{}/repo.git", server.port)),
+        "{err}"
+    );
     assert_no_secret(&err);
 
     // With it: fetch works (roots = bundled + system + this file).
@@ -269,7 +322,10 @@ fn https_with_private_ca() {
         ..Default::default()
     };
     let err = fetch(&url, &net, &tmp.0.join("dest-bad")).unwrap_err();
-    assert!(err.contains("https_ca_file") && err.contains("bad.pem"), "{err}");
+    assert!(
+        err.contains("https_ca_file") && err.contains("bad.pem"),
+        "{err}"
+    );
     assert_no_secret(&err);
 }
 
@@ -293,7 +349,11 @@ fn read_timeout_bounds_a_silent_server() {
     let url = format!("http://{USER}:{TOKEN}@127.0.0.1:{port}/repo.git");
     let started = std::time::Instant::now();
     let err = fetch(&url, &net, &tmp.0.join("dest")).unwrap_err();
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(err.contains("network_timeout"), "{err}");
     assert_no_secret(&err);
 }
@@ -312,8 +372,138 @@ fn no_secret_in_logs() {
     let err = fetch(&bad, &NetOptions::default(), &tmp.0.join("b")).unwrap_err();
     assert_no_secret(&err);
     let logs = logs.lock().unwrap();
-    assert!(logs.iter().any(|l| l.contains("http: GET")), "logger captured nothing: {logs:?}");
+    assert!(
+        logs.iter().any(|l| l.contains("http: GET")),
+        "logger captured nothing: {logs:?}"
+    );
     for line in logs.iter() {
         assert_no_secret(line);
+    }
+}
+
+/// https goes through HTTPS_PROXY with CONNECT (proxy credentials from the proxy url), http
+/// through http_proxy in absolute form, and NO_PROXY bypasses it. The environment is given
+/// through `connect_with_env`, as the process environment is shared by parallel tests.
+#[test]
+fn proxy_from_environment() {
+    support_http::captured_logs();
+    let tmp = TempDir::new("proxy");
+    let head = make_repo(&tmp.0);
+    let (ca, tls) = make_tls(&tmp.0);
+    let https_server = serve(&tmp.0, Some(tls));
+    let http_server = serve(&tmp.0, None);
+    let proxy_secret = "pr0xy-pw";
+    let proxy = support_http::start_proxy(Some(format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("puser:{proxy_secret}")
+        )
+    )));
+    let proxy_url = format!("http://puser:{proxy_secret}@127.0.0.1:{}", proxy.port);
+    let env = |vars: Vec<(&'static str, String)>| {
+        move |name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        }
+    };
+    let net = NetOptions {
+        https_ca_file: Some(ca),
+        ..Default::default()
+    };
+
+    let url = format!(
+        "https://{USER}:{TOKEN}@127.0.0.1:{}/repo.git",
+        https_server.port
+    );
+    let transport = http::connect_with_env(
+        &parse(&url),
+        Protocol::V2,
+        &net,
+        env(vec![("HTTPS_PROXY", proxy_url.clone())]),
+    )
+    .unwrap();
+    let dest = tmp.0.join("via-connect");
+    fetch_with(transport, &url, &dest).unwrap();
+    assert_eq!(git(&dest, &["rev-parse", "refs/remotes/origin/main"]), head);
+    let seen = proxy.requests();
+    assert!(
+        seen.iter().any(
+            |r| r.starts_with(&format!("CONNECT 127.0.0.1:{}", https_server.port))
+                && r.ends_with("proxy-auth=true")
+        ),
+        "{seen:?}"
+    );
+
+    let url = format!(
+        "http://{USER}:{TOKEN}@127.0.0.1:{}/repo.git",
+        http_server.port
+    );
+    let transport = http::connect_with_env(
+        &parse(&url),
+        Protocol::V2,
+        &net,
+        env(vec![("http_proxy", proxy_url.clone())]),
+    )
+    .unwrap();
+    let dest = tmp.0.join("via-absolute");
+    fetch_with(transport, &url, &dest).unwrap();
+    assert_eq!(git(&dest, &["rev-parse", "refs/remotes/origin/main"]), head);
+    let seen = proxy.requests();
+    assert!(
+        seen.iter().any(|r| r.starts_with(&format!(
+            "GET http://127.0.0.1:{}/repo.git/info/refs",
+            http_server.port
+        ))),
+        "{seen:?}"
+    );
+
+    let before = proxy.requests().len();
+    let transport = http::connect_with_env(
+        &parse(&url),
+        Protocol::V2,
+        &net,
+        env(vec![
+            ("http_proxy", proxy_url.clone()),
+            ("NO_PROXY", "localhost,127.0.0.1".into()),
+        ]),
+    )
+    .unwrap();
+    fetch_with(transport, &url, &tmp.0.join("bypass")).unwrap();
+    assert_eq!(
+        proxy.requests().len(),
+        before,
+        "NO_PROXY must bypass the proxy"
+    );
+
+    // A proxy that rejects us: the error names the url, and neither secret.
+    let bad_proxy = format!("http://puser:wrong@127.0.0.1:{}", proxy.port);
+    let url = format!(
+        "https://{USER}:{TOKEN}@127.0.0.1:{}/repo.git",
+        https_server.port
+    );
+    let transport = http::connect_with_env(
+        &parse(&url),
+        Protocol::V2,
+        &net,
+        env(vec![("HTTPS_PROXY", bad_proxy)]),
+    )
+    .unwrap();
+    let err = fetch_with(transport, &url, &tmp.0.join("bad-proxy")).unwrap_err();
+    assert!(
+        err.contains(&format!("https://127.0.0.1:{}/repo.git", https_server.port)),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wrong") && !err.contains(proxy_secret),
+        "{err}"
+    );
+    assert_no_secret(&err);
+    for line in support_http::captured_logs().lock().unwrap().iter() {
+        assert!(
+            !line.contains(proxy_secret) && !line.contains(":wrong@"),
+            "proxy secret logged: {line}"
+        );
     }
 }

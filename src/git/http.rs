@@ -46,8 +46,24 @@ pub const DEFAULT_USER: &str = "git";
 /// Open a gix transport for an http(s) `url` (which may carry `user:token@`), speaking
 /// `version` of the git protocol (the server may answer with another; gix adapts).
 pub fn connect(url: &gix::url::Url, version: Protocol, net: &NetOptions) -> Result<BoxedTransport> {
-    let client = Ureq::new(url, net)?;
-    Ok(Box::new(connect_http(client, without_userinfo(url), version, false)))
+    connect_with_env(url, version, net, |name| std::env::var(name).ok())
+}
+
+/// `connect`, with the proxy variables read through `env` instead of the process environment
+/// (tests; the environment is process-global).
+pub fn connect_with_env(
+    url: &gix::url::Url,
+    version: Protocol,
+    net: &NetOptions,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<BoxedTransport> {
+    let client = Ureq::with_env(url, net, env)?;
+    Ok(Box::new(connect_http(
+        client,
+        without_userinfo(url),
+        version,
+        false,
+    )))
 }
 
 /// `url` with user and password removed: what gix-transport gets, so its errors and
@@ -75,6 +91,8 @@ impl fmt::Debug for Secret {
 pub struct Ureq {
     agent: ureq::Agent,
     authorization: Option<Secret>,
+    /// `Proxy-Authorization` for http:// requests through a proxy with `user:password@`.
+    proxy_authorization: Option<Secret>,
     timeout_secs: u64,
 }
 
@@ -82,6 +100,15 @@ impl Ureq {
     /// A client for `url` (http or https): credentials from its userinfo or
     /// `net.https_password_file`, TLS roots, proxy from the environment, timeouts.
     pub fn new(url: &gix::url::Url, net: &NetOptions) -> Result<Ureq> {
+        Self::with_env(url, net, |name| std::env::var(name).ok())
+    }
+
+    /// `new`, reading proxy variables through `env`.
+    pub fn with_env(
+        url: &gix::url::Url,
+        net: &NetOptions,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Ureq> {
         let shown = redact(&url.to_bstring().to_string());
         let https = url.scheme == gix::url::Scheme::Https;
         let mut builder = ureq::AgentBuilder::new()
@@ -96,25 +123,43 @@ impl Ureq {
             builder = builder.tls_config(tls_config(net.https_ca_file.as_deref())?);
         }
         let host = url.host().unwrap_or_default();
-        if let Some(proxy) = proxy_from_env(url.scheme.as_str(), host, |name| std::env::var(name).ok()) {
-            let parsed = ureq::Proxy::new(&proxy)
-                .map_err(|e| Error::msg(format!("proxy {} from the environment: {}", redact(&proxy), e.kind())))?;
+        let mut proxy_authorization = None;
+        if let Some(proxy) = proxy_from_env(url.scheme.as_str(), host, env) {
+            let parsed = ureq::Proxy::new(&proxy).map_err(|e| {
+                Error::msg(format!(
+                    "proxy {} from the environment: {}",
+                    redact(&proxy),
+                    e.kind()
+                ))
+            })?;
             log::debug!("http: {shown} goes through proxy {}", redact(&proxy));
             builder = builder.proxy(parsed);
+            // ureq sends proxy credentials only in a CONNECT (https); plain http requests
+            // go to the proxy directly and need the header on the request itself.
+            if !https {
+                proxy_authorization = proxy_basic_auth(&proxy);
+            }
         }
-        let authorization = basic_auth(url, net).with_context(|| format!("credentials for {shown}"))?;
+        let authorization =
+            basic_auth(url, net).with_context(|| format!("credentials for {shown}"))?;
         if authorization.is_some() && !https {
             log::debug!("http: sending credentials without TLS to {shown}");
         }
         Ok(Ureq {
             agent: builder.build(),
             authorization,
+            proxy_authorization,
             timeout_secs: net.timeout.as_secs(),
         })
     }
 
     /// A request carrying gix's header lines (`Name: value`) and our Authorization.
-    fn request(&self, method: &str, url: &str, headers: impl IntoIterator<Item = impl AsRef<str>>) -> ureq::Request {
+    fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> ureq::Request {
         let mut req = self.agent.request(method, url);
         for line in headers {
             if let Some((name, value)) = line.as_ref().split_once(':') {
@@ -128,6 +173,9 @@ impl Ureq {
         if let Some(auth) = &self.authorization {
             req = req.set("Authorization", &auth.0);
         }
+        if let Some(auth) = &self.proxy_authorization {
+            req = req.set("Proxy-Authorization", &auth.0);
+        }
         req
     }
 
@@ -135,7 +183,11 @@ impl Ureq {
         Exchange {
             method,
             shown: redact(base_url),
-            what: url.strip_prefix(base_url).unwrap_or(url).trim_start_matches('/').to_string(),
+            what: url
+                .strip_prefix(base_url)
+                .unwrap_or(url)
+                .trim_start_matches('/')
+                .to_string(),
             authorized: self.authorization.is_some(),
             timeout_secs: self.timeout_secs,
         }
@@ -156,7 +208,10 @@ struct Exchange {
 
 impl Exchange {
     /// The response if it is a 2xx; otherwise an io::Error whose message is the full story.
-    fn check(&self, result: std::result::Result<ureq::Response, ureq::Error>) -> io::Result<ureq::Response> {
+    fn check(
+        &self,
+        result: std::result::Result<ureq::Response, ureq::Error>,
+    ) -> io::Result<ureq::Response> {
         let Exchange {
             method,
             shown,
@@ -166,14 +221,19 @@ impl Exchange {
         match result {
             Ok(resp) if (200..300).contains(&resp.status()) => Ok(resp),
             Ok(resp) if (300..400).contains(&resp.status()) => {
-                let to = resp.header("location").map(redact).unwrap_or_else(|| "nowhere".into());
+                let to = resp
+                    .header("location")
+                    .map(redact)
+                    .unwrap_or_else(|| "nowhere".into());
                 Err(io::Error::other(format!(
                     "{shown}: {method} {what}: the server redirects (HTTP {}) to {to}; redirects are not followed, put the final url in the config",
                     resp.status()
                 )))
             }
             Ok(resp) => Err(self.status_error(resp.status(), resp.status_text())),
-            Err(ureq::Error::Status(code, resp)) => Err(self.status_error(code, resp.status_text())),
+            Err(ureq::Error::Status(code, resp)) => {
+                Err(self.status_error(code, resp.status_text()))
+            }
             Err(ureq::Error::Transport(t)) => Err(self.transport_error(&t)),
         }
     }
@@ -217,15 +277,21 @@ impl Exchange {
             ..
         } = self;
         // The ureq message and the source chain; not ureq's Display, which repeats the url.
-        let mut detail = t.message().map(str::to_string).unwrap_or_else(|| t.kind().to_string());
+        let mut detail = t
+            .message()
+            .map(str::to_string)
+            .unwrap_or_else(|| t.kind().to_string());
         let mut kind = io::ErrorKind::Other;
         let mut source = std::error::Error::source(t);
         while let Some(err) = source {
             if let Some(io_err) = err.downcast_ref::<io::Error>() {
                 kind = io_err.kind();
             }
+            // ureq's io errors repeat the outer text ("Network Error: ..."): keep the longer.
             let text = err.to_string();
-            if !detail.contains(&text) {
+            if text.contains(&detail) {
+                detail = text;
+            } else if !detail.contains(&text) {
                 detail = format!("{detail}: {text}");
             }
             source = err.source();
@@ -258,9 +324,19 @@ type BodyReader = BufReader<Box<dyn Read + Send + Sync + 'static>>;
 /// (CGI servers such as git-http-backend want one). Pushes are buffered in memory: fine for
 /// deploy repos.
 enum Post {
-    Buffering { request: ureq::Request, body: Vec<u8>, exchange: Exchange },
-    Answered { headers: Option<Vec<u8>>, body: Option<BodyReader> },
-    Failed { kind: io::ErrorKind, message: String },
+    Buffering {
+        request: ureq::Request,
+        body: Vec<u8>,
+        exchange: Exchange,
+    },
+    Answered {
+        headers: Option<Vec<u8>>,
+        body: Option<BodyReader>,
+    },
+    Failed {
+        kind: io::ErrorKind,
+        message: String,
+    },
 }
 
 impl Post {
@@ -273,8 +349,18 @@ impl Post {
             kind: io::ErrorKind::Other,
             message: "http request state lost".into(),
         };
-        if let Post::Buffering { request, body, exchange } = std::mem::replace(self, placeholder) {
-            log::debug!("http: POST {} {} ({} bytes)", exchange.shown, exchange.what, body.len());
+        if let Post::Buffering {
+            request,
+            body,
+            exchange,
+        } = std::mem::replace(self, placeholder)
+        {
+            log::debug!(
+                "http: POST {} {} ({} bytes)",
+                exchange.shown,
+                exchange.what,
+                body.len()
+            );
             *self = match exchange.check(request.send_bytes(&body)) {
                 Ok(resp) => Post::Answered {
                     headers: Some(header_lines(&resp)),
@@ -305,7 +391,9 @@ impl Write for PostBody {
                 body.extend_from_slice(buf);
                 Ok(buf.len())
             }
-            _ => Err(io::Error::other("http: write to a request that was already sent")),
+            _ => Err(io::Error::other(
+                "http: write to a request that was already sent",
+            )),
         }
     }
 
@@ -326,8 +414,12 @@ impl Headers {
             let mut post = lock(&shared)?;
             post.send();
             match &mut *post {
-                Post::Answered { headers, .. } => self.lines = Cursor::new(headers.take().unwrap_or_default()),
-                Post::Failed { kind, message } => return Err(io::Error::new(*kind, message.clone())),
+                Post::Answered { headers, .. } => {
+                    self.lines = Cursor::new(headers.take().unwrap_or_default())
+                }
+                Post::Failed { kind, message } => {
+                    return Err(io::Error::new(*kind, message.clone()))
+                }
                 Post::Buffering { .. } => return Err(io::Error::other("http: request not sent")),
             }
         }
@@ -365,7 +457,9 @@ impl Body {
             post.send();
             match &mut *post {
                 Post::Answered { body, .. } => self.reader = body.take(),
-                Post::Failed { kind, message } => return Err(io::Error::new(*kind, message.clone())),
+                Post::Failed { kind, message } => {
+                    return Err(io::Error::new(*kind, message.clone()))
+                }
                 Post::Buffering { .. } => return Err(io::Error::other("http: request not sent")),
             }
         }
@@ -465,7 +559,11 @@ fn basic_auth(url: &gix::url::Url, net: &NetOptions) -> Result<Option<Secret>> {
     };
     let pair = match (user, password) {
         (None, None) => return Ok(None),
-        (user, password) => format!("{}:{}", user.unwrap_or(DEFAULT_USER), password.unwrap_or_default()),
+        (user, password) => format!(
+            "{}:{}",
+            user.unwrap_or(DEFAULT_USER),
+            password.unwrap_or_default()
+        ),
     };
     Ok(Some(Secret(format!(
         "Basic {}",
@@ -477,7 +575,8 @@ fn basic_auth(url: &gix::url::Url, net: &NetOptions) -> Result<Option<Secret>> {
 /// file, never its content.
 fn read_password_file(path: &Path) -> Result<String> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path).with_context(|| format!("read https_password_file {shown}"))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("read https_password_file {shown}"))?;
     let token = text.trim_end_matches(['\r', '\n']);
     if token.is_empty() {
         crate::bail!("https_password_file {shown} is empty");
@@ -492,23 +591,46 @@ fn read_password_file(path: &Path) -> Result<String> {
 /// (or `HTTPS_PROXY`) for https, `http_proxy` for http (lowercase only: a CGI parent may set
 /// `HTTP_PROXY` from a request header), then `all_proxy`/`ALL_PROXY`; none when `no_proxy`/
 /// `NO_PROXY` is `*` or lists the host or a parent domain of it. An empty value means none.
-pub fn proxy_from_env(scheme: &str, host: &str, var: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let get = |names: &[&str]| names.iter().find_map(|n| var(n)).map(|v| v.trim().to_string());
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+pub fn proxy_from_env(
+    scheme: &str,
+    host: &str,
+    var: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let get = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| var(n))
+            .map(|v| v.trim().to_string())
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
     if let Some(no_proxy) = get(&["no_proxy", "NO_PROXY"]) {
-        let bypass = no_proxy.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
-            if entry == "*" {
-                return true;
-            }
-            let entry = entry.trim_start_matches("*.").trim_start_matches('.');
-            // `host:port` entries: the port is ignored (as curl does).
-            let entry = match entry.rsplit_once(':') {
-                Some((h, port)) if !h.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => h,
-                _ => entry,
-            };
-            let entry = entry.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-            host == entry || host.ends_with(&format!(".{entry}"))
-        });
+        let bypass = no_proxy
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .any(|entry| {
+                if entry == "*" {
+                    return true;
+                }
+                let entry = entry.trim_start_matches("*.").trim_start_matches('.');
+                // `host:port` entries: the port is ignored (as curl does).
+                let entry = match entry.rsplit_once(':') {
+                    Some((h, port))
+                        if !h.contains(':') && port.chars().all(|c| c.is_ascii_digit()) =>
+                    {
+                        h
+                    }
+                    _ => entry,
+                };
+                let entry = entry
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_ascii_lowercase();
+                host == entry || host.ends_with(&format!(".{entry}"))
+            });
         if bypass {
             return None;
         }
@@ -522,6 +644,18 @@ pub fn proxy_from_env(scheme: &str, host: &str, var: impl Fn(&str) -> Option<Str
     proxy.filter(|p| !p.is_empty())
 }
 
+/// Basic credentials from a proxy url's `user:password@`, as ureq reads them (not decoded).
+fn proxy_basic_auth(proxy: &str) -> Option<Secret> {
+    let rest = proxy.split_once("://").map_or(proxy, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (user, password) = userinfo.split_once(':')?;
+    Some(Secret(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )))
+}
+
 /// rustls client config: bundled roots + system bundle + `ca_file`. Read on every connect (a
 /// few ms), so an updated system store or CA file is used without a restart.
 fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {
@@ -532,16 +666,25 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {
         // Unparsable entries in the system store are skipped, as curl/openssl do.
         match CertificateDer::pem_file_iter(&bundle) {
             Ok(certs) => {
-                let (added, skipped) = roots.add_parsable_certificates(certs.filter_map(|c| c.ok()));
-                log::trace!("http: {added} roots from {} ({skipped} skipped)", bundle.display());
+                let (added, skipped) =
+                    roots.add_parsable_certificates(certs.filter_map(|c| c.ok()));
+                log::trace!(
+                    "http: {added} roots from {} ({skipped} skipped)",
+                    bundle.display()
+                );
             }
-            Err(e) => log::debug!("http: system CA bundle {} unreadable: {e}", bundle.display()),
+            Err(e) => log::debug!(
+                "http: system CA bundle {} unreadable: {e}",
+                bundle.display()
+            ),
         }
     }
     if let Some(path) = ca_file {
         let shown = path.display();
         let mut count = 0;
-        for cert in CertificateDer::pem_file_iter(path).with_context(|| format!("read https_ca_file {shown}"))? {
+        for cert in CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("read https_ca_file {shown}"))?
+        {
             let cert = cert.with_context(|| format!("https_ca_file {shown}: bad PEM"))?;
             roots
                 .add(cert)
@@ -564,16 +707,21 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {
 /// The system's CA bundle: `SSL_CERT_FILE`, else the first of the usual distribution paths.
 fn system_bundle() -> Option<std::path::PathBuf> {
     const CANDIDATES: &[&str] = &[
-        "/etc/ssl/certs/ca-certificates.crt",                // Debian, Ubuntu, Alpine, Arch, Yocto
-        "/etc/pki/tls/certs/ca-bundle.crt",                  // Fedora, RHEL
+        "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine, Arch, Yocto
+        "/etc/pki/tls/certs/ca-bundle.crt",   // Fedora, RHEL
         "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // newer RHEL
-        "/etc/ssl/ca-bundle.pem",                            // openSUSE
-        "/etc/ssl/cert.pem",                                 // Alpine (libressl), OpenWrt
+        "/etc/ssl/ca-bundle.pem",             // openSUSE
+        "/etc/ssl/cert.pem",                  // Alpine (libressl), OpenWrt
     ];
     std::env::var_os("SSL_CERT_FILE")
         .map(std::path::PathBuf::from)
         .filter(|p| p.is_file())
-        .or_else(|| CANDIDATES.iter().map(std::path::PathBuf::from).find(|p| p.is_file()))
+        .or_else(|| {
+            CANDIDATES
+                .iter()
+                .map(std::path::PathBuf::from)
+                .find(|p| p.is_file())
+        })
 }
 
 #[cfg(test)]
@@ -581,7 +729,12 @@ mod tests {
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -591,18 +744,40 @@ mod tests {
             ("http_proxy", "http://plain:8080"),
             ("NO_PROXY", "internal.example, .corp.lan,10.0.0.5:443"),
         ]);
-        assert_eq!(proxy_from_env("https", "github.com", &vars).as_deref(), Some("http://u:pw@proxy:3128"));
-        assert_eq!(proxy_from_env("http", "github.com", &vars).as_deref(), Some("http://plain:8080"));
+        assert_eq!(
+            proxy_from_env("https", "github.com", &vars).as_deref(),
+            Some("http://u:pw@proxy:3128")
+        );
+        assert_eq!(
+            proxy_from_env("http", "github.com", &vars).as_deref(),
+            Some("http://plain:8080")
+        );
         assert_eq!(proxy_from_env("https", "internal.example", &vars), None);
         assert_eq!(proxy_from_env("https", "git.internal.example", &vars), None);
         assert_eq!(proxy_from_env("https", "GIT.corp.lan", &vars), None);
         assert_eq!(proxy_from_env("https", "10.0.0.5", &vars), None);
         assert!(proxy_from_env("https", "notinternal.example", &vars).is_some());
-        assert_eq!(proxy_from_env("https", "x", env(&[("NO_PROXY", "*"), ("HTTPS_PROXY", "p")])), None);
+        assert_eq!(
+            proxy_from_env(
+                "https",
+                "x",
+                env(&[("NO_PROXY", "*"), ("HTTPS_PROXY", "p")])
+            ),
+            None
+        );
         // Uppercase HTTP_PROXY is ignored (httpoxy); ALL_PROXY is the fallback.
-        assert_eq!(proxy_from_env("http", "x", env(&[("HTTP_PROXY", "p")])), None);
-        assert_eq!(proxy_from_env("http", "x", env(&[("ALL_PROXY", "a")])).as_deref(), Some("a"));
-        assert_eq!(proxy_from_env("https", "x", env(&[("https_proxy", "")])), None);
+        assert_eq!(
+            proxy_from_env("http", "x", env(&[("HTTP_PROXY", "p")])),
+            None
+        );
+        assert_eq!(
+            proxy_from_env("http", "x", env(&[("ALL_PROXY", "a")])).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            proxy_from_env("https", "x", env(&[("https_proxy", "")])),
+            None
+        );
     }
 
     fn url(s: &str) -> gix::url::Url {
@@ -613,14 +788,30 @@ mod tests {
     fn credentials_from_url_and_file() {
         let net = NetOptions::default();
         let decode = |s: Option<Secret>| {
-            let b64 = s.expect("credentials").0.trim_start_matches("Basic ").to_string();
-            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).expect("b64")).expect("utf8")
+            let b64 = s
+                .expect("credentials")
+                .0
+                .trim_start_matches("Basic ")
+                .to_string();
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .expect("b64"),
+            )
+            .expect("utf8")
         };
-        assert_eq!(decode(basic_auth(&url("https://u:p%40ss@h/r"), &net).unwrap()), "u:p@ss");
-        assert_eq!(decode(basic_auth(&url("https://tok@h/r"), &net).unwrap()), "tok:");
+        assert_eq!(
+            decode(basic_auth(&url("https://u:p%40ss@h/r"), &net).unwrap()),
+            "u:p@ss"
+        );
+        assert_eq!(
+            decode(basic_auth(&url("https://tok@h/r"), &net).unwrap()),
+            "tok:"
+        );
         assert!(basic_auth(&url("https://h/r"), &net).unwrap().is_none());
 
-        let dir = std::env::temp_dir().join(format!("gitops-agent-http-unit-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("gitops-agent-http-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("pw");
         std::fs::write(&file, "s3cret\n").unwrap();
@@ -628,14 +819,27 @@ mod tests {
             https_password_file: Some(file.clone()),
             ..Default::default()
         };
-        assert_eq!(decode(basic_auth(&url("https://h/r"), &net).unwrap()), "git:s3cret");
-        assert_eq!(decode(basic_auth(&url("https://bot@h/r"), &net).unwrap()), "bot:s3cret");
-        assert_eq!(decode(basic_auth(&url("https://bot:inurl@h/r"), &net).unwrap()), "bot:inurl");
+        assert_eq!(
+            decode(basic_auth(&url("https://h/r"), &net).unwrap()),
+            "git:s3cret"
+        );
+        assert_eq!(
+            decode(basic_auth(&url("https://bot@h/r"), &net).unwrap()),
+            "bot:s3cret"
+        );
+        assert_eq!(
+            decode(basic_auth(&url("https://bot:inurl@h/r"), &net).unwrap()),
+            "bot:inurl"
+        );
         std::fs::write(&file, "\n").unwrap();
-        let err = basic_auth(&url("https://h/r"), &net).unwrap_err().to_string();
+        let err = basic_auth(&url("https://h/r"), &net)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is empty"), "{err}");
         std::fs::write(&file, "a\nb\n").unwrap();
-        let err = basic_auth(&url("https://h/r"), &net).unwrap_err().to_string();
+        let err = basic_auth(&url("https://h/r"), &net)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("single line"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -60,20 +60,35 @@ fn serve(conn: TcpStream, options: &Options, log: &Mutex<Vec<String>>) -> std::i
     conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
     match &options.tls {
         Some(config) => {
-            let tls = rustls::ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
+            let tls =
+                rustls::ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
             handle(rustls::StreamOwned::new(tls, conn), options, log)
         }
         None => handle(conn, options, log),
     }
 }
 
-fn handle<S: Read + Write>(stream: S, options: &Options, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+fn handle<S: Read + Write>(
+    stream: S,
+    options: &Options,
+    log: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or_default().to_string();
-    let target = parts.next().unwrap_or_default().to_string();
+    let mut target = parts.next().unwrap_or_default().to_string();
+    // Absolute form (ureq sends it through a proxy, even inside a CONNECT tunnel; RFC 7230
+    // says servers must accept it): keep the path and query.
+    if let Some(rest) = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    {
+        target = rest
+            .find('/')
+            .map_or("/".to_string(), |i| rest[i..].to_string());
+    }
     let mut headers = Vec::new();
     loop {
         let mut h = String::new();
@@ -88,13 +103,19 @@ fn handle<S: Read + Write>(stream: S, options: &Options, log: &Mutex<Vec<String>
             headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
     let mut body = Vec::new();
     if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {
             let mut size = String::new();
             reader.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
             let mut chunk = vec![0; size + 2];
             reader.read_exact(&mut chunk)?;
             if size == 0 {
@@ -111,7 +132,10 @@ fn handle<S: Read + Write>(stream: S, options: &Options, log: &Mutex<Vec<String>
         (None, _) => "ok",
         (Some(_), None) => "none",
         (Some((u, p)), Some(given)) => {
-            let want = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
+            let want = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            );
             if given == want {
                 "ok"
             } else {
@@ -135,7 +159,10 @@ fn handle<S: Read + Write>(stream: S, options: &Options, log: &Mutex<Vec<String>
         return stream.flush();
     }
 
-    let user = options.credentials.as_ref().map_or("anonymous".to_string(), |(u, _)| u.clone());
+    let user = options
+        .credentials
+        .as_ref()
+        .map_or("anonymous".to_string(), |(u, _)| u.clone());
     let mut cmd = Command::new(backend());
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -187,7 +214,11 @@ fn handle<S: Read + Write>(stream: S, options: &Options, log: &Mutex<Vec<String>
     for l in lines {
         write!(stream, "{l}\r\n")?;
     }
-    write!(stream, "Content-Length: {}\r\nConnection: close\r\n\r\n", rest.len())?;
+    write!(
+        stream,
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        rest.len()
+    )?;
     stream.write_all(rest)?;
     stream.flush()
 }
@@ -205,7 +236,10 @@ fn find_blank_line(buf: &[u8]) -> Option<(usize, usize)> {
 }
 
 fn backend() -> PathBuf {
-    let out = Command::new("git").arg("--exec-path").output().expect("git on PATH");
+    let out = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .expect("git on PATH");
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("git-http-backend")
 }
 
@@ -237,7 +271,10 @@ impl TempDir {
     pub fn new(name: &str) -> TempDir {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("gitops-agent-http-{}-{name}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "gitops-agent-http-{}-{name}-{n}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -260,7 +297,10 @@ pub fn make_repo(root: &Path) -> String {
     git(&work, &["commit", "-q", "-m", "first"]);
     let head = git(&work, &["rev-parse", "HEAD"]);
     git(root, &["clone", "-q", "--bare", "work", "repo.git"]);
-    git(&root.join("repo.git"), &["config", "http.receivepack", "true"]);
+    git(
+        &root.join("repo.git"),
+        &["config", "http.receivepack", "true"],
+    );
     head
 }
 
@@ -268,8 +308,16 @@ pub fn make_repo(root: &Path) -> String {
 /// Returns (CA PEM path, server TLS config).
 pub fn make_tls(dir: &Path) -> (PathBuf, Arc<rustls::ServerConfig>) {
     let run = |args: &[&str]| {
-        let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl CLI on PATH");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl CLI on PATH");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     std::fs::write(
         dir.join("srv.ext"),
@@ -277,17 +325,56 @@ pub fn make_tls(dir: &Path) -> (PathBuf, Arc<rustls::ServerConfig>) {
     )
     .unwrap();
     run(&[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key",
-        "-out", "ca.pem", "-days", "2", "-subj", "/CN=gitops-agent test CA", "-addext",
-        "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=gitops-agent test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
     ]);
     run(&[
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "srv.key", "-out",
-        "srv.csr", "-subj", "/CN=127.0.0.1",
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=127.0.0.1",
     ]);
     run(&[
-        "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.pem",
-        "-days", "2", "-extfile", "srv.ext",
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "srv.ext",
     ]);
     use rustls::pki_types::pem::PemObject;
     let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(dir.join("srv.pem"))
@@ -295,12 +382,14 @@ pub fn make_tls(dir: &Path) -> (PathBuf, Arc<rustls::ServerConfig>) {
         .map(|c| c.unwrap())
         .collect();
     let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("srv.key")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
     (dir.join("ca.pem"), Arc::new(config))
 }
 
@@ -315,7 +404,12 @@ pub fn captured_logs() -> &'static Mutex<Vec<String>> {
                 true
             }
             fn log(&self, record: &log::Record) {
-                self.0.lock().unwrap().push(format!("{} {}: {}", record.level(), record.target(), record.args()));
+                self.0.lock().unwrap().push(format!(
+                    "{} {}: {}",
+                    record.level(),
+                    record.target(),
+                    record.args()
+                ));
             }
             fn flush(&self) {}
         }
@@ -337,4 +431,93 @@ pub fn chain(err: &dyn std::error::Error) -> String {
         source = e.source();
     }
     out
+}
+
+/// A forward proxy on 127.0.0.1: `CONNECT host:port` tunnels (https), absolute-form requests
+/// (`GET http://host:port/path`) are rewritten to origin-form and forwarded (http). Records
+/// each request line; `Proxy-Authorization` must equal `proxy_auth` when given.
+pub fn start_proxy(proxy_auth: Option<String>) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let log = requests.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let log = log.clone();
+            let proxy_auth = proxy_auth.clone();
+            std::thread::spawn(move || {
+                let _ = tunnel(conn, &log, proxy_auth.as_deref());
+            });
+        }
+    });
+    Server { port, requests }
+}
+
+fn tunnel(
+    client: TcpStream,
+    log: &Mutex<Vec<String>>,
+    proxy_auth: Option<&str>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut head = Vec::new();
+    let mut auth_ok = proxy_auth.is_none();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim_end().is_empty() {
+            break;
+        }
+        if let Some((n, v)) = h.split_once(':') {
+            if n.trim().eq_ignore_ascii_case("proxy-authorization") {
+                // The scheme name is case-insensitive (ureq sends `basic`).
+                let norm = |s: &str| {
+                    s.split_once(' ')
+                        .map(|(a, b)| (a.to_ascii_lowercase(), b.to_string()))
+                };
+                auth_ok = proxy_auth.and_then(norm) == norm(v.trim());
+                continue;
+            }
+        }
+        head.push(h);
+    }
+    log.lock()
+        .unwrap()
+        .push(format!("{} proxy-auth={auth_ok}", request_line.trim_end()));
+    let mut client_w = client.try_clone()?;
+    if !auth_ok {
+        client_w.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        return Ok(());
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let target = parts.next().unwrap_or_default().to_string();
+    let mut upstream;
+    if method == "CONNECT" {
+        upstream = TcpStream::connect(&target)?;
+        client_w.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
+    } else {
+        let rest = target.strip_prefix("http://").unwrap_or(&target);
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        upstream = TcpStream::connect(authority)?;
+        write!(upstream, "{method} {path} HTTP/1.1\r\n")?;
+        for h in &head {
+            upstream.write_all(h.as_bytes())?;
+        }
+        upstream.write_all(b"\r\n")?;
+    }
+    // Whatever the BufReader already holds belongs to the upstream too.
+    let buffered = reader.buffer().to_vec();
+    upstream.write_all(&buffered)?;
+    let mut up_r = upstream.try_clone()?;
+    let down = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut up_r, &mut client_w);
+        let _ = client_w.shutdown(std::net::Shutdown::Write);
+    });
+    let mut client_r = reader.into_inner();
+    let _ = std::io::copy(&mut client_r, &mut upstream);
+    let _ = upstream.shutdown(std::net::Shutdown::Write);
+    let _ = down.join();
+    Ok(())
 }
