@@ -507,3 +507,36 @@ fn proxy_from_environment() {
         );
     }
 }
+
+/// Redirects are not followed (a redirected POST would become a GET, and credentials could
+/// follow to another host): the error names the target, without its userinfo.
+#[test]
+fn redirect_is_reported_not_followed() {
+    support_http::captured_logs();
+    let tmp = TempDir::new("redirect");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(
+                b"HTTP/1.1 302 Found\r\nLocation: http://u:leak@elsewhere.example/repo.git/info/refs\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let url = format!("http://{USER}:{TOKEN}@127.0.0.1:{port}/repo.git");
+    let err = fetch(&url, &NetOptions::default(), &tmp.0.join("dest")).unwrap_err();
+    assert!(
+        err.contains("redirects") && err.contains("elsewhere.example"),
+        "{err}"
+    );
+    assert!(!err.contains("leak"), "{err}");
+    assert_no_secret(&err);
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

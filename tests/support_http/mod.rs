@@ -393,10 +393,21 @@ pub fn make_tls(dir: &Path) -> (PathBuf, Arc<rustls::ServerConfig>) {
     (dir.join("ca.pem"), Arc::new(config))
 }
 
-/// Every log record, for asserting that no secret was logged.
+/// Every log record, for asserting that no secret was logged. Every test calls this first;
+/// its one-time setup also clears proxy variables a CI machine may set, so the 127.0.0.1
+/// servers are reached directly (done under the OnceLock, before any test goes on).
 pub fn captured_logs() -> &'static Mutex<Vec<String>> {
     static LOGS: std::sync::OnceLock<&'static Mutex<Vec<String>>> = std::sync::OnceLock::new();
     LOGS.get_or_init(|| {
+        for var in [
+            "http_proxy",
+            "https_proxy",
+            "HTTPS_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+        ] {
+            std::env::remove_var(var);
+        }
         let store: &'static Mutex<Vec<String>> = Box::leak(Box::new(Mutex::new(Vec::new())));
         struct Capture(&'static Mutex<Vec<String>>);
         impl log::Log for Capture {
