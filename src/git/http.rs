@@ -12,7 +12,10 @@
 //! - **TLS roots**: the bundled webpki roots, plus the system CA bundle when the image has one,
 //!   plus `https_ca_file` (PEM) for private CAs.
 //! - **proxy**: `https_proxy`/`HTTPS_PROXY`, `http_proxy`, `all_proxy`/`ALL_PROXY`, minus
-//!   `no_proxy`/`NO_PROXY` (curl's rules; ureq 2 alone ignores NO_PROXY).
+//!   `no_proxy`/`NO_PROXY` (curl's rules; ureq 2 alone ignores NO_PROXY). Proxy credentials
+//!   (`http://user:pw@proxy:port`) are sent in the CONNECT for https and as
+//!   `Proxy-Authorization` on plain http requests (ureq only does the former). Only http
+//!   proxies: `socks*://` needs ureq's `socks-proxy` feature, which is off.
 //! - **timeouts**: `NetOptions::timeout` bounds connect and every single read and write.
 //! - **redirects**: not followed. ureq would turn a redirected POST into a GET and could carry
 //!   the Authorization header to another host; a 3xx becomes an error naming the new location.
