@@ -98,7 +98,10 @@ mod tests {
             split_branch("https://user@h/o/d.git@dev"),
             ("https://user@h/o/d.git".into(), "dev".into())
         );
-        assert_eq!(split_branch("file:///srv/d"), ("file:///srv/d".into(), "main".into()));
+        assert_eq!(
+            split_branch("file:///srv/d"),
+            ("file:///srv/d".into(), "main".into())
+        );
     }
 
     #[test]
@@ -113,7 +116,10 @@ mod tests {
 
     #[test]
     fn same_hash_for_token_and_plain_url() {
-        assert_eq!(short_hash("https://tok@h/o/r.git"), short_hash("https://h/o/r"));
+        assert_eq!(
+            short_hash("https://tok@h/o/r.git"),
+            short_hash("https://h/o/r")
+        );
         assert_ne!(short_hash("https://h/o/r"), short_hash("https://h/o/s"));
         assert_eq!(short_hash("x").len(), 8);
     }

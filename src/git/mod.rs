@@ -5,6 +5,7 @@
 pub mod commit;
 pub mod repo;
 pub mod push;
+pub mod http;
 pub mod transport;
 pub mod worktree;
 

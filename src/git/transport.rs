@@ -23,7 +23,8 @@ pub fn connect(url: &str, service: Service, net: &NetOptions) -> Result<BoxedTra
         Service::ReceivePack => Protocol::V1,
         _ => Protocol::V2,
     };
-    let parsed = gix::url::parse(gix::bstr::BStr::new(url.as_bytes())).with_context(|| format!("parse url {}", redact(url)))?;
+    let parsed = gix::url::parse(gix::bstr::BStr::new(url.as_bytes()))
+        .with_context(|| format!("parse url {}", redact(url)))?;
     match parsed.scheme {
         gix::url::Scheme::Git => connect_git(&parsed, version, net),
         gix::url::Scheme::Http | gix::url::Scheme::Https => connect_http(url, parsed, version, net),
@@ -91,14 +92,20 @@ fn connect_git(url: &gix::url::Url, version: Protocol, net: &NetOptions) -> Resu
 }
 
 /// ssh: BatchMode (never prompt), a connect timeout and keep-alives so a dead link fails.
-fn ssh_options(net: &NetOptions) -> gix::protocol::transport::client::blocking_io::ssh::connect::Options {
+fn ssh_options(
+    net: &NetOptions,
+) -> gix::protocol::transport::client::blocking_io::ssh::connect::Options {
     let _ = net;
     Default::default()
 }
 
-fn connect_http(url: &str, _parsed: gix::url::Url, _version: Protocol, _net: &NetOptions) -> Result<BoxedTransport> {
-    Err(Error::msg(format!(
-        "{}: http(s) remotes are not supported yet",
-        redact(url)
-    )))
+/// http(s): our ureq client (see `http`); userinfo is taken out of the url before gix sees it.
+fn connect_http(
+    url: &str,
+    parsed: gix::url::Url,
+    version: Protocol,
+    net: &NetOptions,
+) -> Result<BoxedTransport> {
+    super::http::connect(&parsed, version, net)
+        .with_context(|| format!("connect to {}", redact(url)))
 }

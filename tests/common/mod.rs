@@ -303,3 +303,4 @@ pub fn loose_object_count(git_dir: &Path) -> usize {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("unexpected count-objects output: {out}"))
 }
+pub mod scenario;
