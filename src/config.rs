@@ -85,9 +85,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
             e.valid_up_to()
         ))
     })?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| Error::msg(format!("{file}: invalid TOML: {}", e.to_string().trim())))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        Error::msg(format!("{file}: invalid TOML: {}", e.to_string().trim()))
+    })?;
 
     let err = |key: &str, what: &str| Error::msg(format!("{file}: key `{key}`: {what}"));
     let mut warnings = Vec::new();
@@ -101,9 +101,22 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
     }
 
     let infra_name = match table.get("infra_name") {
-        None => return Err(err("infra_name", "missing; add `infra_name = \"<this device's name>\"`")),
+        None => {
+            return Err(err(
+                "infra_name",
+                "missing; add `infra_name = \"<this device's name>\"`",
+            ))
+        }
         Some(toml::Value::String(s)) => s.clone(),
-        Some(v) => return Err(err("infra_name", &format!("must be a string, found {}; write `infra_name = \"edge-17\"`", v.type_str()))),
+        Some(v) => {
+            return Err(err(
+                "infra_name",
+                &format!(
+                    "must be a string, found {}; write `infra_name = \"edge-17\"`",
+                    v.type_str()
+                ),
+            ))
+        }
     };
     check_name(&infra_name).map_err(|why| err("infra_name", &why))?;
 
@@ -118,13 +131,18 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
             ))
         }
     };
-    let network_timeout = positive_int(&table, "network_timeout", 60).map_err(|why| err("network_timeout", &why))?;
-    let command_timeout = positive_int(&table, "command_timeout", 1800).map_err(|why| err("command_timeout", &why))?;
+    let network_timeout =
+        positive_int(&table, "network_timeout", 60).map_err(|why| err("network_timeout", &why))?;
+    let command_timeout = positive_int(&table, "command_timeout", 1800)
+        .map_err(|why| err("command_timeout", &why))?;
     let opt_string = |key: &str| -> Result<Option<String>> {
         match table.get(key) {
             None => Ok(None),
             Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
-            Some(v) => Err(err(key, &format!("must be a non-empty string, found {}", show(v)))),
+            Some(v) => Err(err(
+                key,
+                &format!("must be a non-empty string, found {}", show(v)),
+            )),
         }
     };
     let ssh_command = opt_string("ssh_command")?;
@@ -132,7 +150,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         match opt_string(key)? {
             None => Ok(None),
             Some(p) if Path::new(&p).is_absolute() => Ok(Some(PathBuf::from(p))),
-            Some(p) => Err(err(key, &format!("must be an absolute path, found \"{p}\""))),
+            Some(p) => Err(err(
+                key,
+                &format!("must be an absolute path, found \"{p}\""),
+            )),
         }
     };
     let ssh_key = opt_path("ssh_key")?;
@@ -218,7 +239,10 @@ impl AgentConfig {
                 .apps
                 .push(app.name.clone());
         }
-        order.into_iter().filter_map(|k| by_key.remove(&k)).collect()
+        order
+            .into_iter()
+            .filter_map(|k| by_key.remove(&k))
+            .collect()
     }
 
     /// What transports need from the config.
@@ -239,16 +263,25 @@ pub fn check_name(name: &str) -> std::result::Result<(), String> {
         return Err("must not be empty".into());
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!("is {} bytes long; keep it under {MAX_NAME_LEN}", name.len()));
+        return Err(format!(
+            "is {} bytes long; keep it under {MAX_NAME_LEN}",
+            name.len()
+        ));
     }
     if name.contains('/') || name.contains('\\') {
-        return Err(format!("\"{}\" must not contain `/` or `\\` (it names a folder and a file)", name.escape_debug()));
+        return Err(format!(
+            "\"{}\" must not contain `/` or `\\` (it names a folder and a file)",
+            name.escape_debug()
+        ));
     }
     if name.contains("..") {
         return Err(format!("\"{}\" must not contain `..`", name.escape_debug()));
     }
     if name.chars().any(char::is_control) {
-        return Err(format!("\"{}\" must not contain control characters", name.escape_debug()));
+        return Err(format!(
+            "\"{}\" must not contain control characters",
+            name.escape_debug()
+        ));
     }
     Ok(())
 }
@@ -281,12 +314,20 @@ mod tests {
 
     #[test]
     fn minimal_config_gets_defaults() {
-        let c = p("infra_name = \"edge-17\"\n[applications]\nweb = \"git@h:o/d.git@prod\"\n").unwrap();
+        let c =
+            p("infra_name = \"edge-17\"\n[applications]\nweb = \"git@h:o/d.git@prod\"\n").unwrap();
         assert_eq!(c.interval, Duration::from_secs(300));
         assert_eq!(c.retention_days, 30);
         assert_eq!(c.network_timeout, Duration::from_secs(60));
         assert_eq!(c.command_timeout, Duration::from_secs(1800));
-        assert_eq!(c.apps, vec![AppRef { name: "web".into(), url: "git@h:o/d.git".into(), branch: "prod".into() }]);
+        assert_eq!(
+            c.apps,
+            vec![AppRef {
+                name: "web".into(),
+                url: "git@h:o/d.git".into(),
+                branch: "prod".into()
+            }]
+        );
         assert!(c.warnings.is_empty());
     }
 
@@ -317,30 +358,58 @@ c = "https://h/o/d.git@dev"
             ("infra_name = \"x\"\ninterval = 0", "interval"),
             ("infra_name = \"x\"\ninterval = -5", "interval"),
             ("infra_name = \"x\"\ninterval = \"300\"", "interval"),
-            ("infra_name = \"x\"\nmonitoring_history_retention_days = -1", "monitoring_history_retention_days"),
-            ("infra_name = \"x\"\nnetwork_timeout = 1.5", "network_timeout"),
+            (
+                "infra_name = \"x\"\nmonitoring_history_retention_days = -1",
+                "monitoring_history_retention_days",
+            ),
+            (
+                "infra_name = \"x\"\nnetwork_timeout = 1.5",
+                "network_timeout",
+            ),
             ("infra_name = \"x\"\nssh_key = \"id_rsa\"", "ssh_key"),
             ("infra_name = \"x\"\napplications = 3", "applications"),
-            ("infra_name = \"x\"\n[applications]\nweb = 3", "applications.web"),
-            ("infra_name = \"x\"\n[applications]\nweb = { config_url = \"u\" }", "applications.web"),
-            ("infra_name = \"x\"\n[applications]\n\"../w\" = \"u@b\"", "applications.../w"),
+            (
+                "infra_name = \"x\"\n[applications]\nweb = 3",
+                "applications.web",
+            ),
+            (
+                "infra_name = \"x\"\n[applications]\nweb = { config_url = \"u\" }",
+                "applications.web",
+            ),
+            (
+                "infra_name = \"x\"\n[applications]\n\"../w\" = \"u@b\"",
+                "applications.../w",
+            ),
         ] {
             let e = p(text).unwrap_err().to_string();
-            assert!(e.starts_with("/etc/gitops-agent/config.toml: key `"), "{text}: {e}");
+            assert!(
+                e.starts_with("/etc/gitops-agent/config.toml: key `"),
+                "{text}: {e}"
+            );
             assert!(e.contains(&format!("`{key}`")), "{text}: {e}");
         }
-        assert!(p("infra_name = \"x\"\n[applications]\nweb = { config_url = \"u\" }")
+        assert!(
+            p("infra_name = \"x\"\n[applications]\nweb = { config_url = \"u\" }")
+                .unwrap_err()
+                .to_string()
+                .contains("NAME = \"<deploy repo url>@<branch>\"")
+        );
+        assert!(p(&format!("infra_name = \"{}\"", "a".repeat(500)))
             .unwrap_err()
             .to_string()
-            .contains("NAME = \"<deploy repo url>@<branch>\""));
-        assert!(p(&format!("infra_name = \"{}\"", "a".repeat(500))).unwrap_err().to_string().contains("under"));
+            .contains("under"));
     }
 
     #[test]
     fn bad_toml_and_bad_utf8_name_the_file() {
         let e = p("infra_name = ").unwrap_err().to_string();
-        assert!(e.contains("config.toml: invalid TOML") && e.contains("line 1"), "{e}");
-        let e = parse(Path::new("/c.toml"), b"infra_name = \"\xff\"").unwrap_err().to_string();
+        assert!(
+            e.contains("config.toml: invalid TOML") && e.contains("line 1"),
+            "{e}"
+        );
+        let e = parse(Path::new("/c.toml"), b"infra_name = \"\xff\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/c.toml: not valid UTF-8"), "{e}");
     }
 
@@ -353,7 +422,9 @@ c = "https://h/o/d.git@dev"
 
     #[test]
     fn secrets_in_app_urls_are_not_echoed() {
-        let e = p("infra_name = \"x\"\n[applications]\nweb = \"https://u:sekret@h/o/d@\"").unwrap_err().to_string();
+        let e = p("infra_name = \"x\"\n[applications]\nweb = \"https://u:sekret@h/o/d@\"")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("sekret"), "{e}");
     }
 }

@@ -25,11 +25,16 @@ enum Wake {
 }
 
 /// Run until SIGTERM/SIGINT. Always returns 0 on a requested stop.
-pub fn run(config_path: &Path, layout: &Layout, force_report: bool, lock_wait: Duration) -> Result<i32> {
+pub fn run(
+    config_path: &Path,
+    layout: &Layout,
+    force_report: bool,
+    lock_wait: Duration,
+) -> Result<i32> {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1]).context("install signal handlers")?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+        .context("install signal handlers")?;
     {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
@@ -129,7 +134,13 @@ fn warn_all(cfg: &AgentConfig) {
     }
 }
 
-fn run_pass(cfg: &AgentConfig, layout: &Layout, force: bool, stop: &AtomicBool, lock_wait: Duration) {
+fn run_pass(
+    cfg: &AgentConfig,
+    layout: &Layout,
+    force: bool,
+    stop: &AtomicBool,
+    lock_wait: Duration,
+) {
     let _lock = match lock::acquire(&layout.lock_file(), lock_wait) {
         Ok(l) => l,
         Err(LockError::Busy(msg)) => {

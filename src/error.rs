@@ -45,7 +45,7 @@ pub trait Context<T> {
     fn with_context<C: fmt::Display>(self, f: impl FnOnce() -> C) -> Result<T>;
 }
 
-impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
+impl<T, E: std::error::Error> Context<T> for std::result::Result<T, E> {
     fn context(self, ctx: impl fmt::Display) -> Result<T> {
         self.map_err(|e| Error::msg(format!("{ctx}: {}", chain(&e))))
     }
@@ -63,15 +63,19 @@ impl<T> Context<T> for Option<T> {
     }
 }
 
-/// Display an error; gix errors carry their causes in `{:#}`-less Display only at the top,
-/// so the alternate form is used where available to keep the root cause visible.
-fn chain(e: &dyn fmt::Display) -> String {
-    let s = format!("{e:#}");
-    if s.is_empty() {
-        format!("{e}")
-    } else {
-        s
+/// An error and its causes on one line, skipping a cause whose text the outer one already
+/// shows (gix often repeats it), so the root cause stays visible without debug dumps.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        source = e.source();
     }
+    out
 }
 
 /// `bail!("...")`: return early with a formatted error.

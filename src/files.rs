@@ -24,14 +24,17 @@ pub fn atomic_write(dst: &Path, bytes: &[u8]) -> Result<()> {
     let existing = fs::metadata(dst).ok();
     let result = (|| -> Result<()> {
         let mut f = fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        f.write_all(bytes).with_context(|| format!("write {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("write {}", tmp.display()))?;
         if let Some(meta) = &existing {
             f.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
                 .with_context(|| format!("keep the mode of {}", dst.display()))?;
             chown_like(&f, meta, dst);
         }
-        f.sync_all().with_context(|| format!("fsync {}", tmp.display()))?;
-        fs::rename(&tmp, dst).with_context(|| format!("rename {} to {}", tmp.display(), dst.display()))?;
+        f.sync_all()
+            .with_context(|| format!("fsync {}", tmp.display()))?;
+        fs::rename(&tmp, dst)
+            .with_context(|| format!("rename {} to {}", tmp.display(), dst.display()))?;
         Ok(())
     })();
     if result.is_err() {
@@ -84,7 +87,8 @@ pub fn resolve_src(root: &Path, src: &str) -> Result<Option<PathBuf>> {
         Ok(p) => p,
         Err(_) => return Ok(None), // a dangling symlink: the file does not exist
     };
-    let real_root = fs::canonicalize(root).with_context(|| format!("resolve {}", root.display()))?;
+    let real_root =
+        fs::canonicalize(root).with_context(|| format!("resolve {}", root.display()))?;
     if !real.starts_with(&real_root) {
         return Err(Error::msg(format!(
             "config src \"{src}\" resolves to {} outside the deploy repo; name a file inside it",
@@ -92,7 +96,9 @@ pub fn resolve_src(root: &Path, src: &str) -> Result<Option<PathBuf>> {
         )));
     }
     if !real.is_file() {
-        return Err(Error::msg(format!("config src \"{src}\" is not a regular file")));
+        return Err(Error::msg(format!(
+            "config src \"{src}\" is not a regular file"
+        )));
     }
     Ok(Some(real))
 }
@@ -100,7 +106,9 @@ pub fn resolve_src(root: &Path, src: &str) -> Result<Option<PathBuf>> {
 /// Whether `dst` holds exactly `src`'s bytes.
 pub fn same_bytes(src: &Path, dst: &Path) -> bool {
     match (fs::metadata(src), fs::metadata(dst)) {
-        (Ok(a), Ok(b)) if a.len() == b.len() => matches!((fs::read(src), fs::read(dst)), (Ok(x), Ok(y)) if x == y),
+        (Ok(a), Ok(b)) if a.len() == b.len() => {
+            matches!((fs::read(src), fs::read(dst)), (Ok(x), Ok(y)) if x == y)
+        }
         _ => false,
     }
 }
@@ -112,7 +120,12 @@ pub fn adopt_ownership(dir: &Path) -> Result<()> {
     if meta.uid() == current_uid() {
         return Ok(());
     }
-    log::info!("{}: owned by uid {}, changing owner to uid {}", dir.display(), meta.uid(), current_uid());
+    log::info!(
+        "{}: owned by uid {}, changing owner to uid {}",
+        dir.display(),
+        meta.uid(),
+        current_uid()
+    );
     chown_tree(dir)
 }
 
@@ -141,7 +154,8 @@ mod tests {
     use super::*;
 
     fn tmpdir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("gitops-agent-files-{name}-{}", std::process::id()));
+        let d =
+            std::env::temp_dir().join(format!("gitops-agent-files-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         d
@@ -157,7 +171,11 @@ mod tests {
         atomic_write(&dst, b"two").unwrap();
         assert_eq!(fs::read(&dst).unwrap(), b"two");
         assert_eq!(fs::metadata(&dst).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(fs::read_dir(d.join("a/b")).unwrap().count(), 1, "temp file left behind");
+        assert_eq!(
+            fs::read_dir(d.join("a/b")).unwrap().count(),
+            1,
+            "temp file left behind"
+        );
         fs::remove_dir_all(&d).unwrap();
     }
 

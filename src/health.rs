@@ -93,7 +93,11 @@ pub fn overall(apps: &[(String, Health)]) -> String {
     match tally(apps) {
         (_, 0) => "⚠️ no apps reported".to_string(),
         (bad, n) if bad.is_empty() => format!("✅ all {n} apps healthy"),
-        (bad, n) => format!("⚠️ {} of {n} apps need attention: {}", bad.len(), bad.join(", ")),
+        (bad, n) => format!(
+            "⚠️ {} of {n} apps need attention: {}",
+            bad.len(),
+            bad.join(", ")
+        ),
     }
 }
 
@@ -102,7 +106,11 @@ pub fn commit_message(apps: &[(String, Health)]) -> String {
     match tally(apps) {
         (_, 0) => "⚠️ Status: no apps reported".to_string(),
         (bad, n) if bad.is_empty() => format!("✅ Status: all {n} apps healthy"),
-        (bad, n) => format!("⚠️ Status: {} of {n} issues ({})", bad.len(), bad.join(", ")),
+        (bad, n) => format!(
+            "⚠️ Status: {} of {n} issues ({})",
+            bad.len(),
+            bad.join(", ")
+        ),
     }
 }
 
@@ -122,11 +130,26 @@ mod tests {
 
     #[test]
     fn first_match_wins() {
-        assert_eq!(of_entry(&entry(false, false, "{'post': 1}")), Health::AppUpdateFailed);
-        assert_eq!(of_entry(&entry(true, false, "{'post': 1}")), Health::ConfigUpdateFailed);
-        assert_eq!(of_entry(&entry(true, true, "{'pre': 0, 'post': 2}")), Health::CommandFailed);
-        assert_eq!(of_entry(&entry(true, true, "{'pre': -9}")), Health::CommandFailed);
-        assert_eq!(of_entry(&entry(true, true, "{'pre': 0, 'post': 0}")), Health::Healthy);
+        assert_eq!(
+            of_entry(&entry(false, false, "{'post': 1}")),
+            Health::AppUpdateFailed
+        );
+        assert_eq!(
+            of_entry(&entry(true, false, "{'post': 1}")),
+            Health::ConfigUpdateFailed
+        );
+        assert_eq!(
+            of_entry(&entry(true, true, "{'pre': 0, 'post': 2}")),
+            Health::CommandFailed
+        );
+        assert_eq!(
+            of_entry(&entry(true, true, "{'pre': -9}")),
+            Health::CommandFailed
+        );
+        assert_eq!(
+            of_entry(&entry(true, true, "{'pre': 0, 'post': 0}")),
+            Health::Healthy
+        );
         assert_eq!(of_entry(&entry(true, true, "{}")), Health::Healthy);
         assert_eq!(of_entry(&entry(true, true, "True")), Health::Healthy);
     }
@@ -135,7 +158,11 @@ mod tests {
     fn malformed_entries_are_unknown() {
         assert_eq!(of_entry(&toml::Value::String("x".into())), Health::Unknown);
         assert_eq!(of_entry(&entry(true, true, "{pre: x}")), Health::Unknown);
-        let python_v0: toml::Value = toml::Value::Table("config-updation = true\napp-updation = true\n".parse().unwrap());
+        let python_v0: toml::Value = toml::Value::Table(
+            "config-updation = true\napp-updation = true\n"
+                .parse()
+                .unwrap(),
+        );
         assert_eq!(of_entry(&python_v0), Health::Unknown);
     }
 
@@ -143,7 +170,10 @@ mod tests {
     fn return_val_round_trip() {
         assert_eq!(format_return_val(&[]), "{}");
         assert_eq!(format_return_val(&[("post", 0)]), "{'post': 0}");
-        assert_eq!(format_return_val(&[("pre", 0), ("post", 0)]), "{'pre': 0, 'post': 0}");
+        assert_eq!(
+            format_return_val(&[("pre", 0), ("post", 0)]),
+            "{'pre': 0, 'post': 0}"
+        );
         assert_eq!(parse_return_val("{'pre': 0, 'post': 3}"), Some(vec![0, 3]));
     }
 
@@ -155,7 +185,11 @@ mod tests {
         let all = [h("a", Health::Healthy), h("b", Health::Healthy)];
         assert_eq!(overall(&all), "✅ all 2 apps healthy");
         assert_eq!(commit_message(&all), "✅ Status: all 2 apps healthy");
-        let some = [h("z", Health::CommandFailed), h("a", Health::Healthy), h("b", Health::Unknown)];
+        let some = [
+            h("z", Health::CommandFailed),
+            h("a", Health::Healthy),
+            h("b", Health::Unknown),
+        ];
         assert_eq!(overall(&some), "⚠️ 2 of 3 apps need attention: b, z");
         assert_eq!(commit_message(&some), "⚠️ Status: 2 of 3 issues (b, z)");
     }

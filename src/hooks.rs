@@ -90,7 +90,9 @@ pub fn run(command: &str, cwd: &Path, timeout: Duration, stop: &AtomicBool) -> R
     }
     let code = status.map_or(-libc::SIGKILL, |s| {
         use std::os::unix::process::ExitStatusExt;
-        s.code().or_else(|| s.signal().map(|sig| -sig)).unwrap_or(-1)
+        s.code()
+            .or_else(|| s.signal().map(|sig| -sig))
+            .unwrap_or(-1)
     });
     let mut output = captured.lock().map(|mut t| t.text()).unwrap_or_default();
     if let Some(note) = killed_note {
@@ -131,7 +133,10 @@ impl Tail {
         self.trim();
         let text = strip_ansi(&String::from_utf8_lossy(&self.buf));
         if self.cut {
-            format!("[gitops-agent: output cut, only the last {} KiB kept]\n{text}", OUTPUT_LIMIT / 1024)
+            format!(
+                "[gitops-agent: output cut, only the last {} KiB kept]\n{text}",
+                OUTPUT_LIMIT / 1024
+            )
         } else {
             text
         }
@@ -224,21 +229,41 @@ mod tests {
 
     #[test]
     fn merges_output_and_reports_exit_code() {
-        let o = run_sh("echo out; echo err >&2; printf '\\033[32mgreen\\033[0m'; exit 3", Duration::from_secs(10));
+        let o = run_sh(
+            "echo out; echo err >&2; printf '\\033[32mgreen\\033[0m'; exit 3",
+            Duration::from_secs(10),
+        );
         assert_eq!(o.code, 3);
-        assert!(o.output.contains("out\n") && o.output.contains("err\n"), "{}", o.output);
-        assert!(o.output.contains("green") && !o.output.contains('\u{1b}'), "{:?}", o.output);
+        assert!(
+            o.output.contains("out\n") && o.output.contains("err\n"),
+            "{}",
+            o.output
+        );
+        assert!(
+            o.output.contains("green") && !o.output.contains('\u{1b}'),
+            "{:?}",
+            o.output
+        );
     }
 
     #[test]
     fn runs_in_cwd() {
-        let o = run("pwd", Path::new("/"), Duration::from_secs(10), &AtomicBool::new(false)).unwrap();
+        let o = run(
+            "pwd",
+            Path::new("/"),
+            Duration::from_secs(10),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         assert_eq!(o.output.trim(), "/");
     }
 
     #[test]
     fn output_is_bounded() {
-        let o = run_sh("head -c 300000 /dev/zero | tr '\\0' x; echo; echo END", Duration::from_secs(20));
+        let o = run_sh(
+            "head -c 300000 /dev/zero | tr '\\0' x; echo; echo END",
+            Duration::from_secs(20),
+        );
         assert_eq!(o.code, 0);
         assert!(o.output.len() < OUTPUT_LIMIT + 200, "{}", o.output.len());
         assert!(o.output.starts_with("[gitops-agent: output cut"));

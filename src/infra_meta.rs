@@ -83,7 +83,13 @@ pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
     let req_str = |key: &str, example: &str| -> Result<String> {
         match table.get(key) {
             Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-            Some(v) => Err(err(key, &format!("must be a non-empty string, found {}; e.g. `{key} = \"{example}\"`", v.type_str()))),
+            Some(v) => Err(err(
+                key,
+                &format!(
+                    "must be a non-empty string, found {}; e.g. `{key} = \"{example}\"`",
+                    v.type_str()
+                ),
+            )),
             None => Err(err(key, &format!("missing; add `{key} = \"{example}\"`"))),
         }
     };
@@ -92,7 +98,10 @@ pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
             None => Ok(None),
             Some(toml::Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(err(key, &format!("must be a string (a shell command), found {}", v.type_str()))),
+            Some(v) => Err(err(
+                key,
+                &format!("must be a string (a shell command), found {}", v.type_str()),
+            )),
         }
     };
     let code_url = req_str("code_url", "git@github.com:org/app.git")?;
@@ -100,7 +109,10 @@ pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
     let local = req_str("code_local_path", "/srv/app")?;
     let code_local_path = absolute_path(&local).map_err(|why| err("code_local_path", &why))?;
     if code_local_path == Path::new("/") {
-        return Err(err("code_local_path", "must not be `/`; name the app's own folder"));
+        return Err(err(
+            "code_local_path",
+            "must not be `/`; name the app's own folder",
+        ));
     }
 
     let mut config_files = Vec::new();
@@ -109,32 +121,44 @@ pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
         Some(toml::Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let key = format!("config_files[{i}]");
-                let t = item
-                    .as_table()
-                    .ok_or_else(|| err(&key, "must be a table `{ src = \"...\", dst = \"/...\" }`"))?;
+                let t = item.as_table().ok_or_else(|| {
+                    err(&key, "must be a table `{ src = \"...\", dst = \"/...\" }`")
+                })?;
                 let field = |name: &str| -> Result<String> {
                     match t.get(name) {
                         Some(toml::Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-                        _ => Err(err(&format!("{key}.{name}"), "missing or not a non-empty string")),
+                        _ => Err(err(
+                            &format!("{key}.{name}"),
+                            "missing or not a non-empty string",
+                        )),
                     }
                 };
                 let src = field("src")?;
                 check_src(&src).map_err(|why| err(&format!("{key}.src"), &why))?;
-                let dst = absolute_path(&field("dst")?).map_err(|why| err(&format!("{key}.dst"), &why))?;
+                let dst = absolute_path(&field("dst")?)
+                    .map_err(|why| err(&format!("{key}.dst"), &why))?;
                 config_files.push(ConfigFile { src, dst });
             }
         }
         Some(v) => {
             return Err(err(
                 "config_files",
-                &format!("must be an array of `{{ src, dst }}` tables, found {}", v.type_str()),
+                &format!(
+                    "must be an array of `{{ src, dst }}` tables, found {}",
+                    v.type_str()
+                ),
             ))
         }
     }
     let command_timeout = match table.get("command_timeout") {
         None => None,
         Some(toml::Value::Integer(n)) if *n > 0 => Some(Duration::from_secs(*n as u64)),
-        Some(v) => return Err(err("command_timeout", &format!("must be a whole number of seconds > 0, found {v}"))),
+        Some(v) => {
+            return Err(err(
+                "command_timeout",
+                &format!("must be a whole number of seconds > 0, found {v}"),
+            ))
+        }
     };
     Ok(AppSpec {
         code_url,
@@ -151,7 +175,10 @@ pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
 
 fn absolute_path(p: &str) -> std::result::Result<PathBuf, String> {
     if p.chars().any(char::is_control) {
-        return Err(format!("\"{}\" contains control characters", p.escape_debug()));
+        return Err(format!(
+            "\"{}\" contains control characters",
+            p.escape_debug()
+        ));
     }
     let path = Path::new(p);
     if !path.is_absolute() {
@@ -167,7 +194,9 @@ fn absolute_path(p: &str) -> std::result::Result<PathBuf, String> {
 fn check_src(src: &str) -> std::result::Result<(), String> {
     let path = Path::new(src);
     if path.is_absolute() {
-        return Err(format!("\"{src}\" must be relative to the deploy repo root, e.g. \"edge-17/app.env\""));
+        return Err(format!(
+            "\"{src}\" must be relative to the deploy repo root, e.g. \"edge-17/app.env\""
+        ));
     }
     let mut depth: i64 = 0;
     for c in path.components() {
@@ -177,14 +206,19 @@ fn check_src(src: &str) -> std::result::Result<(), String> {
             _ => {}
         }
         if depth < 0 {
-            return Err(format!("\"{src}\" leaves the deploy repo; name a file inside it"));
+            return Err(format!(
+                "\"{src}\" leaves the deploy repo; name a file inside it"
+            ));
         }
     }
     if depth == 0 {
         return Err(format!("\"{src}\" names no file"));
     }
     if src.chars().any(char::is_control) {
-        return Err(format!("\"{}\" contains control characters", src.escape_debug()));
+        return Err(format!(
+            "\"{}\" contains control characters",
+            src.escape_debug()
+        ));
     }
     Ok(())
 }
@@ -201,7 +235,8 @@ mod tests {
 
     #[test]
     fn full_section() {
-        let s = spec(r#"[web]
+        let s = spec(
+            r#"[web]
 code_url = "git@h:o/web.git"
 code_commit_hash = "4f1c2e9"
 code_local_path = "/srv/web"
@@ -209,10 +244,17 @@ config_files = [ { src = "edge/web.env", dst = "/srv/web/.env" } ]
 pre_updation_command = "echo pre"
 post_updation_command = "echo post"
 command_timeout = 10
-"#)
+"#,
+        )
         .unwrap();
         assert_eq!(s.code_local_path, PathBuf::from("/srv/web"));
-        assert_eq!(s.config_files, vec![ConfigFile { src: "edge/web.env".into(), dst: "/srv/web/.env".into() }]);
+        assert_eq!(
+            s.config_files,
+            vec![ConfigFile {
+                src: "edge/web.env".into(),
+                dst: "/srv/web/.env".into()
+            }]
+        );
         assert_eq!(s.command_timeout, Some(Duration::from_secs(10)));
         assert!(s.section.contains("4f1c2e9"));
     }
@@ -222,7 +264,10 @@ command_timeout = 10
         let e = spec("[web]\ncode_url = \"u\"\ncode_commit_hash = \"c\"\ncode_local_path = \"/a\"\nconfig_src_path_rel_in_this_repo = \"x\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("config_src_path_rel_in_this_repo") && e.contains("config_files = ["), "{e}");
+        assert!(
+            e.contains("config_src_path_rel_in_this_repo") && e.contains("config_files = ["),
+            "{e}"
+        );
     }
 
     #[test]
@@ -249,14 +294,19 @@ command_timeout = 10
     #[test]
     fn missing_section_and_unknown_keys() {
         let doc = parse_file(F, b"[other]\n").unwrap();
-        assert!(app_spec(F, &doc, "web").unwrap_err().to_string().contains("no [web] section"));
+        assert!(app_spec(F, &doc, "web")
+            .unwrap_err()
+            .to_string()
+            .contains("no [web] section"));
         let s = spec("[web]\ncode_url = \"u\"\ncode_commit_hash = \"c\"\ncode_local_path = \"/a\"\nnew_key = 1\n").unwrap();
         assert_eq!(s.warnings.len(), 1);
     }
 
     #[test]
     fn non_utf8_file_is_named() {
-        let e = parse_file(F, b"[web]\nx = \"\xfe\"").unwrap_err().to_string();
+        let e = parse_file(F, b"[web]\nx = \"\xfe\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with(F) && e.contains("UTF-8"), "{e}");
     }
 }

@@ -46,7 +46,11 @@ impl Layout {
 }
 
 pub fn folder_name(repo_url: &str, branch: &str) -> String {
-    format!("{}@{branch}-{}", url::slug(repo_url), url::short_hash(repo_url))
+    format!(
+        "{}@{branch}-{}",
+        url::slug(repo_url),
+        url::short_hash(repo_url)
+    )
 }
 
 /// The applied-section record of `app`.
@@ -60,7 +64,9 @@ mod tests {
 
     #[test]
     fn python_agent_folder_names() {
-        let l = Layout { home: "/opt/gitops-agent".into() };
+        let l = Layout {
+            home: "/opt/gitops-agent".into(),
+        };
         let h = url::short_hash("git@github.com:org/deploy.git");
         assert_eq!(
             l.deploy_clone("git@github.com:org/deploy.git", "main"),
@@ -68,9 +74,14 @@ mod tests {
         );
         assert_eq!(
             l.monitoring_clone("git@github.com:org/deploy.git", "main"),
-            PathBuf::from(format!("/opt/gitops-agent/app-configs/deploy@main-{h}-monitoring"))
+            PathBuf::from(format!(
+                "/opt/gitops-agent/app-configs/deploy@main-{h}-monitoring"
+            ))
         );
         // userinfo does not change the folder
-        assert_eq!(folder_name("https://tok@h/o/r.git", "b"), folder_name("https://h/o/r", "b"));
+        assert_eq!(
+            folder_name("https://tok@h/o/r.git", "b"),
+            folder_name("https://h/o/r", "b")
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod files;
 pub mod git;
@@ -10,13 +11,12 @@ pub mod hooks;
 pub mod infra_meta;
 pub mod layout;
 pub mod lock;
+pub mod monitoring;
+pub mod pass;
 pub mod plan;
+pub mod reconcile;
 pub mod report;
+pub mod sdnotify;
 pub mod state;
 pub mod trim;
 pub mod url;
-pub mod daemon;
-pub mod monitoring;
-pub mod pass;
-pub mod reconcile;
-pub mod sdnotify;

@@ -47,7 +47,10 @@ pub fn acquire(path: &Path, wait: Duration) -> Result<PassLock, LockError> {
         }
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(LockError::Io(Error::msg(format!("lock {}: {err}", path.display()))));
+            return Err(LockError::Io(Error::msg(format!(
+                "lock {}: {err}",
+                path.display()
+            ))));
         }
         if Instant::now() >= deadline {
             return Err(LockError::Busy(format!(

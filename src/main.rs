@@ -20,10 +20,22 @@ use gitops_agent::{daemon, pass};
 #[derive(FromArgs)]
 #[argh(
     note = "Environment:\n  GITOPS_AGENT_CONFIG     agent config used when --config is not given (default /etc/gitops-agent/config.toml)\n  GITOPS_AGENT_HOME       state root; clones live in $GITOPS_AGENT_HOME/app-configs (default /opt/gitops-agent)\n  GITOPS_AGENT_LOCK_WAIT  seconds to wait for another agent's pass lock (default 120)\n  GIT_SSH_COMMAND         ssh program for ssh remotes, as git uses it (ssh_command in the config wins)\n\nWithout --once the agent runs forever: a pass at start, then one every `interval` seconds.\nSignals: TERM/INT stop (after the current app), HUP reloads the config, USR1 starts a pass now.",
-    error_code(0, "--once: every app of this pass is healthy (also: daemon stopped by SIGTERM/SIGINT)"),
-    error_code(1, "--once: an app of this pass needs attention, or a report could not be pushed"),
-    error_code(2, "the agent config cannot be used (unreadable, bad TOML, bad or missing key)"),
-    error_code(3, "another gitops-agent held the lock in $GITOPS_AGENT_HOME past the wait bound")
+    error_code(
+        0,
+        "--once: every app of this pass is healthy (also: daemon stopped by SIGTERM/SIGINT)"
+    ),
+    error_code(
+        1,
+        "--once: an app of this pass needs attention, or a report could not be pushed"
+    ),
+    error_code(
+        2,
+        "the agent config cannot be used (unreadable, bad TOML, bad or missing key)"
+    ),
+    error_code(
+        3,
+        "another gitops-agent held the lock in $GITOPS_AGENT_HOME past the wait bound"
+    )
 )]
 struct Args {
     /// agent config file (default: $GITOPS_AGENT_CONFIG, else /etc/gitops-agent/config.toml)
@@ -48,7 +60,10 @@ const EXIT_CONFIG: u8 = 2;
 const EXIT_LOCKED: u8 = 3;
 
 fn main() -> ExitCode {
-    let args: Args = argh::from_env();
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     if args.version {
         println!("gitops-agent {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
@@ -61,6 +76,30 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_CONFIG)
         }
     }
+}
+
+/// Like `argh::from_env`, but a usage error exits 2 (1 means "an app needs attention").
+fn parse_args() -> Result<Args, ExitCode> {
+    let strings: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let cmd = strings
+        .first()
+        .map_or("gitops-agent", |s| s.rsplit('/').next().unwrap_or(s));
+    let rest: Vec<&str> = strings.iter().skip(1).map(String::as_str).collect();
+    Args::from_args(&[cmd], &rest).map_err(|early| match early.status {
+        Ok(()) => {
+            println!("{}", early.output);
+            ExitCode::SUCCESS
+        }
+        Err(()) => {
+            eprintln!(
+                "{}\nRun gitops-agent --help for more information.",
+                early.output
+            );
+            ExitCode::from(EXIT_CONFIG)
+        }
+    })
 }
 
 fn init_logging() {
@@ -81,7 +120,11 @@ fn init_logging() {
 fn try_main(args: Args) -> Result<u8> {
     let config_path = args
         .config
-        .or_else(|| std::env::var_os("GITOPS_AGENT_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            std::env::var_os("GITOPS_AGENT_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
     if args.configure {
         return configure(&config_path);
@@ -99,7 +142,12 @@ fn try_main(args: Args) -> Result<u8> {
 }
 
 /// One pass for cloud-init, initramfs and cron: exit 0 healthy, 1 attention, 2 config, 3 lock.
-fn run_once(config_path: &std::path::Path, layout: &Layout, force_report: bool, lock_wait: Duration) -> Result<u8> {
+fn run_once(
+    config_path: &std::path::Path,
+    layout: &Layout,
+    force_report: bool,
+    lock_wait: Duration,
+) -> Result<u8> {
     let cfg: AgentConfig = match config::load(config_path) {
         Ok(c) => c,
         Err(e) => {

@@ -38,16 +38,24 @@ pub fn publish(
     let shown = url::redact(&group.url);
 
     let mon = repo::open_or_init(&dir, &group.url)?;
-    repo::fetch(&mon, &group.url, &[&format!("+refs/heads/{branch}:{tracking}")], &net)
-        .with_context(|| format!("fetch {branch} of {shown}"))?;
+    repo::fetch(
+        &mon,
+        &group.url,
+        &[&format!("+refs/heads/{branch}:{tracking}")],
+        &net,
+    )
+    .with_context(|| format!("fetch {branch} of {shown}"))?;
     let remote_head = repo::find_ref(&mon, &tracking)?;
     let previous = match remote_head {
-        Some(head) => commit::read_blob_at(&mon, head, &file)?.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        Some(head) => commit::read_blob_at(&mon, head, &file)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
         None => None,
     };
     let now = clock::now();
     let feedback = report::build(previous.as_deref(), reports, &clock::stamp(now));
-    let unchanged = previous.as_deref().is_some_and(|p| report::same_content(p, &feedback.text));
+    let unchanged = previous
+        .as_deref()
+        .is_some_and(|p| report::same_content(p, &feedback.text));
     if unchanged && !force_report {
         return Ok((Published::Unchanged, feedback.apps));
     }
@@ -80,13 +88,21 @@ pub fn publish(
     if let Err(e) = worktree::checkout(&mon, new_head, HeadTarget::Branch(branch.clone())) {
         log::warn!("{}: {e}", dir.display());
     }
-    log::info!("pushed {message} to {branch} of {shown}{}", if trimmed { " (history trimmed)" } else { "" });
+    log::info!(
+        "pushed {message} to {branch} of {shown}{}",
+        if trimmed { " (history trimmed)" } else { "" }
+    );
     Ok((Published::Pushed { trimmed }, feedback.apps))
 }
 
 /// Squash commits older than the retention into one parentless commit and replay the newer
 /// ones on it, unchanged. Returns the new head and whether history was rewritten.
-fn trim_history(mon: &gix::Repository, head: gix::ObjectId, retention_days: u64, now: &Sig) -> Result<(gix::ObjectId, bool)> {
+fn trim_history(
+    mon: &gix::Repository,
+    head: gix::ObjectId,
+    retention_days: u64,
+    now: &Sig,
+) -> Result<(gix::ObjectId, bool)> {
     let chain = commit::first_parent_chain(mon, head)?;
     let times: Vec<i64> = chain.iter().map(|c| c.committer.time.seconds).collect();
     let cutoff = trim::cutoff(now.time.seconds, retention_days);
@@ -99,6 +115,9 @@ fn trim_history(mon: &gix::Repository, head: gix::ObjectId, retention_days: u64,
     for c in &chain[b + 1..] {
         tip = commit::write_commit(mon, c.tree, &[tip], &c.message, &c.author, &c.committer)?;
     }
-    log::info!("trimming monitoring history: {} commits before {cutoff_date} squashed", b + 1);
+    log::info!(
+        "trimming monitoring history: {} commits before {cutoff_date} squashed",
+        b + 1
+    );
     Ok((tip, true))
 }

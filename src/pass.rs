@@ -31,17 +31,30 @@ impl PassSummary {
         let mut s = if self.attention.is_empty() {
             format!("{} apps healthy", self.apps)
         } else {
-            format!("{} of {} apps need attention: {}", self.attention.len(), self.apps, self.attention.join(", "))
+            format!(
+                "{} of {} apps need attention: {}",
+                self.attention.len(),
+                self.apps,
+                self.attention.join(", ")
+            )
         };
         if !self.failed_groups.is_empty() {
-            s.push_str(&format!("; feedback not published for {}", self.failed_groups.join(", ")));
+            s.push_str(&format!(
+                "; feedback not published for {}",
+                self.failed_groups.join(", ")
+            ));
         }
         s
     }
 }
 
 /// Run one pass over every group of `cfg`.
-pub fn run(cfg: &AgentConfig, layout: &Layout, force_report: bool, stop: &AtomicBool) -> PassSummary {
+pub fn run(
+    cfg: &AgentConfig,
+    layout: &Layout,
+    force_report: bool,
+    stop: &AtomicBool,
+) -> PassSummary {
     let mut summary = PassSummary::default();
     for group in cfg.groups() {
         let shown = format!("{}@{}", url::redact(&group.url), group.branch);
@@ -64,9 +77,12 @@ pub fn run(cfg: &AgentConfig, layout: &Layout, force_report: bool, stop: &Atomic
                 summary.failed_groups.push(shown);
                 // Judge this pass's apps without the file.
                 let fb = crate::report::build(None, &outcome.reports, "");
-                summary
-                    .attention
-                    .extend(fb.apps.into_iter().filter(|(_, h)| *h != Health::Healthy).map(|(n, _)| n));
+                summary.attention.extend(
+                    fb.apps
+                        .into_iter()
+                        .filter(|(_, h)| *h != Health::Healthy)
+                        .map(|(n, _)| n),
+                );
             }
         }
         if outcome.stopped {

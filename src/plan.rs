@@ -15,6 +15,10 @@ pub struct Observed {
     pub applied_section: Option<String>,
 }
 
+/// Stored as the applied record when an apply failed, so the next pass retries it (an app
+/// without any record that looks in sync would otherwise be adopted).
+pub const FAILED_APPLY: &str = "# gitops-agent: the last apply failed; it is retried\n";
+
 /// Why an app needs an update; shown in logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
@@ -23,6 +27,7 @@ pub enum Reason {
     Drift,
     ConfigFileDiffers(String),
     SectionChanged,
+    LastApplyFailed,
 }
 
 impl std::fmt::Display for Reason {
@@ -32,7 +37,10 @@ impl std::fmt::Display for Reason {
             Reason::HeadNotDesired => f.write_str("HEAD is not the desired commit"),
             Reason::Drift => f.write_str("tracked files modified or deleted"),
             Reason::ConfigFileDiffers(dst) => write!(f, "config file {dst} differs"),
-            Reason::SectionChanged => f.write_str("infra_meta section changed since the last apply"),
+            Reason::SectionChanged => {
+                f.write_str("infra_meta section changed since the last apply")
+            }
+            Reason::LastApplyFailed => f.write_str("the last apply failed"),
         }
     }
 }
@@ -60,8 +68,14 @@ pub fn decide(obs: &Observed, section: &str) -> Decision {
             reasons.push(Reason::Drift);
         }
     }
-    reasons.extend(obs.config_files_differ.iter().cloned().map(Reason::ConfigFileDiffers));
+    reasons.extend(
+        obs.config_files_differ
+            .iter()
+            .cloned()
+            .map(Reason::ConfigFileDiffers),
+    );
     match &obs.applied_section {
+        Some(applied) if applied == FAILED_APPLY => reasons.push(Reason::LastApplyFailed),
         Some(applied) if applied != section => reasons.push(Reason::SectionChanged),
         None if reasons.is_empty() => return Decision::Adopt,
         _ => {}
@@ -95,28 +109,87 @@ mod tests {
     #[test]
     fn each_trigger_alone_updates() {
         let cases: Vec<(Observed, Reason)> = vec![
-            (Observed { folder_exists: false, ..synced() }, Reason::MissingFolder),
-            (Observed { at_desired_commit: false, ..synced() }, Reason::HeadNotDesired),
-            (Observed { tracked_changes: true, ..synced() }, Reason::Drift),
-            (Observed { config_files_differ: vec!["/e".into()], ..synced() }, Reason::ConfigFileDiffers("/e".into())),
+            (
+                Observed {
+                    folder_exists: false,
+                    ..synced()
+                },
+                Reason::MissingFolder,
+            ),
+            (
+                Observed {
+                    at_desired_commit: false,
+                    ..synced()
+                },
+                Reason::HeadNotDesired,
+            ),
+            (
+                Observed {
+                    tracked_changes: true,
+                    ..synced()
+                },
+                Reason::Drift,
+            ),
+            (
+                Observed {
+                    config_files_differ: vec!["/e".into()],
+                    ..synced()
+                },
+                Reason::ConfigFileDiffers("/e".into()),
+            ),
         ];
         for (obs, reason) in cases {
             assert_eq!(decide(&obs, "s"), Decision::Update(vec![reason]));
         }
-        assert_eq!(decide(&synced(), "changed"), Decision::Update(vec![Reason::SectionChanged]));
+        assert_eq!(
+            decide(&synced(), "changed"),
+            Decision::Update(vec![Reason::SectionChanged])
+        );
+        let failed = Observed {
+            applied_section: Some(FAILED_APPLY.into()),
+            ..synced()
+        };
+        assert_eq!(
+            decide(&failed, "s"),
+            Decision::Update(vec![Reason::LastApplyFailed])
+        );
     }
 
     #[test]
     fn missing_folder_hides_head_and_drift() {
-        let obs = Observed { folder_exists: false, at_desired_commit: false, tracked_changes: true, ..synced() };
-        assert_eq!(decide(&obs, "s"), Decision::Update(vec![Reason::MissingFolder]));
+        let obs = Observed {
+            folder_exists: false,
+            at_desired_commit: false,
+            tracked_changes: true,
+            ..synced()
+        };
+        assert_eq!(
+            decide(&obs, "s"),
+            Decision::Update(vec![Reason::MissingFolder])
+        );
     }
 
     #[test]
     fn no_record_adopts_only_when_in_sync() {
-        assert_eq!(decide(&Observed { applied_section: None, ..synced() }, "s"), Decision::Adopt);
         assert_eq!(
-            decide(&Observed { applied_section: None, tracked_changes: true, ..synced() }, "s"),
+            decide(
+                &Observed {
+                    applied_section: None,
+                    ..synced()
+                },
+                "s"
+            ),
+            Decision::Adopt
+        );
+        assert_eq!(
+            decide(
+                &Observed {
+                    applied_section: None,
+                    tracked_changes: true,
+                    ..synced()
+                },
+                "s"
+            ),
             Decision::Update(vec![Reason::Drift])
         );
     }

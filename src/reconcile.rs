@@ -47,7 +47,10 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
                     .unwrap_or_else(|| "NA".into()),
             };
             if let Some(e) = fetch_err {
-                log::error!("{shown}@{}: {e}; using the last fetched config", group.branch);
+                log::error!(
+                    "{shown}@{}: {e}; using the last fetched config",
+                    group.branch
+                );
                 side.git_status = format!("{e}\n(last fetched state)\n{}", side.git_status);
             }
             let file = dir.join(&cfg.infra_name).join("infra_meta.toml");
@@ -65,16 +68,30 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         }
         Err(e) => {
             log::error!("{shown}@{}: {e}", group.branch);
-            let side = Updation { ok: false, git_status: e.to_string(), latest_commit: "NA".into() };
+            let side = Updation {
+                ok: false,
+                git_status: e.to_string(),
+                latest_commit: "NA".into(),
+            };
             (side, Err(e))
         }
     };
 
-    let ctx = Ctx { cfg, layout, net, deploy_root: &dir, config_side, stop };
+    let ctx = Ctx {
+        cfg,
+        layout,
+        net,
+        deploy_root: &dir,
+        config_side,
+        stop,
+    };
     let mut reports = Vec::new();
     for app in &group.apps {
         if stop.load(Ordering::Relaxed) {
-            return GroupOutcome { reports, stopped: true };
+            return GroupOutcome {
+                reports,
+                stopped: true,
+            };
         }
         let spec = match &meta {
             Ok((file, doc)) => infra_meta::app_spec(file, doc, app),
@@ -82,15 +99,28 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         };
         reports.push(reconcile_app(&ctx, app, spec));
     }
-    GroupOutcome { reports, stopped: false }
+    GroupOutcome {
+        reports,
+        stopped: false,
+    }
 }
 
 /// Open (or create) the deploy clone, fetch its branch and put the worktree at the tip.
 /// A fetch failure is returned beside the repo: the last fetched config still applies.
-fn sync_deploy(dir: &Path, repo_url: &str, branch: &str, net: &NetOptions) -> Result<(gix::Repository, Option<Error>)> {
+fn sync_deploy(
+    dir: &Path,
+    repo_url: &str,
+    branch: &str,
+    net: &NetOptions,
+) -> Result<(gix::Repository, Option<Error>)> {
     let deploy = repo::open_or_init(dir, repo_url)?;
     let tracking = format!("refs/remotes/origin/{branch}");
-    let fetched = repo::fetch(&deploy, repo_url, &[&format!("+refs/heads/{branch}:{tracking}")], net);
+    let fetched = repo::fetch(
+        &deploy,
+        repo_url,
+        &[&format!("+refs/heads/{branch}:{tracking}")],
+        net,
+    );
     let tip = repo::find_ref(&deploy, &tracking)?;
     let fetch_err = match (fetched, tip) {
         (Err(e), _) => Some(e.context(format!("fetch {}", url::redact(repo_url)))),
@@ -112,7 +142,11 @@ fn sync_deploy(dir: &Path, repo_url: &str, branch: &str, net: &NetOptions) -> Re
 }
 
 fn not_checked() -> Updation {
-    Updation { ok: true, git_status: "Not checked for updates".into(), latest_commit: "NA".into() }
+    Updation {
+        ok: true,
+        git_status: "Not checked for updates".into(),
+        latest_commit: "NA".into(),
+    }
 }
 
 fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
@@ -122,7 +156,11 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
             log::error!("[{app}] {e}");
             return AppReport {
                 name: app.to_string(),
-                config: Updation { ok: false, git_status: e.to_string(), ..ctx.config_side.clone() },
+                config: Updation {
+                    ok: false,
+                    git_status: e.to_string(),
+                    ..ctx.config_side.clone()
+                },
                 app: not_checked(),
                 commands: Commands::NothingRan,
             };
@@ -140,7 +178,12 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
             log::error!("[{app}] {e}");
             config.ok = false;
             config.git_status = e.to_string();
-            return AppReport { name: app.into(), config, app: not_checked(), commands: Commands::NothingRan };
+            return AppReport {
+                name: app.into(),
+                config,
+                app: not_checked(),
+                commands: Commands::NothingRan,
+            };
         }
     };
     match plan::decide(&obs, &spec.section) {
@@ -151,8 +194,15 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
                     log::warn!("[{app}] {e}");
                 }
             }
-            let app_side = code_repo.as_ref().map_or_else(not_checked, |r| code_updation(r, true, None));
-            AppReport { name: app.into(), config, app: app_side, commands: Commands::NothingRan }
+            let app_side = code_repo
+                .as_ref()
+                .map_or_else(not_checked, |r| code_updation(r, true, None));
+            AppReport {
+                name: app.into(),
+                config,
+                app: app_side,
+                commands: Commands::NothingRan,
+            }
         }
         Decision::Update(reasons) => {
             let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
@@ -164,7 +214,12 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
 }
 
 /// Look at the app without changing anything and without network.
-fn observe(ctx: &Ctx, spec: &AppSpec, applied_dir: &Path, app: &str) -> Result<(Observed, Option<gix::Repository>)> {
+fn observe(
+    ctx: &Ctx,
+    spec: &AppSpec,
+    applied_dir: &Path,
+    app: &str,
+) -> Result<(Observed, Option<gix::Repository>)> {
     let mut obs = Observed {
         folder_exists: spec.code_local_path.is_dir(),
         applied_section: state::applied(applied_dir, app),
@@ -172,8 +227,13 @@ fn observe(ctx: &Ctx, spec: &AppSpec, applied_dir: &Path, app: &str) -> Result<(
     };
     for cf in &spec.config_files {
         match files::resolve_src(ctx.deploy_root, &cf.src)? {
-            None => log::warn!("[{app}] config src \"{}\" does not exist in the deploy repo; skipped", cf.src),
-            Some(src) if !files::same_bytes(&src, &cf.dst) => obs.config_files_differ.push(cf.dst.display().to_string()),
+            None => log::warn!(
+                "[{app}] config src \"{}\" does not exist in the deploy repo; skipped",
+                cf.src
+            ),
+            Some(src) if !files::same_bytes(&src, &cf.dst) => {
+                obs.config_files_differ.push(cf.dst.display().to_string())
+            }
             Some(_) => {}
         }
     }
@@ -182,10 +242,14 @@ fn observe(ctx: &Ctx, spec: &AppSpec, applied_dir: &Path, app: &str) -> Result<(
         // A folder that is not (yet) a clone counts as "not at the desired commit"; the
         // origin guard in open_or_init keeps a clone of another repo from looking in sync.
         let is_clone = spec.code_local_path.join(".git").exists();
-        if let Some(r) = is_clone.then(|| repo::open_or_init(&spec.code_local_path, &spec.code_url).ok()).flatten() {
+        if let Some(r) = is_clone
+            .then(|| repo::open_or_init(&spec.code_local_path, &spec.code_url).ok())
+            .flatten()
+        {
             let desired = repo::resolve_commit(&r, &spec.code_commit_hash);
             obs.at_desired_commit = desired.is_some() && worktree::head_commit(&r) == desired;
-            obs.tracked_changes = obs.at_desired_commit && worktree::has_tracked_changes(&r).unwrap_or(true);
+            obs.tracked_changes =
+                obs.at_desired_commit && worktree::has_tracked_changes(&r).unwrap_or(true);
             code_repo = Some(r);
         }
     }
@@ -208,16 +272,25 @@ fn code_updation(r: &gix::Repository, ok: bool, err: Option<&Error>) -> Updation
 }
 
 /// pre → code at the desired commit → config files → post; record the section on success.
-fn apply(ctx: &Ctx, app: &str, spec: &AppSpec, mut config: Updation, applied_dir: &Path) -> AppReport {
+fn apply(
+    ctx: &Ctx,
+    app: &str,
+    spec: &AppSpec,
+    mut config: Updation,
+    applied_dir: &Path,
+) -> AppReport {
     let timeout = spec.command_timeout.unwrap_or(ctx.cfg.command_timeout);
     let mut codes: Vec<(&'static str, i32)> = Vec::new();
     let mut logs = Vec::new();
     let mut run_hook = |which: &'static str, cmd: &str, codes: &mut Vec<(&'static str, i32)>| {
         log::info!("[{app}] running {which}_updation_command: {cmd}");
-        let outcome = hooks::run(cmd, &spec.code_local_path, timeout, ctx.stop).unwrap_or_else(|e| hooks::Outcome {
-            code: 127,
-            output: e.to_string(),
-        });
+        let outcome =
+            hooks::run(cmd, &spec.code_local_path, timeout, ctx.stop).unwrap_or_else(|e| {
+                hooks::Outcome {
+                    code: 127,
+                    output: e.to_string(),
+                }
+            });
         if outcome.code != 0 {
             log::warn!("[{app}] {which}_updation_command exited {}", outcome.code);
         }
@@ -237,7 +310,11 @@ fn apply(ctx: &Ctx, app: &str, spec: &AppSpec, mut config: Updation, applied_dir
             log::error!("[{app}] {e}");
             match repo::open_or_init(&spec.code_local_path, &spec.code_url) {
                 Ok(r) => code_updation(&r, false, Some(e)),
-                Err(_) => Updation { ok: false, git_status: e.to_string(), latest_commit: "NA".into() },
+                Err(_) => Updation {
+                    ok: false,
+                    git_status: e.to_string(),
+                    latest_commit: "NA".into(),
+                },
             }
         }
     };
@@ -258,9 +335,20 @@ fn apply(ctx: &Ctx, app: &str, spec: &AppSpec, mut config: Updation, applied_dir
             log::warn!("[{app}] {e}");
         }
         log::info!("[{app}] updated to {}", spec.code_commit_hash);
+    } else if let Err(e) = state::record_applied(applied_dir, app, plan::FAILED_APPLY) {
+        log::warn!("[{app}] {e}");
     }
-    let logs = if logs.is_empty() { String::new() } else { logs.join("\n") };
-    AppReport { name: app.into(), config, app: app_side, commands: Commands::Ran { codes, logs } }
+    let logs = if logs.is_empty() {
+        String::new()
+    } else {
+        logs.join("\n")
+    };
+    AppReport {
+        name: app.into(),
+        config,
+        app: app_side,
+        commands: Commands::Ran { codes, logs },
+    }
 }
 
 /// Put the code clone at the desired commit, fetching only when it is not present locally.
@@ -278,7 +366,10 @@ fn sync_code(spec: &AppSpec, net: &NetOptions) -> Result<gix::Repository> {
             repo::fetch(
                 &code,
                 &spec.code_url,
-                &["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"],
+                &[
+                    "+refs/heads/*:refs/remotes/origin/*",
+                    "+refs/tags/*:refs/tags/*",
+                ],
                 net,
             )
             .with_context(|| format!("fetch {}", url::redact(&spec.code_url)))?;
@@ -305,7 +396,8 @@ fn copy_config_files(deploy_root: &Path, spec: &AppSpec) -> Result<()> {
             continue;
         }
         let bytes = std::fs::read(&src).with_context(|| format!("read {}", src.display()))?;
-        files::atomic_write(&cf.dst, &bytes).with_context(|| format!("copy {} to {}", cf.src, cf.dst.display()))?;
+        files::atomic_write(&cf.dst, &bytes)
+            .with_context(|| format!("copy {} to {}", cf.src, cf.dst.display()))?;
     }
     Ok(())
 }

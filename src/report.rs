@@ -18,7 +18,10 @@ pub enum Commands {
     /// Nothing ran: the previous `extra-command-output` is carried forward.
     NothingRan,
     /// An update ran; `codes` in order (pre, post) for the commands that are set.
-    Ran { codes: Vec<(&'static str, i32)>, logs: String },
+    Ran {
+        codes: Vec<(&'static str, i32)>,
+        logs: String,
+    },
 }
 
 /// One app's outcome this pass.
@@ -53,7 +56,9 @@ pub fn build(previous: Option<&str>, reports: &[AppReport], now: &str) -> Feedba
         entry.insert("config-updation".into(), updation(&r.config));
         entry.insert("app-updation".into(), updation(&r.app));
         let commands = match (&r.commands, carried) {
-            (Commands::Ran { codes, logs }, _) => command_table(&health::format_return_val(codes), logs),
+            (Commands::Ran { codes, logs }, _) => {
+                command_table(&health::format_return_val(codes), logs)
+            }
             (Commands::NothingRan, Some(prev)) => prev,
             (Commands::NothingRan, None) => command_table("True", "Nothing was run"),
         };
@@ -68,7 +73,10 @@ pub fn build(previous: Option<&str>, reports: &[AppReport], now: &str) -> Feedba
         .map(|(k, v)| (k.clone(), health::of_entry(v)))
         .collect();
     doc.insert("last-updated".into(), toml::Value::String(now.into()));
-    doc.insert("overall_status".into(), toml::Value::String(health::overall(&apps)));
+    doc.insert(
+        "overall_status".into(),
+        toml::Value::String(health::overall(&apps)),
+    );
     let text = toml::to_string(&doc).unwrap_or_default();
     Feedback { text, apps }
 }
@@ -90,8 +98,14 @@ pub fn same_content(previous: &str, new: &str) -> bool {
 fn updation(u: &Updation) -> toml::Value {
     let mut t = toml::Table::new();
     t.insert("updation-return-value".into(), toml::Value::Boolean(u.ok));
-    t.insert("git-status".into(), toml::Value::String(u.git_status.clone()));
-    t.insert("git-repo-latest-commit".into(), toml::Value::String(u.latest_commit.clone()));
+    t.insert(
+        "git-status".into(),
+        toml::Value::String(u.git_status.clone()),
+    );
+    t.insert(
+        "git-repo-latest-commit".into(),
+        toml::Value::String(u.latest_commit.clone()),
+    );
     toml::Value::Table(t)
 }
 
@@ -107,44 +121,115 @@ mod tests {
     use super::*;
 
     fn ok(s: &str) -> Updation {
-        Updation { ok: true, git_status: s.into(), latest_commit: "'abc1234 - msg (me, date)'".into() }
+        Updation {
+            ok: true,
+            git_status: s.into(),
+            latest_commit: "'abc1234 - msg (me, date)'".into(),
+        }
     }
 
     fn report(name: &str, commands: Commands) -> AppReport {
-        AppReport { name: name.into(), config: ok("clean"), app: ok("clean"), commands }
+        AppReport {
+            name: name.into(),
+            config: ok("clean"),
+            app: ok("clean"),
+            commands,
+        }
     }
 
     #[test]
     fn fresh_file_has_all_keys() {
-        let f = build(None, &[report("web", Commands::Ran { codes: vec![("pre", 0), ("post", 0)], logs: "hi".into() })], "2026-11-24 10:00:00");
+        let f = build(
+            None,
+            &[report(
+                "web",
+                Commands::Ran {
+                    codes: vec![("pre", 0), ("post", 0)],
+                    logs: "hi".into(),
+                },
+            )],
+            "2026-11-24 10:00:00",
+        );
         let t: toml::Table = f.text.parse().unwrap();
         assert_eq!(t["last-updated"].as_str(), Some("2026-11-24 10:00:00"));
         assert_eq!(t["overall_status"].as_str(), Some("✅ all 1 apps healthy"));
         assert_eq!(t["web"]["status"].as_str(), Some("✅ healthy"));
-        assert_eq!(t["web"]["config-updation"]["updation-return-value"].as_bool(), Some(true));
-        assert_eq!(t["web"]["app-updation"]["git-status"].as_str(), Some("clean"));
-        assert_eq!(t["web"]["extra-command-output"]["command-return-val"].as_str(), Some("{'pre': 0, 'post': 0}"));
-        assert_eq!(t["web"]["extra-command-output"]["command-run-logs"].as_str(), Some("hi"));
+        assert_eq!(
+            t["web"]["config-updation"]["updation-return-value"].as_bool(),
+            Some(true)
+        );
+        assert_eq!(
+            t["web"]["app-updation"]["git-status"].as_str(),
+            Some("clean")
+        );
+        assert_eq!(
+            t["web"]["extra-command-output"]["command-return-val"].as_str(),
+            Some("{'pre': 0, 'post': 0}")
+        );
+        assert_eq!(
+            t["web"]["extra-command-output"]["command-run-logs"].as_str(),
+            Some("hi")
+        );
         assert!(f.text.starts_with("last-updated = "), "{}", f.text);
     }
 
     #[test]
     fn nothing_ran_carries_previous_output_forward() {
-        let first = build(None, &[report("web", Commands::Ran { codes: vec![("post", 3)], logs: "boom".into() })], "t1");
-        let second = build(Some(&first.text), &[report("web", Commands::NothingRan)], "t2");
+        let first = build(
+            None,
+            &[report(
+                "web",
+                Commands::Ran {
+                    codes: vec![("post", 3)],
+                    logs: "boom".into(),
+                },
+            )],
+            "t1",
+        );
+        let second = build(
+            Some(&first.text),
+            &[report("web", Commands::NothingRan)],
+            "t2",
+        );
         let t: toml::Table = second.text.parse().unwrap();
-        assert_eq!(t["web"]["extra-command-output"]["command-return-val"].as_str(), Some("{'post': 3}"));
-        assert_eq!(t["web"]["status"].as_str(), Some("❌ post-command exited non-zero"));
+        assert_eq!(
+            t["web"]["extra-command-output"]["command-return-val"].as_str(),
+            Some("{'post': 3}")
+        );
+        assert_eq!(
+            t["web"]["status"].as_str(),
+            Some("❌ post-command exited non-zero")
+        );
         assert!(same_content(&first.text, &second.text));
-        assert!(!same_content(&first.text, &build(Some(&first.text), &[report("web", Commands::Ran { codes: vec![], logs: String::new() })], "t3").text));
+        assert!(!same_content(
+            &first.text,
+            &build(
+                Some(&first.text),
+                &[report(
+                    "web",
+                    Commands::Ran {
+                        codes: vec![],
+                        logs: String::new()
+                    }
+                )],
+                "t3"
+            )
+            .text
+        ));
     }
 
     #[test]
     fn nothing_ran_without_history_says_so() {
         let f = build(None, &[report("web", Commands::NothingRan)], "t");
         let t: toml::Table = f.text.parse().unwrap();
-        assert_eq!(t["web"]["extra-command-output"]["command-return-val"].as_str(), Some("True"));
-        assert_eq!(t["web"]["extra-command-output"]["command-run-logs"].as_str(), Some("Nothing was run"));
+        assert_eq!(
+            t["web"]["extra-command-output"]["command-return-val"].as_str(),
+            Some("True")
+        );
+        assert_eq!(
+            t["web"]["extra-command-output"]["command-run-logs"].as_str(),
+            Some("Nothing was run")
+        );
     }
 
     #[test]
@@ -153,20 +238,30 @@ mod tests {
         let f = build(Some(prev), &[report("web", Commands::NothingRan)], "t");
         let t: toml::Table = f.text.parse().unwrap();
         assert!(t.contains_key("old"));
-        assert_eq!(t["overall_status"].as_str(), Some("⚠️ 1 of 2 apps need attention: old"));
+        assert_eq!(
+            t["overall_status"].as_str(),
+            Some("⚠️ 1 of 2 apps need attention: old")
+        );
         assert_eq!(f.apps.len(), 2);
     }
 
     #[test]
     fn garbage_previous_is_replaced() {
-        let f = build(Some("this is = = not toml"), &[report("web", Commands::NothingRan)], "t");
+        let f = build(
+            Some("this is = = not toml"),
+            &[report("web", Commands::NothingRan)],
+            "t",
+        );
         assert!(f.text.contains("[web]"));
         assert!(!same_content("this is = = not toml", &f.text));
     }
 
     #[test]
     fn timestamp_alone_is_no_change_and_output_is_stable() {
-        let r = [report("b", Commands::NothingRan), report("a", Commands::NothingRan)];
+        let r = [
+            report("b", Commands::NothingRan),
+            report("a", Commands::NothingRan),
+        ];
         let one = build(None, &r, "t1");
         let two = build(Some(&one.text), &r, "t1");
         assert_eq!(one.text, two.text);

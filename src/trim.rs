@@ -5,7 +5,9 @@
 /// and everything before it become one parentless commit. `None` when nothing would change:
 /// no old commit, or the only old commit is the root (squashing it into itself).
 pub fn boundary(committer_times_oldest_first: &[i64], cutoff: i64) -> Option<usize> {
-    let b = committer_times_oldest_first.iter().rposition(|&t| t < cutoff)?;
+    let b = committer_times_oldest_first
+        .iter()
+        .rposition(|&t| t < cutoff)?;
     (b > 0).then_some(b)
 }
 

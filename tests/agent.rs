@@ -44,10 +44,25 @@ fn first_pass_clones_checks_out_copies_and_reports_healthy() {
     let srv = s.srv("web");
     assert_eq!(head(&srv), c1);
     // detached HEAD, clean worktree
-    assert_eq!(git(&srv, &["symbolic-ref", "-q", "--short", "HEAD"]).len(), 0);
-    assert_eq!(git(&srv, &["status", "--porcelain", "--untracked-files=no"]), "");
-    assert_eq!(fs::read_to_string(srv.join("conf/.env")).unwrap(), "PORT=80\n");
-    assert_eq!(runs(&s, "pre"), 0, "pre runs only when the code folder already existed");
+    assert!(
+        !common::try_git(&srv, &["symbolic-ref", "-q", "HEAD"])
+            .status
+            .success(),
+        "HEAD must be detached"
+    );
+    assert_eq!(
+        git(&srv, &["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+    assert_eq!(
+        fs::read_to_string(srv.join("conf/.env")).unwrap(),
+        "PORT=80\n"
+    );
+    assert_eq!(
+        runs(&s, "pre"),
+        0,
+        "pre runs only when the code folder already existed"
+    );
     assert_eq!(runs(&s, "post"), 1);
 
     let fb = s.feedback();
@@ -55,15 +70,34 @@ fn first_pass_clones_checks_out_copies_and_reports_healthy() {
     assert!(fb["last-updated"].as_str().unwrap().len() == 19);
     let web = &fb["web"];
     assert_eq!(web["status"].as_str(), Some("✅ healthy"));
-    assert_eq!(web["config-updation"]["updation-return-value"].as_bool(), Some(true));
-    assert_eq!(web["app-updation"]["updation-return-value"].as_bool(), Some(true));
-    let latest = web["app-updation"]["git-repo-latest-commit"].as_str().unwrap();
+    assert_eq!(
+        web["config-updation"]["updation-return-value"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        web["app-updation"]["updation-return-value"].as_bool(),
+        Some(true)
+    );
+    let latest = web["app-updation"]["git-repo-latest-commit"]
+        .as_str()
+        .unwrap();
     let expected = git(&srv, &["log", "-1", "--pretty=format:'%h - %s (%an, %ad)'"]);
     assert_eq!(latest, expected);
-    assert_eq!(web["extra-command-output"]["command-return-val"].as_str(), Some("{'post': 0}"));
+    assert_eq!(
+        web["extra-command-output"]["command-return-val"].as_str(),
+        Some("{'post': 0}")
+    );
 
     // the status commit: identity and message
-    let who = git(&s.deploy_bare, &["log", "-1", "--format=%an <%ae>|%cn <%ce>|%s", "main-monitoring"]);
+    let who = git(
+        &s.deploy_bare,
+        &[
+            "log",
+            "-1",
+            "--format=%an <%ae>|%cn <%ce>|%s",
+            "main-monitoring",
+        ],
+    );
     assert_eq!(who, format!("{INFRA} <gitops-agent@{INFRA}>|{INFRA} <gitops-agent@{INFRA}>|✅ Status: all 1 apps healthy"));
     // the monitoring branch is an orphan: it shares no history with main
     assert_eq!(s.monitoring_commits(), 1);
@@ -76,12 +110,22 @@ fn layout_matches_the_python_agent() {
     web_world(&s);
     s.once().expect_code(0);
     let hash = &sha256_hex(s.deploy_url.trim_end_matches(".git"))[..8];
-    let base = s.home.join("app-configs").join(format!("deploy@main-{hash}"));
+    let base = s
+        .home
+        .join("app-configs")
+        .join(format!("deploy@main-{hash}"));
     assert!(base.join(".git").is_dir(), "{} missing", base.display());
     assert!(base.join(INFRA).join("infra_meta.toml").is_file());
-    assert!(s.home.join("app-configs").join(format!("deploy@main-{hash}-monitoring/.git")).is_dir());
+    assert!(s
+        .home
+        .join("app-configs")
+        .join(format!("deploy@main-{hash}-monitoring/.git"))
+        .is_dir());
     // the clones stay usable by the git CLI
-    assert_eq!(git(&base, &["rev-parse", "HEAD"]), git(&s.deploy_bare, &["rev-parse", "main"]));
+    assert_eq!(
+        git(&base, &["rev-parse", "HEAD"]),
+        git(&s.deploy_bare, &["rev-parse", "main"])
+    );
 }
 
 /// sha256 by the system tool, independent of the agent's own implementation.
@@ -142,10 +186,19 @@ fn new_commit_is_checked_out_and_stale_files_removed_untracked_kept() {
 
     assert_eq!(head(&srv), c2);
     assert_eq!(fs::read_to_string(srv.join("app.txt")).unwrap(), "v2\n");
-    assert!(!srv.join("lib/old.txt").exists(), "file the new commit lacks must go");
+    assert!(
+        !srv.join("lib/old.txt").exists(),
+        "file the new commit lacks must go"
+    );
     assert!(!srv.join("lib").exists(), "its emptied folder too");
-    assert_eq!(fs::read_to_string(srv.join("local-untracked.log")).unwrap(), "keep me");
-    assert_eq!(git(&srv, &["status", "--porcelain", "--untracked-files=no"]), "");
+    assert_eq!(
+        fs::read_to_string(srv.join("local-untracked.log")).unwrap(),
+        "keep me"
+    );
+    assert_eq!(
+        git(&srv, &["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
 }
 
 #[test]
@@ -163,7 +216,10 @@ fn drift_is_corrected_modified_and_deleted_files() {
 
     fs::remove_file(srv.join("lib/old.txt")).unwrap();
     s.once().expect_code(0);
-    assert_eq!(fs::read_to_string(srv.join("lib/old.txt")).unwrap(), "old\n");
+    assert_eq!(
+        fs::read_to_string(srv.join("lib/old.txt")).unwrap(),
+        "old\n"
+    );
     assert_eq!(runs(&s, "post"), 3);
 
     // an untracked file is not drift
@@ -219,12 +275,22 @@ fn section_change_alone_triggers_an_update() {
     let s = Scenario::new();
     let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
     let marker = s.path().join("post-runs");
-    s.infra_meta(&[s.section("web", &code, &c1, &format!("post_updation_command = \"echo a >> {}\"", marker.display()))]);
+    s.infra_meta(&[s.section(
+        "web",
+        &code,
+        &c1,
+        &format!("post_updation_command = \"echo a >> {}\"", marker.display()),
+    )]);
     s.agent_config(&["web"]);
     s.once().expect_code(0);
     s.once().expect_code(0);
     assert_eq!(runs(&s, "post"), 1);
-    s.infra_meta(&[s.section("web", &code, &c1, &format!("post_updation_command = \"echo b >> {}\"", marker.display()))]);
+    s.infra_meta(&[s.section(
+        "web",
+        &code,
+        &c1,
+        &format!("post_updation_command = \"echo b >> {}\"", marker.display()),
+    )]);
     s.once().expect_code(0);
     assert_eq!(runs(&s, "post"), 2);
     assert_eq!(fs::read_to_string(&marker).unwrap(), "a\nb\n");
@@ -235,7 +301,15 @@ fn migrated_device_in_sync_adopts_its_section_without_running_commands() {
     let s = Scenario::new();
     let (code, c1) = web_world(&s);
     // the Python agent left the code in place: same clone, no record of ours
-    git(s.path(), &["clone", "--quiet", &code.url, s.srv("web").to_str().unwrap()]);
+    git(
+        s.path(),
+        &[
+            "clone",
+            "--quiet",
+            &code.url,
+            s.srv("web").to_str().unwrap(),
+        ],
+    );
     git(&s.srv("web"), &["checkout", "--quiet", &c1]);
     fs::create_dir_all(s.srv("web").join("conf")).unwrap();
     fs::write(s.srv("web").join("conf/.env"), "PORT=80\n").unwrap();
@@ -262,15 +336,36 @@ fn failed_post_command_is_retried_and_reported() {
     s.agent_config(&["web"]);
     s.once().expect_code(1);
     let fb = s.feedback();
-    assert_eq!(fb["web"]["status"].as_str(), Some("❌ post-command exited non-zero"));
-    assert_eq!(fb["web"]["extra-command-output"]["command-return-val"].as_str(), Some("{'post': 7}"));
-    let logs = fb["web"]["extra-command-output"]["command-run-logs"].as_str().unwrap();
-    assert!(logs.contains("boom") && !logs.contains('\u{1b}'), "{logs:?}");
-    assert_eq!(fb["overall_status"].as_str(), Some("⚠️ 1 of 1 apps need attention: web"));
-    let msg = git(&s.deploy_bare, &["log", "-1", "--format=%s", "main-monitoring"]);
+    assert_eq!(
+        fb["web"]["status"].as_str(),
+        Some("❌ post-command exited non-zero")
+    );
+    assert_eq!(
+        fb["web"]["extra-command-output"]["command-return-val"].as_str(),
+        Some("{'post': 7}")
+    );
+    let logs = fb["web"]["extra-command-output"]["command-run-logs"]
+        .as_str()
+        .unwrap();
+    assert!(
+        logs.contains("boom") && !logs.contains('\u{1b}'),
+        "{logs:?}"
+    );
+    assert_eq!(
+        fb["overall_status"].as_str(),
+        Some("⚠️ 1 of 1 apps need attention: web")
+    );
+    let msg = git(
+        &s.deploy_bare,
+        &["log", "-1", "--format=%s", "main-monitoring"],
+    );
     assert_eq!(msg, "⚠️ Status: 1 of 1 issues (web)");
     s.once().expect_code(1);
-    assert_eq!(runs(&s, "post"), 2, "a failed apply is not recorded, so it is retried");
+    assert_eq!(
+        runs(&s, "post"),
+        2,
+        "a failed apply is not recorded, so it is retried"
+    );
 }
 
 #[test]
@@ -281,8 +376,14 @@ fn nothing_ran_carries_previous_command_output_forward() {
     let before = s.feedback();
     s.once_with(&["--force-report"]).expect_code(0);
     let after = s.feedback();
-    assert_eq!(after["web"]["extra-command-output"], before["web"]["extra-command-output"]);
-    assert_eq!(after["web"]["extra-command-output"]["command-return-val"].as_str(), Some("{'post': 0}"));
+    assert_eq!(
+        after["web"]["extra-command-output"],
+        before["web"]["extra-command-output"]
+    );
+    assert_eq!(
+        after["web"]["extra-command-output"]["command-return-val"].as_str(),
+        Some("{'post': 0}")
+    );
 }
 
 #[test]
@@ -294,7 +395,12 @@ fn one_bad_app_section_does_not_stop_the_others() {
         code.url,
         s.srv("api").display()
     );
-    let escaping = s.section("db", &code, &c1, "config_files = [ { src = \"../../etc/passwd\", dst = \"/tmp/x\" } ]");
+    let escaping = s.section(
+        "db",
+        &code,
+        &c1,
+        "config_files = [ { src = \"../../etc/passwd\", dst = \"/tmp/x\" } ]",
+    );
     s.infra_meta(&[s.section("web", &code, &c1, ""), bad, escaping]);
     s.agent_config(&["web", "api", "db"]);
     s.once().expect_code(1);
@@ -302,12 +408,24 @@ fn one_bad_app_section_does_not_stop_the_others() {
     assert!(!s.srv("api").exists() && !s.srv("db").exists());
     let fb = s.feedback();
     assert_eq!(fb["web"]["status"].as_str(), Some("✅ healthy"));
-    assert_eq!(fb["api"]["status"].as_str(), Some("❌ config update failed"));
+    assert_eq!(
+        fb["api"]["status"].as_str(),
+        Some("❌ config update failed")
+    );
     let why = fb["api"]["config-updation"]["git-status"].as_str().unwrap();
-    assert!(why.contains("config_src_path_rel_in_this_repo") && why.contains("config_files = ["), "{why}");
+    assert!(
+        why.contains("config_src_path_rel_in_this_repo") && why.contains("config_files = ["),
+        "{why}"
+    );
     assert_eq!(fb["db"]["status"].as_str(), Some("❌ config update failed"));
-    assert!(fb["db"]["config-updation"]["git-status"].as_str().unwrap().contains("config_files[0].src"));
-    assert_eq!(fb["overall_status"].as_str(), Some("⚠️ 2 of 3 apps need attention: api, db"));
+    assert!(fb["db"]["config-updation"]["git-status"]
+        .as_str()
+        .unwrap()
+        .contains("config_files[0].src"));
+    assert_eq!(
+        fb["overall_status"].as_str(),
+        Some("⚠️ 2 of 3 apps need attention: api, db")
+    );
 }
 
 #[test]
@@ -339,8 +457,14 @@ fn commit_given_as_tag_or_abbreviation() {
     let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
     git(&code.work, &["tag", "-a", "v1.0", "-m", "release"]);
     let c2 = commit_file(&code.work, "app.txt", "v2\n", "v2");
-    git(&code.work, &["push", "--quiet", "origin", "HEAD:main", "--tags"]);
-    s.infra_meta(&[s.section("web", &code, "v1.0", ""), s.section("api", &code, &c2[..9], "")]);
+    git(
+        &code.work,
+        &["push", "--quiet", "origin", "HEAD:main", "--tags"],
+    );
+    s.infra_meta(&[
+        s.section("web", &code, "v1.0", ""),
+        s.section("api", &code, &c2[..9], ""),
+    ]);
     s.agent_config(&["web", "api"]);
     s.once().expect_code(0);
     assert_eq!(head(&s.srv("web")), c1);
@@ -357,7 +481,10 @@ fn unknown_commit_fails_the_app_with_a_clear_reason() {
     s.once().expect_code(1);
     let fb = s.feedback();
     assert_eq!(fb["web"]["status"].as_str(), Some("❌ app update failed"));
-    assert!(fb["web"]["app-updation"]["git-status"].as_str().unwrap().contains("deadbeefdeadbeef"));
+    assert!(fb["web"]["app-updation"]["git-status"]
+        .as_str()
+        .unwrap()
+        .contains("deadbeefdeadbeef"));
 }
 
 #[test]
@@ -376,7 +503,10 @@ fn in_sync_app_needs_no_network() {
 fn apps_of_one_repo_share_one_status_commit_per_pass() {
     let s = Scenario::new();
     let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
-    s.infra_meta(&[s.section("web", &code, &c1, ""), s.section("api", &code, &c1, "")]);
+    s.infra_meta(&[
+        s.section("web", &code, &c1, ""),
+        s.section("api", &code, &c1, ""),
+    ]);
     s.agent_config(&["web", "api"]);
     s.once().expect_code(0);
     assert_eq!(s.monitoring_commits(), 1);
@@ -388,7 +518,10 @@ fn apps_of_one_repo_share_one_status_commit_per_pass() {
 fn apps_no_longer_configured_are_kept_in_the_file() {
     let s = Scenario::new();
     let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
-    s.infra_meta(&[s.section("web", &code, &c1, ""), s.section("api", &code, &c1, "post_updation_command = \"exit 1\"")]);
+    s.infra_meta(&[
+        s.section("web", &code, &c1, ""),
+        s.section("api", &code, &c1, "post_updation_command = \"exit 1\""),
+    ]);
     s.agent_config(&["web", "api"]);
     s.once().expect_code(1);
     s.agent_config(&["web"]);
@@ -396,7 +529,10 @@ fn apps_no_longer_configured_are_kept_in_the_file() {
     s.once().expect_code(0);
     let fb = s.feedback();
     assert!(fb.contains_key("api"));
-    assert_eq!(fb["overall_status"].as_str(), Some("⚠️ 1 of 2 apps need attention: api"));
+    assert_eq!(
+        fb["overall_status"].as_str(),
+        Some("⚠️ 1 of 2 apps need attention: api")
+    );
 }
 
 #[test]
@@ -406,25 +542,49 @@ fn other_devices_files_on_the_monitoring_branch_are_kept() {
     s.once().expect_code(0);
     // another device pushes its own file to the same branch
     let other = s.path().join("other-device");
-    git(s.path(), &["clone", "--quiet", "--branch", "main-monitoring", &common::file_url(&s.deploy_bare), "other-device"]);
-    commit_file(&other, "edge-99.toml", "overall_status = \"x\"\n", "edge-99");
-    git(&other, &["push", "--quiet", "origin", "HEAD:main-monitoring"]);
+    git(
+        s.path(),
+        &[
+            "clone",
+            "--quiet",
+            "--branch",
+            "main-monitoring",
+            &common::file_url(&s.deploy_bare),
+            "other-device",
+        ],
+    );
+    commit_file(
+        &other,
+        "edge-99.toml",
+        "overall_status = \"x\"\n",
+        "edge-99",
+    );
+    git(
+        &other,
+        &["push", "--quiet", "origin", "HEAD:main-monitoring"],
+    );
     s.once_with(&["--force-report"]).expect_code(0);
-    let files = git(&s.deploy_bare, &["ls-tree", "--name-only", "main-monitoring"]);
-    assert_eq!(files, format!("edge-99.toml\n{INFRA}.toml"));
+    let files = git(
+        &s.deploy_bare,
+        &["ls-tree", "--name-only", "main-monitoring"],
+    );
+    assert_eq!(files, format!("{INFRA}.toml\nedge-99.toml"));
     fsck(&s.deploy_bare);
 }
 
 #[test]
 fn old_history_is_squashed_and_force_pushed() {
-    let s = Scenario::new();
+    let mut s = Scenario::new();
     s.config_extra = "monitoring_history_retention_days = 7".into();
     web_world(&s);
     // an existing monitoring history: three commits 30 days old, one of yesterday
     let hist = s.path().join("hist");
     common::work_repo(&hist);
     let day = 86_400;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let mut ids = Vec::new();
     for (i, age) in [(0, 30 * day), (1, 29 * day), (2, 28 * day), (3, day)] {
         fs::write(hist.join(format!("{INFRA}.toml")), format!("n = {i}\n")).unwrap();
@@ -440,18 +600,39 @@ fn old_history_is_squashed_and_force_pushed() {
         ids.push(git(&hist, &["rev-parse", "HEAD"]));
     }
     let boundary_tree = git(&hist, &["rev-parse", &format!("{}^{{tree}}", ids[2])]);
-    git(&hist, &["push", "--quiet", &common::file_url(&s.deploy_bare), "HEAD:refs/heads/main-monitoring"]);
+    git(
+        &hist,
+        &[
+            "push",
+            "--quiet",
+            &common::file_url(&s.deploy_bare),
+            "HEAD:refs/heads/main-monitoring",
+        ],
+    );
 
     s.once().expect_code(0);
-    let log = git(&s.deploy_bare, &["log", "--format=%P|%T|%s", "main-monitoring"]);
+    let log = git(
+        &s.deploy_bare,
+        &["log", "--format=%P|%T|%s", "main-monitoring"],
+    );
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 3, "{log}");
     assert!(lines[0].ends_with("✅ Status: all 1 apps healthy"));
-    assert!(lines[1].ends_with("|old 3"), "the newer commit is replayed: {log}");
+    assert!(
+        lines[1].ends_with("|old 3"),
+        "the newer commit is replayed: {log}"
+    );
     let root: Vec<&str> = lines[2].split('|').collect();
     assert_eq!(root[0], "", "squash commit is parentless");
-    assert_eq!(root[1], boundary_tree, "it holds the tree of the newest old commit");
-    assert!(root[2].starts_with("📉 History trimmed: commits before "), "{}", root[2]);
+    assert_eq!(
+        root[1], boundary_tree,
+        "it holds the tree of the newest old commit"
+    );
+    assert!(
+        root[2].starts_with("📉 History trimmed: commits before "),
+        "{}",
+        root[2]
+    );
     fsck(&s.deploy_bare);
     // the next pass does not squash again
     let head = s.monitoring_head();
@@ -461,7 +642,7 @@ fn old_history_is_squashed_and_force_pushed() {
 
 #[test]
 fn retention_zero_squashes_everything_before_now() {
-    let s = Scenario::new();
+    let mut s = Scenario::new();
     s.config_extra = "monitoring_history_retention_days = 0".into();
     web_world(&s);
     s.once().expect_code(0);
@@ -469,7 +650,12 @@ fn retention_zero_squashes_everything_before_now() {
     s.once_with(&["--force-report"]).expect_code(0);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     s.once_with(&["--force-report"]).expect_code(0);
-    assert_eq!(s.monitoring_commits(), 2, "{}", git(&s.deploy_bare, &["log", "--oneline", "main-monitoring"]));
+    assert_eq!(
+        s.monitoring_commits(),
+        2,
+        "{}",
+        git(&s.deploy_bare, &["log", "--oneline", "main-monitoring"])
+    );
     fsck(&s.deploy_bare);
 }
 
@@ -478,14 +664,32 @@ fn origin_guard_refuses_a_clone_of_another_repo() {
     let s = Scenario::new();
     web_world(&s);
     let hash = &sha256_hex(s.deploy_url.trim_end_matches(".git"))[..8];
-    let dir = s.home.join("app-configs").join(format!("deploy@main-{hash}"));
+    let dir = s
+        .home
+        .join("app-configs")
+        .join(format!("deploy@main-{hash}"));
     let foreign = common::bare_repo(&s.path().join("foreign.git"));
     fs::create_dir_all(dir.parent().unwrap()).unwrap();
-    git(s.path(), &["clone", "--quiet", &common::file_url(&foreign), dir.to_str().unwrap()]);
+    git(
+        s.path(),
+        &[
+            "clone",
+            "--quiet",
+            &common::file_url(&foreign),
+            dir.to_str().unwrap(),
+        ],
+    );
     let run = s.once();
     run.expect_code(1);
-    assert!(run.stderr.contains("foreign") && run.stderr.contains("deploy"), "{}", run.stderr);
-    assert_eq!(git(&dir, &["remote", "get-url", "origin"]), common::file_url(&foreign));
+    assert!(
+        run.stderr.contains("foreign") && run.stderr.contains("deploy"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        git(&dir, &["remote", "get-url", "origin"]),
+        common::file_url(&foreign)
+    );
     assert!(!s.srv("web").exists());
 }
 
@@ -493,14 +697,26 @@ fn origin_guard_refuses_a_clone_of_another_repo() {
 fn bad_agent_config_exits_2_and_clones_nothing() {
     let s = Scenario::new();
     web_world(&s);
-    fs::write(&s.config, "infra_name = \"edge\"\ninterval = -1\n[applications]\nweb = \"x@main\"\n").unwrap();
+    fs::write(
+        &s.config,
+        "infra_name = \"edge\"\ninterval = -1\n[applications]\nweb = \"x@main\"\n",
+    )
+    .unwrap();
     let run = s.once();
     run.expect_code(2);
-    assert!(run.stderr.contains(s.config.to_str().unwrap()) && run.stderr.contains("`interval`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(s.config.to_str().unwrap()) && run.stderr.contains("`interval`"),
+        "{}",
+        run.stderr
+    );
     assert!(!s.home.join("app-configs").exists());
     fs::write(&s.config, "not toml [").unwrap();
     s.once().expect_code(2);
-    let missing = s.agent().args(["--once", "--config", "/nonexistent/config.toml"]).output().unwrap();
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-agent"))
+        .args(["--once", "--config", "/nonexistent/config.toml"])
+        .env("GITOPS_AGENT_HOME", &s.home)
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(2));
 }
 
@@ -514,7 +730,12 @@ fn config_path_from_environment() {
         .env("GITOPS_AGENT_HOME", &s.home)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(s.srv("web").join("app.txt").exists());
 }
 
@@ -523,10 +744,15 @@ fn second_agent_waits_for_the_lock_then_exits_3() {
     let s = Scenario::new();
     web_world(&s);
     fs::create_dir_all(&s.home).unwrap();
-    let held = gitops_agent::lock::acquire(&s.home.join("agent.lock"), std::time::Duration::ZERO).unwrap();
+    let held =
+        gitops_agent::lock::acquire(&s.home.join("agent.lock"), std::time::Duration::ZERO).unwrap();
     let run = s.once();
     run.expect_code(3);
-    assert!(run.stderr.contains("another gitops-agent"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("another gitops-agent"),
+        "{}",
+        run.stderr
+    );
     assert!(!s.srv("web").exists());
     drop(held);
     s.once().expect_code(0);
@@ -534,12 +760,27 @@ fn second_agent_waits_for_the_lock_then_exits_3() {
 
 #[test]
 fn help_explains_flags_and_environment() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-agent")).arg("--help").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-agent"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for needle in ["--config", "--once", "--force-report", "--configure", "--version", "GITOPS_AGENT_CONFIG", "GITOPS_AGENT_HOME", "3"] {
+    for needle in [
+        "--config",
+        "--once",
+        "--force-report",
+        "--configure",
+        "--version",
+        "GITOPS_AGENT_CONFIG",
+        "GITOPS_AGENT_HOME",
+        "3",
+    ] {
         assert!(text.contains(needle), "--help lacks {needle}:\n{text}");
     }
-    let v = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-agent")).arg("--version").output().unwrap();
+    let v = std::process::Command::new(env!("CARGO_BIN_EXE_gitops-agent"))
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&v.stdout).starts_with("gitops-agent "));
 }
 
@@ -549,7 +790,13 @@ fn git_daemon_remote_with_no_git_on_path() {
     let (code, c1) = web_world(&s);
     let empty_bin = s.path().join("empty-bin");
     fs::create_dir_all(&empty_bin).unwrap();
-    let run: common::scenario::Run = s.agent().arg("--once").env("PATH", &empty_bin).output().unwrap().into();
+    let run: common::scenario::Run = s
+        .agent()
+        .arg("--once")
+        .env("PATH", &empty_bin)
+        .output()
+        .unwrap()
+        .into();
     // hooks need `sh`, which is not on this PATH: the git work must still be complete
     assert_eq!(head(&s.srv("web")), c1, "{}", run.stderr);
     assert!(s.monitoring_head().is_some(), "{}", run.stderr);
@@ -558,10 +805,19 @@ fn git_daemon_remote_with_no_git_on_path() {
     let c2 = commit_file(&code.work, "app.txt", "v2\n", "v2");
     git(&code.work, &["push", "--quiet", "origin", "HEAD:main"]);
     s.infra_meta(&[s.section("web", &code, &c2, "")]);
-    let run: common::scenario::Run = s.agent().arg("--once").env("PATH", &empty_bin).output().unwrap().into();
+    let run: common::scenario::Run = s
+        .agent()
+        .arg("--once")
+        .env("PATH", &empty_bin)
+        .output()
+        .unwrap()
+        .into();
     run.expect_code(0);
     assert_eq!(head(&s.srv("web")), c2);
-    assert_eq!(rev_parse(&s.deploy_bare, "main-monitoring").map(|_| ()), Some(()));
+    assert_eq!(
+        rev_parse(&s.deploy_bare, "main-monitoring").map(|_| ()),
+        Some(())
+    );
     fsck(&s.deploy_bare);
 }
 

@@ -12,7 +12,11 @@ use crate::error::{Context, Result};
 /// The content of the file at `path` (`a.toml` or `dir/b.toml`) in `commit`'s tree.
 /// `None` when there is no such path or it is not a regular file (a folder, a symlink, a
 /// submodule).
-pub fn read_blob_at(repo: &gix::Repository, commit: ObjectId, path: &str) -> Result<Option<Vec<u8>>> {
+pub fn read_blob_at(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    path: &str,
+) -> Result<Option<Vec<u8>>> {
     let ctx = || format!("{}: read {path} at {commit}", repo_dir(repo));
     let tree = repo
         .find_commit(commit)
@@ -22,7 +26,10 @@ pub fn read_blob_at(repo: &gix::Repository, commit: ObjectId, path: &str) -> Res
     let Some(entry) = tree.lookup_entry_by_path(path).with_context(ctx)? else {
         return Ok(None);
     };
-    if !matches!(entry.mode().kind(), EntryKind::Blob | EntryKind::BlobExecutable) {
+    if !matches!(
+        entry.mode().kind(),
+        EntryKind::Blob | EntryKind::BlobExecutable
+    ) {
         return Ok(None);
     }
     let blob = entry.object().with_context(ctx)?;
@@ -32,9 +39,19 @@ pub fn read_blob_at(repo: &gix::Repository, commit: ObjectId, path: &str) -> Res
 /// Write a tree equal to `base_commit`'s (or the empty tree) except that the root file `name`
 /// holds `content` (mode 100644); returns the new tree's id. Entries keep git's order (a
 /// folder sorts as if its name ended in `/`), so `git fsck` accepts the tree.
-pub fn tree_with_file(repo: &gix::Repository, base_commit: Option<ObjectId>, name: &str, content: &[u8]) -> Result<ObjectId> {
+pub fn tree_with_file(
+    repo: &gix::Repository,
+    base_commit: Option<ObjectId>,
+    name: &str,
+    content: &[u8],
+) -> Result<ObjectId> {
     let ctx = || format!("{}: write tree with {name}", repo_dir(repo));
-    if name.is_empty() || name == "." || name == ".." || name == ".git" || name.contains(['/', '\0']) {
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name == ".git"
+        || name.contains(['/', '\0'])
+    {
         crate::bail!("{}: {name:?} is not a valid root file name", ctx());
     }
     let mut tree: gix::objs::Tree = match base_commit {
@@ -49,7 +66,8 @@ pub fn tree_with_file(repo: &gix::Repository, base_commit: Option<ObjectId>, nam
         None => gix::objs::Tree::empty(),
     };
     let blob = repo.write_blob(content).with_context(ctx)?.detach();
-    tree.entries.retain(|e| e.filename.as_bstr() != BStr::new(name));
+    tree.entries
+        .retain(|e| e.filename.as_bstr() != BStr::new(name));
     tree.entries.push(Entry {
         mode: EntryKind::Blob.into(),
         filename: name.into(),

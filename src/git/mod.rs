@@ -3,9 +3,9 @@
 //! nothing here decides *what* to do (that is `plan`, `report`, `trim`).
 
 pub mod commit;
-pub mod repo;
-pub mod push;
 pub mod http;
+pub mod push;
+pub mod repo;
 pub mod transport;
 pub mod worktree;
 

@@ -83,7 +83,8 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
         if !dir.is_dir() {
             crate::bail!("{}: exists and is not a folder", dir.display());
         }
-        let mut entries = std::fs::read_dir(dir).with_context(|| format!("read folder {}", dir.display()))?;
+        let mut entries =
+            std::fs::read_dir(dir).with_context(|| format!("read folder {}", dir.display()))?;
         if entries.next().is_some() {
             crate::bail!(
                 "{}: folder is not empty and is not a git repository (expected a clone of {})",
@@ -130,8 +131,9 @@ fn is_pristine(repo: &gix::Repository) -> bool {
 /// keeping every other line (gix-config edits losslessly), replacing the file atomically.
 fn write_origin(repo: &gix::Repository, url: &str) -> Result<()> {
     let path = repo.git_dir().join("config");
-    let mut config = gix::config::File::from_path_no_includes(path.clone(), gix::config::Source::Local)
-        .with_context(|| format!("read {}", path.display()))?;
+    let mut config =
+        gix::config::File::from_path_no_includes(path.clone(), gix::config::Source::Local)
+            .with_context(|| format!("read {}", path.display()))?;
     {
         let mut section = config
             .section_mut_or_create_new("remote", Some(BStr::new("origin")))
@@ -146,7 +148,8 @@ fn write_origin(repo: &gix::Repository, url: &str) -> Result<()> {
         }
     }
     let tmp = repo.git_dir().join("config.gitops-agent.tmp");
-    std::fs::write(&tmp, config.to_bstring().as_slice()).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::write(&tmp, config.to_bstring().as_slice())
+        .with_context(|| format!("write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("replace {}", path.display()))?;
     Ok(())
 }
@@ -166,7 +169,10 @@ pub fn fetch(repo: &gix::Repository, url: &str, refspecs: &[&str], net: &NetOpti
     let remote = repo
         .remote_at(url)
         .with_context(ctx)?
-        .with_refspecs(refspecs.iter().map(|s| BStr::new(*s)), gix::remote::Direction::Fetch)
+        .with_refspecs(
+            refspecs.iter().map(|s| BStr::new(*s)),
+            gix::remote::Direction::Fetch,
+        )
         .with_context(|| format!("fetch {shown}: bad refspec in {refspecs:?}"))?
         // Only what was asked for: no implicit tag following.
         .with_fetch_tags(gix::remote::fetch::Tags::None);
@@ -249,7 +255,10 @@ fn resolve_hex(repo: &gix::Repository, hex: &str) -> HexLookup {
             Err(_) => return HexLookup::Absent,
         }
     };
-    let mut commits: Vec<ObjectId> = candidates.into_iter().filter_map(|id| peel_to_commit(repo, id)).collect();
+    let mut commits: Vec<ObjectId> = candidates
+        .into_iter()
+        .filter_map(|id| peel_to_commit(repo, id))
+        .collect();
     commits.sort();
     commits.dedup();
     match commits.len() {
@@ -266,5 +275,8 @@ fn peel_to_commit(repo: &gix::Repository, id: ObjectId) -> Option<ObjectId> {
 
 /// The worktree (or git dir) of `repo`, for error messages.
 pub(crate) fn repo_dir(repo: &gix::Repository) -> String {
-    repo.workdir().unwrap_or_else(|| repo.git_dir()).display().to_string()
+    repo.workdir()
+        .unwrap_or_else(|| repo.git_dir())
+        .display()
+        .to_string()
 }

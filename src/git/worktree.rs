@@ -215,7 +215,12 @@ fn remove_stale_locks(git_dir: &Path, head: &HeadTarget) -> Result<()> {
         match std::fs::remove_file(&lock) {
             Ok(()) => log::warn!("removed stale lock file {}", lock.display()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::msg(format!("remove stale lock {}: {e}", lock.display()))),
+            Err(e) => {
+                return Err(Error::msg(format!(
+                    "remove stale lock {}: {e}",
+                    lock.display()
+                )))
+            }
         }
     }
     Ok(())
@@ -228,13 +233,18 @@ fn remove_tracked_file(workdir: &Path, rela: &BStr) -> Result<()> {
         return Ok(());
     };
     let rela = Path::new(rela);
-    if !rela.components().all(|c| matches!(c, Component::Normal(n) if n != ".git")) {
+    if !rela
+        .components()
+        .all(|c| matches!(c, Component::Normal(n) if n != ".git"))
+    {
         return Ok(());
     }
     let path = workdir.join(rela);
     match std::fs::symlink_metadata(&path) {
         Ok(meta) if meta.is_dir() => return Ok(()),
-        Ok(_) => std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?,
+        Ok(_) => {
+            std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::msg(format!("inspect {}: {e}", path.display()))),
     }

@@ -53,7 +53,10 @@ impl Scenario {
             None => file_url(&deploy_bare),
         };
         let deploy_work = tmp.join("deploy-work");
-        git(tmp.path(), &["clone", "--quiet", &file_url(&deploy_bare), "deploy-work"]);
+        git(
+            tmp.path(),
+            &["clone", "--quiet", &file_url(&deploy_bare), "deploy-work"],
+        );
         let home = tmp.join("home");
         let config = tmp.join("config.toml");
         Scenario {
@@ -73,7 +76,15 @@ impl Scenario {
     pub fn code_repo(&self, name: &str, files: &[(&str, &str)]) -> (CodeRepo, String) {
         let bare = bare_repo(&self.tmp.join("served").join(format!("{name}.git")));
         let work = self.tmp.join(format!("{name}-work"));
-        git(self.tmp.path(), &["clone", "--quiet", &file_url(&bare), &format!("{name}-work")]);
+        git(
+            self.tmp.path(),
+            &[
+                "clone",
+                "--quiet",
+                &file_url(&bare),
+                &format!("{name}-work"),
+            ],
+        );
         let mut last = String::new();
         for (f, c) in files {
             last = commit_file(&work, f, c, &format!("{name}: {f}"));
@@ -97,7 +108,15 @@ impl Scenario {
         for (f, c) in files {
             last = commit_file(&self.deploy_work, f, c, &format!("deploy {f}"));
         }
-        git(&self.deploy_work, &["push", "--quiet", "origin", &format!("HEAD:{}", self.branch)]);
+        git(
+            &self.deploy_work,
+            &[
+                "push",
+                "--quiet",
+                "origin",
+                &format!("HEAD:{}", self.branch),
+            ],
+        );
         last
     }
 
@@ -117,7 +136,10 @@ impl Scenario {
 
     /// Write the agent config naming `apps` (all in this deploy repo and branch).
     pub fn agent_config(&self, apps: &[&str]) {
-        let mut text = format!("infra_name = \"{INFRA}\"\ninterval = 1\n{}\n[applications]\n", self.config_extra);
+        let mut text = format!(
+            "infra_name = \"{INFRA}\"\ninterval = 1\n{}\n[applications]\n",
+            self.config_extra
+        );
         for a in apps {
             text.push_str(&format!("{a} = \"{}@{}\"\n", self.deploy_url, self.branch));
         }
@@ -139,7 +161,12 @@ impl Scenario {
 
     /// `gitops-agent --once` plus `args`.
     pub fn once_with(&self, args: &[&str]) -> Run {
-        let out = self.agent().arg("--once").args(args).output().expect("run gitops-agent");
+        let out = self
+            .agent()
+            .arg("--once")
+            .args(args)
+            .output()
+            .expect("run gitops-agent");
         Run::from(out)
     }
 
@@ -149,7 +176,10 @@ impl Scenario {
 
     /// The monitoring branch head on the server.
     pub fn monitoring_head(&self) -> Option<String> {
-        rev_parse(&self.deploy_bare, &format!("refs/heads/{}-monitoring", self.branch))
+        rev_parse(
+            &self.deploy_bare,
+            &format!("refs/heads/{}-monitoring", self.branch),
+        )
     }
 
     /// `<infra>.toml` on the server's monitoring branch, parsed.
@@ -158,14 +188,24 @@ impl Scenario {
     }
 
     pub fn feedback_text(&self) -> String {
-        git(&self.deploy_bare, &["show", &format!("{}-monitoring:{INFRA}.toml", self.branch)])
+        git(
+            &self.deploy_bare,
+            &["show", &format!("{}-monitoring:{INFRA}.toml", self.branch)],
+        )
     }
 
     /// Number of commits on the server's monitoring branch.
     pub fn monitoring_commits(&self) -> usize {
-        git(&self.deploy_bare, &["rev-list", "--count", &format!("{}-monitoring", self.branch)])
-            .parse()
-            .unwrap()
+        git(
+            &self.deploy_bare,
+            &[
+                "rev-list",
+                "--count",
+                &format!("{}-monitoring", self.branch),
+            ],
+        )
+        .parse()
+        .unwrap()
     }
 
     pub fn path(&self) -> &Path {
@@ -181,8 +221,15 @@ pub struct Run {
 
 impl From<Output> for Run {
     fn from(out: Output) -> Run {
-        let stderr = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        Run { code: out.status.code().unwrap_or(-1), stderr }
+        let stderr = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stderr,
+        }
     }
 }
 
