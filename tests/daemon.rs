@@ -1,0 +1,203 @@
+//! The long-running mode: passes every `interval`, and the signals of SPEC §1/§8.
+
+mod common;
+
+use std::fs;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::scenario::Scenario;
+
+/// The daemon with its log going to a file the test can poll.
+struct Daemon {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Daemon {
+    fn start(s: &Scenario) -> Daemon {
+        let log = s.path().join("daemon.log");
+        let child = s
+            .agent()
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon { child, log }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn passes(&self) -> usize {
+        self.log().matches("pass done").count()
+    }
+
+    /// Wait until `cond` holds on the log, or panic with it.
+    fn wait_for(&self, what: &str, timeout: Duration, cond: impl Fn(&Daemon) -> bool) {
+        let t0 = Instant::now();
+        while !cond(self) {
+            assert!(
+                t0.elapsed() < timeout,
+                "timed out waiting for {what}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// SIGTERM, then the exit code, which must come within `limit`.
+    fn stop(mut self, limit: Duration) -> i32 {
+        self.signal(libc::SIGTERM);
+        let t0 = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            if t0.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("daemon did not stop within {limit:?}; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn one_app(s: &Scenario, post: &str) {
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section(
+        "web",
+        &code,
+        &c1,
+        &format!("post_updation_command = \"{post}\""),
+    )]);
+    s.agent_config(&["web"]);
+}
+
+#[test]
+fn daemon_runs_a_pass_every_interval_and_stops_on_sigterm() {
+    let s = Scenario::new();
+    one_app(&s, "true");
+    let d = Daemon::start(&s);
+    d.wait_for("three passes", Duration::from_secs(20), |d| d.passes() >= 3);
+    assert!(s.srv("web").join("app.txt").exists());
+    assert_eq!(
+        s.monitoring_commits(),
+        1,
+        "unchanged passes make no commits"
+    );
+    assert_eq!(d.stop(Duration::from_secs(10)), 0);
+}
+
+#[test]
+fn sigterm_during_a_hook_ends_the_hook_and_exits_0() {
+    let s = Scenario::new();
+    let marker = s.path().join("hook-finished");
+    one_app(
+        &s,
+        &format!("echo started; sleep 60; touch {}", marker.display()),
+    );
+    let d = Daemon::start(&s);
+    d.wait_for("the hook to start", Duration::from_secs(20), |d| {
+        d.log().contains("started")
+    });
+    let t0 = Instant::now();
+    assert_eq!(d.stop(Duration::from_secs(10)), 0);
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!marker.exists());
+    // the code clone was finished before the hook ran, and is intact
+    assert_eq!(
+        common::git(
+            &s.srv("web"),
+            &["status", "--porcelain", "--untracked-files=no"]
+        ),
+        ""
+    );
+}
+
+#[test]
+fn sigusr1_starts_a_pass_now_and_sighup_reloads() {
+    let s = Scenario::new();
+    one_app(&s, "true");
+    let text = fs::read_to_string(&s.config)
+        .unwrap()
+        .replace("interval = 1", "interval = 3600");
+    fs::write(&s.config, &text).unwrap();
+    let d = Daemon::start(&s);
+    d.wait_for("the first pass", Duration::from_secs(20), |d| {
+        d.passes() == 1
+    });
+    d.signal(libc::SIGUSR1);
+    d.wait_for("a pass on SIGUSR1", Duration::from_secs(5), |d| {
+        d.passes() == 2
+    });
+
+    // a broken config is refused, the old one kept
+    fs::write(&s.config, "infra_name = 5\n").unwrap();
+    d.signal(libc::SIGHUP);
+    d.wait_for("the reload error", Duration::from_secs(5), |d| {
+        d.log().contains("keeping the previous config")
+    });
+    assert!(d.log().contains(s.config.to_str().unwrap()));
+    d.signal(libc::SIGUSR1);
+    d.wait_for("a pass with the old config", Duration::from_secs(5), |d| {
+        d.passes() == 3
+    });
+
+    // a good one is taken: a new app appears in the next pass
+    let (code, c1) = s.code_repo("api", &[("api.txt", "1\n")]);
+    let (web_code, web_c1) = s.code_repo("web2", &[("x", "1\n")]);
+    s.infra_meta(&[
+        s.section("web", &web_code, &web_c1, ""),
+        s.section("api", &code, &c1, ""),
+    ]);
+    fs::write(
+        &s.config,
+        text.replace(
+            "[applications]\n",
+            &format!("[applications]\napi = \"{}@main\"\n", s.deploy_url),
+        ),
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(300));
+    d.signal(libc::SIGUSR1);
+    d.wait_for("a pass with the new config", Duration::from_secs(10), |d| {
+        d.passes() == 4
+    });
+    assert!(s.srv("api").join("api.txt").exists(), "{}", d.log());
+    assert!(s.feedback().contains_key("api"));
+    assert_eq!(d.stop(Duration::from_secs(10)), 0);
+}
+
+#[test]
+fn daemon_with_a_bad_config_keeps_running_until_it_is_fixed() {
+    let s = Scenario::new();
+    one_app(&s, "true");
+    let good = fs::read_to_string(&s.config).unwrap();
+    fs::write(&s.config, "infra_name = \"x\"\ninterval = 0\n").unwrap();
+    let d = Daemon::start(&s);
+    d.wait_for("the config error", Duration::from_secs(10), |d| {
+        d.log().contains("`interval`")
+    });
+    assert!(
+        !s.home.join("app-configs").exists(),
+        "nothing is cloned without a config"
+    );
+    fs::write(&s.config, good).unwrap();
+    d.signal(libc::SIGHUP);
+    d.wait_for("a pass after the fix", Duration::from_secs(20), |d| {
+        d.passes() >= 1
+    });
+    assert!(s.srv("web").join("app.txt").exists());
+    assert_eq!(d.stop(Duration::from_secs(10)), 0);
+}
