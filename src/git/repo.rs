@@ -91,14 +91,34 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
                 redact(url)
             );
         }
-    } else {
-        std::fs::create_dir_all(dir).with_context(|| format!("create folder {}", dir.display()))?;
     }
+    init_with_origin(dir, url)
+}
 
+/// Make a clone of `url` in the existing, non-empty folder `dir` that is not a git repository
+/// yet: its files are kept and become untracked (a later [`checkout`](super::worktree::checkout)
+/// overwrites the ones the commit tracks, like `git reset --hard`). For callers that decided
+/// to adopt such a folder after [`open_or_init`] refused it.
+pub fn init_in_existing_folder(dir: &Path, url: &str) -> Result<gix::Repository> {
+    if dir.join(".git").exists() {
+        crate::bail!("{}: already a git repository", dir.display());
+    }
+    if !dir.is_dir() {
+        crate::bail!("{}: not a folder", dir.display());
+    }
+    init_with_origin(dir, url)
+}
+
+/// `git init` (non-bare) in `dir` plus the origin remote, then open it like any clone.
+fn init_with_origin(dir: &Path, url: &str) -> Result<gix::Repository> {
+    std::fs::create_dir_all(dir).with_context(|| format!("create folder {}", dir.display()))?;
     let repo = gix::ThreadSafeRepository::init_opts(
         dir,
         gix::create::Kind::WithWorktree,
-        gix::create::Options::default(),
+        gix::create::Options {
+            destination_must_be_empty: Some(false),
+            ..Default::default()
+        },
         open_options(),
     )
     .with_context(|| format!("init git repository in {}", dir.display()))?
@@ -472,6 +492,35 @@ mod tests {
         let err = open_or_init(&tmp.path().join("x"), "https://h/o/r").unwrap_err().to_string();
         assert!(err.contains("not a git repository"), "{err}");
         assert!(!tmp.path().join("x/.git").exists());
+    }
+
+    #[test]
+    fn adopting_a_non_empty_folder_keeps_its_files() {
+        let tmp = TempDir::new("adopt");
+        let remote = make_remote(tmp.path());
+        let dir = tmp.path().join("code");
+        write(&dir, "local.conf", "keep\n");
+        write(&dir, "a.txt", "will be overwritten\n");
+        assert!(open_or_init(&dir, &remote.url()).is_err());
+        let repo = init_in_existing_folder(&dir, &remote.url()).unwrap();
+        fetch(&repo, &remote.url(), &[MAIN], &net()).unwrap();
+        crate::git::worktree::checkout(&repo, remote.c2, crate::git::worktree::HeadTarget::Detached).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("local.conf")).unwrap(), "keep\n");
+        assert_eq!(std::fs::read_to_string(dir.join("a.txt")).unwrap(), "two\n");
+        assert_eq!(git(&dir, &["status", "--porcelain"]), "?? local.conf");
+        assert!(init_in_existing_folder(&dir, &remote.url()).is_err());
+        // Afterwards it is an ordinary clone.
+        open_or_init(&dir, &remote.url()).unwrap();
+    }
+
+    #[test]
+    fn half_initialized_repo_gets_its_origin() {
+        // A crash right after `init`: no origin, no refs. Nothing to lose, so it is finished.
+        let tmp = TempDir::new("half");
+        let dir = tmp.path().join("r");
+        git(tmp.path(), &["init", "-q", dir.to_str().unwrap()]);
+        open_or_init(&dir, "https://h/o/r").unwrap();
+        assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://h/o/r");
     }
 
     #[test]

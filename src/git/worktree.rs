@@ -232,6 +232,18 @@ fn remove_tracked_file(workdir: &Path, rela: &BStr) -> Result<()> {
         return Ok(());
     }
     let path = workdir.join(rela);
+    // Never follow a symlinked folder out of the worktree (git's "leading symlink" check):
+    // the file we would delete is not the one that was tracked.
+    let mut ancestor = workdir.to_path_buf();
+    if let Some(parent) = rela.parent() {
+        for c in parent.components() {
+            ancestor.push(c);
+            match std::fs::symlink_metadata(&ancestor) {
+                Ok(meta) if meta.is_dir() => {}
+                _ => return Ok(()),
+            }
+        }
+    }
     match std::fs::symlink_metadata(&path) {
         Ok(meta) if meta.is_dir() => return Ok(()),
         Ok(_) => std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?,
@@ -518,6 +530,21 @@ mod tests {
     }
 
     #[test]
+    fn removal_does_not_follow_a_symlinked_folder() {
+        let tmp = TempDir::new("symlink");
+        let (remote, dir, repo) = fetched_clone(&tmp);
+        checkout(&repo, remote.c1, HeadTarget::Detached).unwrap();
+        // Someone replaced the tracked folder `dir` with a link to a folder outside.
+        let outside = tmp.path().join("outside");
+        write(&outside, "b.txt", "precious\n");
+        std::fs::remove_dir_all(dir.join("dir")).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("dir")).unwrap();
+        checkout(&repo, remote.c2, HeadTarget::Detached).unwrap();
+        assert_eq!(std::fs::read_to_string(outside.join("b.txt")).unwrap(), "precious\n");
+        assert_eq!(git(&dir, &["rev-parse", "HEAD"]), remote.c2.to_string());
+    }
+
+    #[test]
     fn stale_locks_are_removed() {
         let tmp = TempDir::new("locks");
         let (remote, dir, repo) = fetched_clone(&tmp);
@@ -613,14 +640,22 @@ mod tests {
     #[test]
     fn has_tracked_changes_is_cheap() {
         let tmp = TempDir::new("perf");
-        let (remote, _dir, repo) = fetched_clone(&tmp);
+        let (remote, dir, repo) = fetched_clone(&tmp);
         checkout(&repo, remote.c1, HeadTarget::Detached).unwrap();
+        // Files written in the same second as the index are "racy" and get hashed; the first
+        // check a second later records their stat data in the index, after which a check is
+        // stat calls only and writes nothing.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert!(!has_tracked_changes(&repo).unwrap());
+        let index_mtime = || std::fs::metadata(dir.join(".git/index")).unwrap().modified().unwrap();
+        let before = index_mtime();
         let start = std::time::Instant::now();
         for _ in 0..50 {
             assert!(!has_tracked_changes(&repo).unwrap());
         }
         let elapsed = start.elapsed();
         eprintln!("50 x has_tracked_changes: {elapsed:?}");
+        assert_eq!(index_mtime(), before, "a clean check must not rewrite the index");
         // Generous for an unoptimized build on a busy machine; a release build is far below.
         assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
     }
