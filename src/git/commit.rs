@@ -12,7 +12,11 @@ use crate::error::{Context, Result};
 /// The content of the file at `path` (`a.toml` or `dir/b.toml`) in `commit`'s tree.
 /// `None` when there is no such path or it is not a regular file (a folder, a symlink, a
 /// submodule).
-pub fn read_blob_at(repo: &gix::Repository, commit: ObjectId, path: &str) -> Result<Option<Vec<u8>>> {
+pub fn read_blob_at(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    path: &str,
+) -> Result<Option<Vec<u8>>> {
     let ctx = || format!("{}: read {path} at {commit}", repo_dir(repo));
     let tree = repo
         .find_commit(commit)
@@ -22,7 +26,10 @@ pub fn read_blob_at(repo: &gix::Repository, commit: ObjectId, path: &str) -> Res
     let Some(entry) = tree.lookup_entry_by_path(path).with_context(ctx)? else {
         return Ok(None);
     };
-    if !matches!(entry.mode().kind(), EntryKind::Blob | EntryKind::BlobExecutable) {
+    if !matches!(
+        entry.mode().kind(),
+        EntryKind::Blob | EntryKind::BlobExecutable
+    ) {
         return Ok(None);
     }
     let blob = entry.object().with_context(ctx)?;
@@ -32,9 +39,19 @@ pub fn read_blob_at(repo: &gix::Repository, commit: ObjectId, path: &str) -> Res
 /// Write a tree equal to `base_commit`'s (or the empty tree) except that the root file `name`
 /// holds `content` (mode 100644); returns the new tree's id. Entries keep git's order (a
 /// folder sorts as if its name ended in `/`), so `git fsck` accepts the tree.
-pub fn tree_with_file(repo: &gix::Repository, base_commit: Option<ObjectId>, name: &str, content: &[u8]) -> Result<ObjectId> {
+pub fn tree_with_file(
+    repo: &gix::Repository,
+    base_commit: Option<ObjectId>,
+    name: &str,
+    content: &[u8],
+) -> Result<ObjectId> {
     let ctx = || format!("{}: write tree with {name}", repo_dir(repo));
-    if name.is_empty() || name == "." || name == ".." || name == ".git" || name.contains(['/', '\0']) {
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name == ".git"
+        || name.contains(['/', '\0'])
+    {
         crate::bail!("{}: {name:?} is not a valid root file name", ctx());
     }
     let mut tree: gix::objs::Tree = match base_commit {
@@ -49,7 +66,8 @@ pub fn tree_with_file(repo: &gix::Repository, base_commit: Option<ObjectId>, nam
         None => gix::objs::Tree::empty(),
     };
     let blob = repo.write_blob(content).with_context(ctx)?.detach();
-    tree.entries.retain(|e| e.filename.as_bstr() != BStr::new(name));
+    tree.entries
+        .retain(|e| e.filename.as_bstr() != BStr::new(name));
     tree.entries.push(Entry {
         mode: EntryKind::Blob.into(),
         filename: name.into(),
@@ -178,10 +196,20 @@ mod tests {
         let base = commit_all(&work, "base");
         let repo = gix::open(&work).unwrap();
 
-        assert_eq!(read_blob_at(&repo, base, "edge.toml").unwrap(), Some(b"old\n".to_vec()));
-        assert_eq!(read_blob_at(&repo, base, "zz/deep/file.txt").unwrap(), Some(b"deep\n".to_vec()));
+        assert_eq!(
+            read_blob_at(&repo, base, "edge.toml").unwrap(),
+            Some(b"old\n".to_vec())
+        );
+        assert_eq!(
+            read_blob_at(&repo, base, "zz/deep/file.txt").unwrap(),
+            Some(b"deep\n".to_vec())
+        );
         assert_eq!(read_blob_at(&repo, base, "missing.toml").unwrap(), None);
-        assert_eq!(read_blob_at(&repo, base, "edge").unwrap(), None, "a folder is not a file");
+        assert_eq!(
+            read_blob_at(&repo, base, "edge").unwrap(),
+            None,
+            "a folder is not a file"
+        );
 
         let author = sig("edge-17", 1_795_000_000, 3600);
         let committer = sig("edge-17", 1_795_000_100, -5400);
@@ -191,7 +219,15 @@ mod tests {
             let c = write_commit(&repo, t1, &[base], "tmp", &author, &committer).unwrap();
             tree_with_file(&repo, Some(c), "edge.z", "✅ status\n".as_bytes()).unwrap()
         };
-        let c1 = write_commit(&repo, t2, &[base], "✅ Status: all 2 apps healthy", &author, &committer).unwrap();
+        let c1 = write_commit(
+            &repo,
+            t2,
+            &[base],
+            "✅ Status: all 2 apps healthy",
+            &author,
+            &committer,
+        )
+        .unwrap();
         set_ref(&repo, "refs/heads/main-monitoring", c1, "status").unwrap();
         // An orphan commit on the empty tree.
         let t3 = tree_with_file(&repo, None, "edge-17.toml", b"a = 1\n").unwrap();
@@ -201,16 +237,33 @@ mod tests {
         set_ref(&repo, "refs/heads/other", c2, "again, unchanged").unwrap();
 
         git(&work, &["fsck", "--full", "--strict"]);
-        assert_eq!(git(&work, &["show", "main-monitoring:edge.toml"]), "new = 1");
+        assert_eq!(
+            git(&work, &["show", "main-monitoring:edge.toml"]),
+            "new = 1"
+        );
         assert_eq!(git(&work, &["show", "main-monitoring:edge.z"]), "✅ status");
-        assert_eq!(git(&work, &["show", "main-monitoring:zz/deep/file.txt"]), "deep");
-        assert_eq!(git(&work, &["ls-tree", "--name-only", "other"]), "edge-17.toml");
+        assert_eq!(
+            git(&work, &["show", "main-monitoring:zz/deep/file.txt"]),
+            "deep"
+        );
+        assert_eq!(
+            git(&work, &["ls-tree", "--name-only", "other"]),
+            "edge-17.toml"
+        );
         assert_eq!(
             git(&work, &["ls-tree", "--name-only", "main-monitoring"]),
             "edge-1\nedge.toml\nedge.z\nedge\nedge0\nzz"
         );
         assert_eq!(
-            git(&work, &["log", "-1", "--format=%an <%ae> %at %ai|%cn <%ce> %ct %ci|%s", "main-monitoring"]),
+            git(
+                &work,
+                &[
+                    "log",
+                    "-1",
+                    "--format=%an <%ae> %at %ai|%cn <%ce> %ct %ci|%s",
+                    "main-monitoring"
+                ]
+            ),
             "edge-17 <gitops-agent@edge-17> 1795000000 2026-11-18 12:06:40 +0100|\
              edge-17 <gitops-agent@edge-17> 1795000100 2026-11-18 09:38:20 -0130|\
              ✅ Status: all 2 apps healthy"
@@ -218,7 +271,10 @@ mod tests {
         // The working tree and index were not touched.
         assert_eq!(git(&work, &["status", "--porcelain"]), "");
         assert_eq!(git(&work, &["rev-parse", "HEAD"]), base.to_string());
-        assert_eq!(read_blob_at(&repo, c1, "edge.z").unwrap(), Some("✅ status\n".as_bytes().to_vec()));
+        assert_eq!(
+            read_blob_at(&repo, c1, "edge.z").unwrap(),
+            Some("✅ status\n".as_bytes().to_vec())
+        );
 
         let chain = first_parent_chain(&repo, c2).unwrap();
         let ids: Vec<_> = chain.iter().map(|c| c.id).collect();

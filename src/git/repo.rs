@@ -83,7 +83,8 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
         if !dir.is_dir() {
             crate::bail!("{}: exists and is not a folder", dir.display());
         }
-        let mut entries = std::fs::read_dir(dir).with_context(|| format!("read folder {}", dir.display()))?;
+        let mut entries =
+            std::fs::read_dir(dir).with_context(|| format!("read folder {}", dir.display()))?;
         if entries.next().is_some() {
             crate::bail!(
                 "{}: folder is not empty and is not a git repository (expected a clone of {})",
@@ -150,8 +151,9 @@ fn is_pristine(repo: &gix::Repository) -> bool {
 /// keeping every other line (gix-config edits losslessly), replacing the file atomically.
 fn write_origin(repo: &gix::Repository, url: &str) -> Result<()> {
     let path = repo.git_dir().join("config");
-    let mut config = gix::config::File::from_path_no_includes(path.clone(), gix::config::Source::Local)
-        .with_context(|| format!("read {}", path.display()))?;
+    let mut config =
+        gix::config::File::from_path_no_includes(path.clone(), gix::config::Source::Local)
+            .with_context(|| format!("read {}", path.display()))?;
     {
         let mut section = config
             .section_mut_or_create_new("remote", Some(BStr::new("origin")))
@@ -166,7 +168,8 @@ fn write_origin(repo: &gix::Repository, url: &str) -> Result<()> {
         }
     }
     let tmp = repo.git_dir().join("config.gitops-agent.tmp");
-    std::fs::write(&tmp, config.to_bstring().as_slice()).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::write(&tmp, config.to_bstring().as_slice())
+        .with_context(|| format!("write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("replace {}", path.display()))?;
     Ok(())
 }
@@ -186,7 +189,10 @@ pub fn fetch(repo: &gix::Repository, url: &str, refspecs: &[&str], net: &NetOpti
     let remote = repo
         .remote_at(url)
         .with_context(ctx)?
-        .with_refspecs(refspecs.iter().map(|s| BStr::new(*s)), gix::remote::Direction::Fetch)
+        .with_refspecs(
+            refspecs.iter().map(|s| BStr::new(*s)),
+            gix::remote::Direction::Fetch,
+        )
         .with_context(|| format!("fetch {shown}: bad refspec in {refspecs:?}"))?
         // Only what was asked for: no implicit tag following.
         .with_fetch_tags(gix::remote::fetch::Tags::None);
@@ -269,7 +275,10 @@ fn resolve_hex(repo: &gix::Repository, hex: &str) -> HexLookup {
             Err(_) => return HexLookup::Absent,
         }
     };
-    let mut commits: Vec<ObjectId> = candidates.into_iter().filter_map(|id| peel_to_commit(repo, id)).collect();
+    let mut commits: Vec<ObjectId> = candidates
+        .into_iter()
+        .filter_map(|id| peel_to_commit(repo, id))
+        .collect();
     commits.sort();
     commits.dedup();
     match commits.len() {
@@ -286,7 +295,10 @@ fn peel_to_commit(repo: &gix::Repository, id: ObjectId) -> Option<ObjectId> {
 
 /// The worktree (or git dir) of `repo`, for error messages.
 pub(crate) fn repo_dir(repo: &gix::Repository) -> String {
-    repo.workdir().unwrap_or_else(|| repo.git_dir()).display().to_string()
+    repo.workdir()
+        .unwrap_or_else(|| repo.git_dir())
+        .display()
+        .to_string()
 }
 
 /// Helpers for tests in `git::*`: temp folders and the git CLI as the reference.
@@ -340,7 +352,12 @@ pub(crate) mod test_support {
             .env("GIT_AUTHOR_EMAIL", "author@example.com")
             .env("GIT_COMMITTER_NAME", "Test Committer")
             .env("GIT_COMMITTER_EMAIL", "committer@example.com")
-            .args(["-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always"]);
+            .args([
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "protocol.file.allow=always",
+            ]);
         cmd
     }
 
@@ -359,7 +376,11 @@ pub(crate) mod test_support {
     /// Like [`git`] but returns stdout untrimmed.
     pub fn git_raw(dir: &Path, args: &[&str]) -> String {
         let out = git_cmd(dir).args(args).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -460,8 +481,14 @@ mod tests {
         let dir = tmp.path().join("clone");
         let repo = open_or_init(&dir, "https://tok@h.example/o/r.git").unwrap();
         assert!(repo.workdir().is_some());
-        assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://tok@h.example/o/r.git");
-        assert_eq!(git(&dir, &["config", "remote.origin.fetch"]), ORIGIN_FETCH_REFSPEC);
+        assert_eq!(
+            git(&dir, &["config", "remote.origin.url"]),
+            "https://tok@h.example/o/r.git"
+        );
+        assert_eq!(
+            git(&dir, &["config", "remote.origin.fetch"]),
+            ORIGIN_FETCH_REFSPEC
+        );
         // Reopening with the same repo spelled differently passes the origin guard.
         open_or_init(&dir, "https://h.example/o/r").unwrap();
         open_or_init(&dir, " https://h.example/o/r/ ").unwrap();
@@ -469,7 +496,10 @@ mod tests {
         let empty = tmp.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
         open_or_init(&empty, "https://h.example/o/r").unwrap();
-        assert_eq!(git(&empty, &["config", "remote.origin.url"]), "https://h.example/o/r");
+        assert_eq!(
+            git(&empty, &["config", "remote.origin.url"]),
+            "https://h.example/o/r"
+        );
     }
 
     #[test]
@@ -477,19 +507,26 @@ mod tests {
         let tmp = TempDir::new("guard");
         let dir = tmp.path().join("clone");
         open_or_init(&dir, "https://u:sekret@h.example/o/r.git").unwrap();
-        let err = open_or_init(&dir, "https://h.example/o/other").unwrap_err().to_string();
+        let err = open_or_init(&dir, "https://h.example/o/other")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("https://***@h.example/o/r.git"), "{err}");
         assert!(err.contains("https://h.example/o/other"), "{err}");
         assert!(!err.contains("sekret"), "{err}");
         // Nothing was changed.
-        assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://u:sekret@h.example/o/r.git");
+        assert_eq!(
+            git(&dir, &["config", "remote.origin.url"]),
+            "https://u:sekret@h.example/o/r.git"
+        );
     }
 
     #[test]
     fn non_empty_non_git_folder_is_an_error() {
         let tmp = TempDir::new("nongit");
         write(tmp.path(), "x/file.txt", "data");
-        let err = open_or_init(&tmp.path().join("x"), "https://h/o/r").unwrap_err().to_string();
+        let err = open_or_init(&tmp.path().join("x"), "https://h/o/r")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a git repository"), "{err}");
         assert!(!tmp.path().join("x/.git").exists());
     }
@@ -504,8 +541,16 @@ mod tests {
         assert!(open_or_init(&dir, &remote.url()).is_err());
         let repo = init_in_existing_folder(&dir, &remote.url()).unwrap();
         fetch(&repo, &remote.url(), &[MAIN], &net()).unwrap();
-        crate::git::worktree::checkout(&repo, remote.c2, crate::git::worktree::HeadTarget::Detached).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.join("local.conf")).unwrap(), "keep\n");
+        crate::git::worktree::checkout(
+            &repo,
+            remote.c2,
+            crate::git::worktree::HeadTarget::Detached,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("local.conf")).unwrap(),
+            "keep\n"
+        );
         assert_eq!(std::fs::read_to_string(dir.join("a.txt")).unwrap(), "two\n");
         assert_eq!(git(&dir, &["status", "--porcelain"]), "?? local.conf");
         assert!(init_in_existing_folder(&dir, &remote.url()).is_err());
@@ -538,32 +583,56 @@ mod tests {
     fn fetch_file_remote_and_missing_refspec_is_not_an_error() {
         let tmp = TempDir::new("fetch");
         let remote = make_remote(tmp.path());
-        git(&remote.work, &["tag", "-a", "v1", "-m", "release 1", &remote.c1.to_string()]);
+        git(
+            &remote.work,
+            &["tag", "-a", "v1", "-m", "release 1", &remote.c1.to_string()],
+        );
         git(&remote.work, &["push", "-q", "origin", "v1"]);
         let dir = tmp.path().join("clone");
         let repo = open_or_init(&dir, &remote.url()).unwrap();
         fetch(
             &repo,
             &remote.url(),
-            &[MAIN, "+refs/heads/main-monitoring:refs/remotes/origin/main-monitoring"],
+            &[
+                MAIN,
+                "+refs/heads/main-monitoring:refs/remotes/origin/main-monitoring",
+            ],
             &net(),
         )
         .unwrap();
-        assert_eq!(find_ref(&repo, "refs/remotes/origin/main").unwrap(), Some(remote.c2));
-        assert_eq!(find_ref(&repo, "refs/remotes/origin/main-monitoring").unwrap(), None);
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main").unwrap(),
+            Some(remote.c2)
+        );
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main-monitoring").unwrap(),
+            None
+        );
         // Tags only when asked for.
         assert_eq!(find_ref(&repo, "refs/tags/v1").unwrap(), None);
         // Only a missing refspec: still fine, nothing changes.
-        fetch(&repo, &remote.url(), &["+refs/heads/nope:refs/remotes/origin/nope"], &net()).unwrap();
+        fetch(
+            &repo,
+            &remote.url(),
+            &["+refs/heads/nope:refs/remotes/origin/nope"],
+            &net(),
+        )
+        .unwrap();
         assert_eq!(find_ref(&repo, "refs/remotes/origin/nope").unwrap(), None);
         fetch(&repo, &remote.url(), &["+refs/tags/*:refs/tags/*"], &net()).unwrap();
         assert_eq!(find_ref(&repo, "refs/tags/v1").unwrap(), Some(remote.c1));
         // A new commit arrives on the next fetch.
         let c3 = remote.push_commit("e.txt", "e\n", "third");
         fetch(&repo, &remote.url(), &[MAIN], &net()).unwrap();
-        assert_eq!(find_ref(&repo, "refs/remotes/origin/main").unwrap(), Some(c3));
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main").unwrap(),
+            Some(c3)
+        );
         git(&dir, &["fsck", "--full"]);
-        assert_eq!(git(&dir, &["rev-parse", "refs/remotes/origin/main"]), c3.to_string());
+        assert_eq!(
+            git(&dir, &["rev-parse", "refs/remotes/origin/main"]),
+            c3.to_string()
+        );
         assert!(lock_files(&dir).is_empty());
     }
 
@@ -571,7 +640,10 @@ mod tests {
     fn fetch_from_empty_remote_is_not_an_error() {
         let tmp = TempDir::new("empty-remote");
         let bare = tmp.path().join("empty.git");
-        git(tmp.path(), &["init", "-q", "--bare", bare.to_str().unwrap()]);
+        git(
+            tmp.path(),
+            &["init", "-q", "--bare", bare.to_str().unwrap()],
+        );
         let url = format!("file://{}", bare.display());
         let repo = open_or_init(&tmp.path().join("clone"), &url).unwrap();
         fetch(&repo, &url, &[MAIN], &net()).unwrap();
@@ -592,11 +664,17 @@ mod tests {
         let tmp = TempDir::new("cliclone");
         let remote = make_remote(tmp.path());
         let dir = tmp.path().join("cli");
-        git(tmp.path(), &["clone", "-q", &remote.url(), dir.to_str().unwrap()]);
+        git(
+            tmp.path(),
+            &["clone", "-q", &remote.url(), dir.to_str().unwrap()],
+        );
         let repo = open_or_init(&dir, &format!("{}/", remote.url())).unwrap();
         let c3 = remote.push_commit("x.txt", "x\n", "third");
         fetch(&repo, &remote.url(), &[MAIN], &net()).unwrap();
-        assert_eq!(find_ref(&repo, "refs/remotes/origin/main").unwrap(), Some(c3));
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main").unwrap(),
+            Some(c3)
+        );
         // Still a normal clone for the git CLI.
         git(&dir, &["fsck", "--full"]);
         git(&dir, &["fetch", "-q", "origin"]);
@@ -608,17 +686,33 @@ mod tests {
     fn resolve_ids_tags_and_branches() {
         let tmp = TempDir::new("resolve");
         let remote = make_remote(tmp.path());
-        git(&remote.work, &["tag", "-a", "v1", "-m", "release 1", &remote.c1.to_string()]);
+        git(
+            &remote.work,
+            &["tag", "-a", "v1", "-m", "release 1", &remote.c1.to_string()],
+        );
         git(&remote.work, &["tag", "light", &remote.c2.to_string()]);
         git(&remote.work, &["push", "-q", "origin", "v1", "light"]);
         let repo = open_or_init(&tmp.path().join("clone"), &remote.url()).unwrap();
-        assert_eq!(resolve_commit(&repo, &remote.c1.to_string()), None, "nothing fetched yet");
-        fetch(&repo, &remote.url(), &[MAIN, "+refs/tags/*:refs/tags/*"], &net()).unwrap();
+        assert_eq!(
+            resolve_commit(&repo, &remote.c1.to_string()),
+            None,
+            "nothing fetched yet"
+        );
+        fetch(
+            &repo,
+            &remote.url(),
+            &[MAIN, "+refs/tags/*:refs/tags/*"],
+            &net(),
+        )
+        .unwrap();
 
         let hex1 = remote.c1.to_string();
         assert_eq!(resolve_commit(&repo, &hex1), Some(remote.c1));
         assert_eq!(resolve_commit(&repo, &hex1[..7]), Some(remote.c1));
-        assert_eq!(resolve_commit(&repo, &hex1[..7].to_uppercase()), Some(remote.c1));
+        assert_eq!(
+            resolve_commit(&repo, &hex1[..7].to_uppercase()),
+            Some(remote.c1)
+        );
         assert_eq!(resolve_commit(&repo, "v1"), Some(remote.c1));
         assert_eq!(resolve_commit(&repo, "light"), Some(remote.c2));
         assert_eq!(resolve_commit(&repo, "main"), Some(remote.c2));
@@ -670,7 +764,10 @@ mod tests {
         let _daemon = Daemon(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "git daemon did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "git daemon did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let url = format!("git://127.0.0.1:{port}/remote.git");
@@ -679,14 +776,23 @@ mod tests {
         fetch(
             &repo,
             &url,
-            &[MAIN, "+refs/heads/main-monitoring:refs/remotes/origin/main-monitoring"],
+            &[
+                MAIN,
+                "+refs/heads/main-monitoring:refs/remotes/origin/main-monitoring",
+            ],
             &net(),
         )
         .unwrap();
-        assert_eq!(find_ref(&repo, "refs/remotes/origin/main").unwrap(), Some(remote.c2));
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main").unwrap(),
+            Some(remote.c2)
+        );
         let c3 = remote.push_commit("y.txt", "y\n", "third");
         fetch(&repo, &url, &[MAIN], &net()).unwrap();
-        assert_eq!(find_ref(&repo, "refs/remotes/origin/main").unwrap(), Some(c3));
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main").unwrap(),
+            Some(c3)
+        );
         git(&dir, &["fsck", "--full"]);
     }
 }

@@ -215,7 +215,12 @@ fn remove_stale_locks(git_dir: &Path, head: &HeadTarget) -> Result<()> {
         match std::fs::remove_file(&lock) {
             Ok(()) => log::warn!("removed stale lock file {}", lock.display()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::msg(format!("remove stale lock {}: {e}", lock.display()))),
+            Err(e) => {
+                return Err(Error::msg(format!(
+                    "remove stale lock {}: {e}",
+                    lock.display()
+                )))
+            }
         }
     }
     Ok(())
@@ -228,7 +233,10 @@ fn remove_tracked_file(workdir: &Path, rela: &BStr) -> Result<()> {
         return Ok(());
     };
     let rela = Path::new(rela);
-    if !rela.components().all(|c| matches!(c, Component::Normal(n) if n != ".git")) {
+    if !rela
+        .components()
+        .all(|c| matches!(c, Component::Normal(n) if n != ".git"))
+    {
         return Ok(());
     }
     let path = workdir.join(rela);
@@ -246,7 +254,9 @@ fn remove_tracked_file(workdir: &Path, rela: &BStr) -> Result<()> {
     }
     match std::fs::symlink_metadata(&path) {
         Ok(meta) if meta.is_dir() => return Ok(()),
-        Ok(_) => std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?,
+        Ok(_) => {
+            std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::msg(format!("inspect {}: {e}", path.display()))),
     }
@@ -346,7 +356,8 @@ pub fn describe(repo: &gix::Repository, id: ObjectId) -> Result<String> {
 /// trims them, git does not).
 fn git_subject(message: &BStr) -> String {
     let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    let trim_end = |line: &'_ [u8]| -> usize { line.iter().rposition(|b| !is_space(b)).map_or(0, |i| i + 1) };
+    let trim_end =
+        |line: &'_ [u8]| -> usize { line.iter().rposition(|b| !is_space(b)).map_or(0, |i| i + 1) };
     let lines = message
         .split(|b| *b == b'\n')
         .map(|line| &line[..trim_end(line)])
@@ -434,8 +445,11 @@ mod tests {
         checkout(&repo, remote.c1, HeadTarget::Detached).unwrap();
         assert_eq!(git(&dir, &["rev-parse", "HEAD"]), remote.c1.to_string());
         assert_eq!(head_commit(&repo), Some(remote.c1));
-        assert_eq!(std::fs::read_to_string(dir.join("dir/b.txt")).unwrap(), "b\n");
-        assert_eq!(porcelain(&dir), "?? dir/sub/local.txt\n?? untracked.txt".replace("\n", "\n"));
+        assert_eq!(
+            std::fs::read_to_string(dir.join("dir/b.txt")).unwrap(),
+            "b\n"
+        );
+        assert_eq!(porcelain(&dir), "?? dir/sub/local.txt\n?? untracked.txt");
         assert!(!has_tracked_changes(&repo).unwrap());
 
         checkout(&repo, remote.c2, HeadTarget::Detached).unwrap();
@@ -443,8 +457,14 @@ mod tests {
         assert!(!dir.join("dir/b.txt").exists());
         assert!(!dir.join("dir/sub/c.txt").exists());
         // dir/sub holds an untracked file, so it (and dir) stay.
-        assert_eq!(std::fs::read_to_string(dir.join("dir/sub/local.txt")).unwrap(), "mine too\n");
-        assert_eq!(std::fs::read_to_string(dir.join("untracked.txt")).unwrap(), "mine\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("dir/sub/local.txt")).unwrap(),
+            "mine too\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("untracked.txt")).unwrap(),
+            "mine\n"
+        );
         assert_eq!(std::fs::read_to_string(dir.join("a.txt")).unwrap(), "two\n");
         assert_eq!(porcelain(&dir), "?? dir/\n?? untracked.txt");
         assert!(!has_tracked_changes(&repo).unwrap());
@@ -478,7 +498,10 @@ mod tests {
         // A local edit.
         write(&dir, "a.txt", "edited\n");
         assert!(has_tracked_changes(&repo).unwrap());
-        assert_eq!(status_summary(&repo).unwrap().lines().nth(1), Some("1 tracked file changed"));
+        assert_eq!(
+            status_summary(&repo).unwrap().lines().nth(1),
+            Some("1 tracked file changed")
+        );
         checkout(&repo, remote.c1, HeadTarget::Detached).unwrap();
         assert!(!has_tracked_changes(&repo).unwrap());
         assert_eq!(std::fs::read_to_string(dir.join("a.txt")).unwrap(), "one\n");
@@ -499,7 +522,11 @@ mod tests {
         assert!(!has_tracked_changes(&repo).unwrap());
 
         // A mode change counts too.
-        std::process::Command::new("chmod").args(["+x"]).arg(dir.join("a.txt")).status().unwrap();
+        std::process::Command::new("chmod")
+            .args(["+x"])
+            .arg(dir.join("a.txt"))
+            .status()
+            .unwrap();
         assert!(has_tracked_changes(&repo).unwrap());
         checkout(&repo, remote.c1, HeadTarget::Detached).unwrap();
         assert!(!has_tracked_changes(&repo).unwrap());
@@ -518,7 +545,12 @@ mod tests {
         let path = dir.join("a.txt");
         let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
         std::fs::write(&path, "ONE\n").unwrap();
-        std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
         std::fs::File::options()
             .write(true)
             .open(dir.join(".git/index"))
@@ -540,7 +572,10 @@ mod tests {
         std::fs::remove_dir_all(dir.join("dir")).unwrap();
         std::os::unix::fs::symlink(&outside, dir.join("dir")).unwrap();
         checkout(&repo, remote.c2, HeadTarget::Detached).unwrap();
-        assert_eq!(std::fs::read_to_string(outside.join("b.txt")).unwrap(), "precious\n");
+        assert_eq!(
+            std::fs::read_to_string(outside.join("b.txt")).unwrap(),
+            "precious\n"
+        );
         assert_eq!(git(&dir, &["rev-parse", "HEAD"]), remote.c2.to_string());
     }
 
@@ -566,13 +601,21 @@ mod tests {
         assert_eq!(git(&dir, &["symbolic-ref", "HEAD"]), "refs/heads/main");
         assert_eq!(git(&dir, &["rev-parse", "main"]), remote.c1.to_string());
         assert_eq!(find_ref(&repo, "refs/heads/main").unwrap(), Some(remote.c1));
-        assert_eq!(status_summary(&repo).unwrap(), "On branch main\nnothing to commit, working tree clean");
+        assert_eq!(
+            status_summary(&repo).unwrap(),
+            "On branch main\nnothing to commit, working tree clean"
+        );
         checkout(&repo, remote.c2, HeadTarget::Branch("main".into())).unwrap();
         assert_eq!(git(&dir, &["rev-parse", "HEAD"]), remote.c2.to_string());
         assert_eq!(porcelain(&dir), "");
         // From a branch to detached.
         checkout(&repo, remote.c1, HeadTarget::Detached).unwrap();
-        assert!(git_cmd(&dir).args(["symbolic-ref", "-q", "HEAD"]).output().unwrap().stdout.is_empty());
+        assert!(git_cmd(&dir)
+            .args(["symbolic-ref", "-q", "HEAD"])
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty());
         assert_eq!(git(&dir, &["rev-parse", "main"]), remote.c2.to_string());
         assert!(lock_files(&dir).is_empty());
     }
@@ -600,7 +643,10 @@ mod tests {
         );
         // git agrees on the first line.
         let git_status = git(&dir, &["status"]);
-        assert!(git_status.starts_with(&format!("HEAD detached at {short}")), "{git_status}");
+        assert!(
+            git_status.starts_with(&format!("HEAD detached at {short}")),
+            "{git_status}"
+        );
     }
 
     /// Commit in `work` with the given author date and message, return its id.
@@ -613,7 +659,11 @@ mod tests {
             .args(["commit", "-q", "-m", msg])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         oid(&git(work, &["rev-parse", "HEAD"]))
     }
 
@@ -624,15 +674,34 @@ mod tests {
         git(tmp.path(), &["init", "-q", work.to_str().unwrap()]);
         let cases = [
             ("f1", "Fix: the thing", "2026-11-04T10:00:00+0100"),
-            ("f2", "subject line one\nstill subject\n\nbody text", "2026-11-24T23:59:59-0930"),
+            (
+                "f2",
+                "subject line one\nstill subject\n\nbody text",
+                "2026-11-24T23:59:59-0930",
+            ),
             ("f3", "  padded subject  \n", "2001-01-01T00:00:00+0000"),
             ("f4", "ünïcode ✅ subject", "2030-02-28T12:34:56+0545"),
-            ("f5", "tabs\tinside  \n\t indented second line\t\n\nbody", "1999-12-31T23:59:59-0000"),
+            (
+                "f5",
+                "tabs\tinside  \n\t indented second line\t\n\nbody",
+                "1999-12-31T23:59:59-0000",
+            ),
         ];
-        let repo_ids: Vec<_> = cases.iter().map(|(f, m, d)| commit_dated(&work, f, m, d)).collect();
+        let repo_ids: Vec<_> = cases
+            .iter()
+            .map(|(f, m, d)| commit_dated(&work, f, m, d))
+            .collect();
         let repo = gix::open(&work).unwrap();
         for id in repo_ids {
-            let expected = git_raw(&work, &["log", "-1", "--pretty=format:'%h - %s (%an, %ad)'", &id.to_string()]);
+            let expected = git_raw(
+                &work,
+                &[
+                    "log",
+                    "-1",
+                    "--pretty=format:'%h - %s (%an, %ad)'",
+                    &id.to_string(),
+                ],
+            );
             assert_eq!(describe(&repo, id).unwrap(), expected);
         }
     }
@@ -647,7 +716,12 @@ mod tests {
         // stat calls only and writes nothing.
         std::thread::sleep(std::time::Duration::from_millis(1100));
         assert!(!has_tracked_changes(&repo).unwrap());
-        let index_mtime = || std::fs::metadata(dir.join(".git/index")).unwrap().modified().unwrap();
+        let index_mtime = || {
+            std::fs::metadata(dir.join(".git/index"))
+                .unwrap()
+                .modified()
+                .unwrap()
+        };
         let before = index_mtime();
         let start = std::time::Instant::now();
         for _ in 0..50 {
@@ -655,7 +729,11 @@ mod tests {
         }
         let elapsed = start.elapsed();
         eprintln!("50 x has_tracked_changes: {elapsed:?}");
-        assert_eq!(index_mtime(), before, "a clean check must not rewrite the index");
+        assert_eq!(
+            index_mtime(),
+            before,
+            "a clean check must not rewrite the index"
+        );
         // Generous for an unoptimized build on a busy machine; a release build is far below.
         assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
     }
