@@ -167,3 +167,148 @@ pub fn set_ref(repo: &gix::Repository, name: &str, id: ObjectId, msg: &str) -> R
         .with_context(|| format!("{}: set {name} to {id}", repo_dir(repo)))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::repo::test_support::*;
+
+    fn sig(name: &str, seconds: i64, offset: i32) -> Sig {
+        Sig {
+            name: name.into(),
+            email: format!("gitops-agent@{name}"),
+            time: gix::date::Time { seconds, offset },
+        }
+    }
+
+    #[test]
+    fn trees_and_commits_pass_fsck_and_read_back() {
+        let tmp = TempDir::new("commit");
+        let work = tmp.path().join("w");
+        git(tmp.path(), &["init", "-q", work.to_str().unwrap()]);
+        // Names that sort differently as files and as folders: "edge" (folder) must come after
+        // "edge.toml" and "edge-1" but before "edge0" in git's order.
+        write(&work, "edge/nested.txt", "n\n");
+        write(&work, "edge-1", "x\n");
+        write(&work, "edge0", "y\n");
+        write(&work, "edge.toml", "old\n");
+        write(&work, "zz/deep/file.txt", "deep\n");
+        let base = commit_all(&work, "base");
+        let repo = gix::open(&work).unwrap();
+
+        assert_eq!(
+            read_blob_at(&repo, base, "edge.toml").unwrap(),
+            Some(b"old\n".to_vec())
+        );
+        assert_eq!(
+            read_blob_at(&repo, base, "zz/deep/file.txt").unwrap(),
+            Some(b"deep\n".to_vec())
+        );
+        assert_eq!(read_blob_at(&repo, base, "missing.toml").unwrap(), None);
+        assert_eq!(
+            read_blob_at(&repo, base, "edge").unwrap(),
+            None,
+            "a folder is not a file"
+        );
+
+        let author = sig("edge-17", 1_795_000_000, 3600);
+        let committer = sig("edge-17", 1_795_000_100, -5400);
+        // Replace an existing file and add a new one whose name sorts next to a folder.
+        let t1 = tree_with_file(&repo, Some(base), "edge.toml", b"new = 1\n").unwrap();
+        let t2 = {
+            let c = write_commit(&repo, t1, &[base], "tmp", &author, &committer).unwrap();
+            tree_with_file(&repo, Some(c), "edge.z", "✅ status\n".as_bytes()).unwrap()
+        };
+        let c1 = write_commit(
+            &repo,
+            t2,
+            &[base],
+            "✅ Status: all 2 apps healthy",
+            &author,
+            &committer,
+        )
+        .unwrap();
+        set_ref(&repo, "refs/heads/main-monitoring", c1, "status").unwrap();
+        // An orphan commit on the empty tree.
+        let t3 = tree_with_file(&repo, None, "edge-17.toml", b"a = 1\n").unwrap();
+        let orphan = write_commit(&repo, t3, &[], "orphan\n\nbody", &author, &committer).unwrap();
+        let c2 = write_commit(&repo, t3, &[c1, orphan], "merge-like", &author, &committer).unwrap();
+        set_ref(&repo, "refs/heads/other", c2, "status").unwrap();
+        set_ref(&repo, "refs/heads/other", c2, "again, unchanged").unwrap();
+
+        git(&work, &["fsck", "--full", "--strict"]);
+        assert_eq!(
+            git(&work, &["show", "main-monitoring:edge.toml"]),
+            "new = 1"
+        );
+        assert_eq!(git(&work, &["show", "main-monitoring:edge.z"]), "✅ status");
+        assert_eq!(
+            git(&work, &["show", "main-monitoring:zz/deep/file.txt"]),
+            "deep"
+        );
+        assert_eq!(
+            git(&work, &["ls-tree", "--name-only", "other"]),
+            "edge-17.toml"
+        );
+        assert_eq!(
+            git(&work, &["ls-tree", "--name-only", "main-monitoring"]),
+            "edge-1\nedge.toml\nedge.z\nedge\nedge0\nzz"
+        );
+        assert_eq!(
+            git(
+                &work,
+                &[
+                    "log",
+                    "-1",
+                    "--format=%an <%ae> %at %ai|%cn <%ce> %ct %ci|%s",
+                    "main-monitoring"
+                ]
+            ),
+            "edge-17 <gitops-agent@edge-17> 1795000000 2026-11-18 12:06:40 +0100|\
+             edge-17 <gitops-agent@edge-17> 1795000100 2026-11-18 09:38:20 -0130|\
+             ✅ Status: all 2 apps healthy"
+        );
+        // The working tree and index were not touched.
+        assert_eq!(git(&work, &["status", "--porcelain"]), "");
+        assert_eq!(git(&work, &["rev-parse", "HEAD"]), base.to_string());
+        assert_eq!(
+            read_blob_at(&repo, c1, "edge.z").unwrap(),
+            Some("✅ status\n".as_bytes().to_vec())
+        );
+
+        let chain = first_parent_chain(&repo, c2).unwrap();
+        let ids: Vec<_> = chain.iter().map(|c| c.id).collect();
+        assert_eq!(ids, vec![base, c1, c2]);
+        assert_eq!(chain[0].parents, Vec::<ObjectId>::new());
+        assert_eq!(chain[0].message, "base\n");
+        assert_eq!(chain[0].author.name, "Test Author");
+        assert_eq!(chain[1].message, "✅ Status: all 2 apps healthy");
+        assert_eq!(chain[1].tree, t2);
+        assert_eq!(chain[1].author, author);
+        assert_eq!(chain[1].committer, committer);
+        assert_eq!(chain[2].parents, vec![c1, orphan]);
+        let chain = first_parent_chain(&repo, orphan).unwrap();
+        assert_eq!(chain.len(), 1);
+        assert_eq!(chain[0].message, "orphan\n\nbody");
+
+        assert!(tree_with_file(&repo, None, "a/b", b"x").is_err());
+        assert!(tree_with_file(&repo, None, "", b"x").is_err());
+        assert!(lock_files(&work).is_empty());
+    }
+
+    #[test]
+    fn same_content_gives_same_ids() {
+        let tmp = TempDir::new("commit-stable");
+        let repo = gix::init(tmp.path().join("r")).unwrap();
+        let a = sig("dev", 1_700_000_000, 0);
+        let t1 = tree_with_file(&repo, None, "f.toml", b"x").unwrap();
+        let t2 = tree_with_file(&repo, None, "f.toml", b"x").unwrap();
+        assert_eq!(t1, t2);
+        let c1 = write_commit(&repo, t1, &[], "m", &a, &a).unwrap();
+        let c2 = write_commit(&repo, t2, &[], "m", &a, &a).unwrap();
+        assert_eq!(c1, c2);
+        // Re-setting the same file on top of itself keeps the tree.
+        let t3 = tree_with_file(&repo, Some(c1), "f.toml", b"x").unwrap();
+        assert_eq!(t3, t1);
+    }
+}

@@ -92,14 +92,34 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
                 redact(url)
             );
         }
-    } else {
-        std::fs::create_dir_all(dir).with_context(|| format!("create folder {}", dir.display()))?;
     }
+    init_with_origin(dir, url)
+}
 
+/// Make a clone of `url` in the existing, non-empty folder `dir` that is not a git repository
+/// yet: its files are kept and become untracked (a later [`checkout`](super::worktree::checkout)
+/// overwrites the ones the commit tracks, like `git reset --hard`). For callers that decided
+/// to adopt such a folder after [`open_or_init`] refused it.
+pub fn init_in_existing_folder(dir: &Path, url: &str) -> Result<gix::Repository> {
+    if dir.join(".git").exists() {
+        crate::bail!("{}: already a git repository", dir.display());
+    }
+    if !dir.is_dir() {
+        crate::bail!("{}: not a folder", dir.display());
+    }
+    init_with_origin(dir, url)
+}
+
+/// `git init` (non-bare) in `dir` plus the origin remote, then open it like any clone.
+fn init_with_origin(dir: &Path, url: &str) -> Result<gix::Repository> {
+    std::fs::create_dir_all(dir).with_context(|| format!("create folder {}", dir.display()))?;
     let repo = gix::ThreadSafeRepository::init_opts(
         dir,
         gix::create::Kind::WithWorktree,
-        gix::create::Options::default(),
+        gix::create::Options {
+            destination_must_be_empty: Some(false),
+            ..Default::default()
+        },
         open_options(),
     )
     .with_context(|| format!("init git repository in {}", dir.display()))?
@@ -279,4 +299,500 @@ pub(crate) fn repo_dir(repo: &gix::Repository) -> String {
         .unwrap_or_else(|| repo.git_dir())
         .display()
         .to_string()
+}
+
+/// Helpers for tests in `git::*`: temp folders and the git CLI as the reference.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A unique folder under the system temp dir, removed on drop.
+    pub struct TempDir(pub PathBuf);
+
+    impl TempDir {
+        pub fn new(tag: &str) -> TempDir {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let dir = std::env::temp_dir().join(format!(
+                "gitops-agent-test-{tag}-{}-{}-{nanos}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            // Canonical, so paths compare equal to what git prints.
+            TempDir(dir.canonicalize().unwrap())
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A git command isolated from the user's config and environment.
+    pub fn git_cmd(dir: &Path) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(dir)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_OBJECT_DIRECTORY")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "Test Author")
+            .env("GIT_AUTHOR_EMAIL", "author@example.com")
+            .env("GIT_COMMITTER_NAME", "Test Committer")
+            .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+            .args([
+                "-c",
+                "init.defaultBranch=main",
+                "-c",
+                "protocol.file.allow=always",
+            ]);
+        cmd
+    }
+
+    /// Run git in `dir`, panic with its stderr on failure, return trimmed stdout.
+    pub fn git(dir: &Path, args: &[&str]) -> String {
+        let out = git_cmd(dir).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?} in {} failed: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    /// Like [`git`] but returns stdout untrimmed.
+    pub fn git_raw(dir: &Path, args: &[&str]) -> String {
+        let out = git_cmd(dir).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn write(dir: &Path, rela: &str, content: &str) {
+        let path = dir.join(rela);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    /// Commit everything in `work` and return the new commit id.
+    pub fn commit_all(work: &Path, msg: &str) -> gix::ObjectId {
+        git(work, &["add", "-A"]);
+        git(work, &["commit", "-q", "--allow-empty", "-m", msg]);
+        oid(&git(work, &["rev-parse", "HEAD"]))
+    }
+
+    pub fn oid(hex: &str) -> gix::ObjectId {
+        gix::ObjectId::from_hex(hex.trim().as_bytes()).unwrap()
+    }
+
+    /// A bare repo `remote.git` fed from a work repo `src`, both in `tmp`.
+    /// Commit 1: a.txt, dir/b.txt, dir/sub/c.txt. Commit 2: a.txt changed, dir/ removed, d.txt added.
+    pub struct Remote {
+        pub bare: PathBuf,
+        pub work: PathBuf,
+        pub c1: gix::ObjectId,
+        pub c2: gix::ObjectId,
+    }
+
+    impl Remote {
+        pub fn url(&self) -> String {
+            format!("file://{}", self.bare.display())
+        }
+        /// Add a commit on main in the work repo and push it.
+        pub fn push_commit(&self, file: &str, content: &str, msg: &str) -> gix::ObjectId {
+            write(&self.work, file, content);
+            let id = commit_all(&self.work, msg);
+            git(&self.work, &["push", "-q", "origin", "main"]);
+            id
+        }
+    }
+
+    pub fn make_remote(tmp: &Path) -> Remote {
+        let bare = tmp.join("remote.git");
+        let work = tmp.join("src");
+        git(tmp, &["init", "-q", "--bare", bare.to_str().unwrap()]);
+        git(tmp, &["init", "-q", work.to_str().unwrap()]);
+        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        write(&work, "a.txt", "one\n");
+        write(&work, "dir/b.txt", "b\n");
+        write(&work, "dir/sub/c.txt", "c\n");
+        let c1 = commit_all(&work, "first");
+        std::fs::remove_dir_all(work.join("dir")).unwrap();
+        write(&work, "a.txt", "two\n");
+        write(&work, "d.txt", "d\n");
+        let c2 = commit_all(&work, "second");
+        git(&work, &["push", "-q", "origin", "main"]);
+        Remote { bare, work, c1, c2 }
+    }
+
+    /// Every `*.lock` file under `dir/.git`.
+    pub fn lock_files(dir: &Path) -> Vec<PathBuf> {
+        fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+            let Ok(rd) = std::fs::read_dir(p) else { return };
+            for e in rd.flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|x| x == "lock") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&dir.join(".git"), &mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+    use std::time::Duration;
+
+    const MAIN: &str = "+refs/heads/main:refs/remotes/origin/main";
+
+    fn net() -> NetOptions {
+        NetOptions {
+            timeout: Duration::from_secs(20),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn init_writes_origin_the_git_cli_reads() {
+        let tmp = TempDir::new("init");
+        let dir = tmp.path().join("clone");
+        let repo = open_or_init(&dir, "https://tok@h.example/o/r.git").unwrap();
+        assert!(repo.workdir().is_some());
+        assert_eq!(
+            git(&dir, &["config", "remote.origin.url"]),
+            "https://tok@h.example/o/r.git"
+        );
+        assert_eq!(
+            git(&dir, &["config", "remote.origin.fetch"]),
+            ORIGIN_FETCH_REFSPEC
+        );
+        // Reopening with the same repo spelled differently passes the origin guard.
+        open_or_init(&dir, "https://h.example/o/r").unwrap();
+        open_or_init(&dir, " https://h.example/o/r/ ").unwrap();
+        // An empty existing folder is fine too.
+        let empty = tmp.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        open_or_init(&empty, "https://h.example/o/r").unwrap();
+        assert_eq!(
+            git(&empty, &["config", "remote.origin.url"]),
+            "https://h.example/o/r"
+        );
+    }
+
+    #[test]
+    fn origin_guard_refuses_other_repo() {
+        let tmp = TempDir::new("guard");
+        let dir = tmp.path().join("clone");
+        open_or_init(&dir, "https://u:sekret@h.example/o/r.git").unwrap();
+        let err = open_or_init(&dir, "https://h.example/o/other")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("https://***@h.example/o/r.git"), "{err}");
+        assert!(err.contains("https://h.example/o/other"), "{err}");
+        assert!(!err.contains("sekret"), "{err}");
+        // Nothing was changed.
+        assert_eq!(
+            git(&dir, &["config", "remote.origin.url"]),
+            "https://u:sekret@h.example/o/r.git"
+        );
+    }
+
+    #[test]
+    fn non_empty_non_git_folder_is_an_error() {
+        let tmp = TempDir::new("nongit");
+        write(tmp.path(), "x/file.txt", "data");
+        let err = open_or_init(&tmp.path().join("x"), "https://h/o/r")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a git repository"), "{err}");
+        assert!(!tmp.path().join("x/.git").exists());
+    }
+
+    #[test]
+    fn adopting_a_non_empty_folder_keeps_its_files() {
+        let tmp = TempDir::new("adopt");
+        let remote = make_remote(tmp.path());
+        let dir = tmp.path().join("code");
+        write(&dir, "local.conf", "keep\n");
+        write(&dir, "a.txt", "will be overwritten\n");
+        assert!(open_or_init(&dir, &remote.url()).is_err());
+        let repo = init_in_existing_folder(&dir, &remote.url()).unwrap();
+        fetch(&repo, &remote.url(), &[MAIN], &net()).unwrap();
+        crate::git::worktree::checkout(
+            &repo,
+            remote.c2,
+            crate::git::worktree::HeadTarget::Detached,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("local.conf")).unwrap(),
+            "keep\n"
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("a.txt")).unwrap(), "two\n");
+        assert_eq!(git(&dir, &["status", "--porcelain"]), "?? local.conf");
+        assert!(init_in_existing_folder(&dir, &remote.url()).is_err());
+        // Afterwards it is an ordinary clone.
+        open_or_init(&dir, &remote.url()).unwrap();
+    }
+
+    #[test]
+    fn half_initialized_repo_gets_its_origin() {
+        // A crash right after `init`: no origin, no refs. Nothing to lose, so it is finished.
+        let tmp = TempDir::new("half");
+        let dir = tmp.path().join("r");
+        git(tmp.path(), &["init", "-q", dir.to_str().unwrap()]);
+        open_or_init(&dir, "https://h/o/r").unwrap();
+        assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://h/o/r");
+    }
+
+    #[test]
+    fn repo_without_origin_but_with_history_is_refused() {
+        let tmp = TempDir::new("noorigin");
+        let dir = tmp.path().join("r");
+        git(tmp.path(), &["init", "-q", dir.to_str().unwrap()]);
+        write(&dir, "f", "x");
+        commit_all(&dir, "c");
+        let err = open_or_init(&dir, "https://h/o/r").unwrap_err().to_string();
+        assert!(err.contains("no origin"), "{err}");
+    }
+
+    #[test]
+    fn fetch_file_remote_and_missing_refspec_is_not_an_error() {
+        let tmp = TempDir::new("fetch");
+        let remote = make_remote(tmp.path());
+        git(
+            &remote.work,
+            &["tag", "-a", "v1", "-m", "release 1", &remote.c1.to_string()],
+        );
+        git(&remote.work, &["push", "-q", "origin", "v1"]);
+        let dir = tmp.path().join("clone");
+        let repo = open_or_init(&dir, &remote.url()).unwrap();
+        fetch(
+            &repo,
+            &remote.url(),
+            &[
+                MAIN,
+                "+refs/heads/main-monitoring:refs/remotes/origin/main-monitoring",
+            ],
+            &net(),
+        )
+        .unwrap();
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main").unwrap(),
+            Some(remote.c2)
+        );
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main-monitoring").unwrap(),
+            None
+        );
+        // Tags only when asked for.
+        assert_eq!(find_ref(&repo, "refs/tags/v1").unwrap(), None);
+        // Only a missing refspec: still fine, nothing changes.
+        fetch(
+            &repo,
+            &remote.url(),
+            &["+refs/heads/nope:refs/remotes/origin/nope"],
+            &net(),
+        )
+        .unwrap();
+        assert_eq!(find_ref(&repo, "refs/remotes/origin/nope").unwrap(), None);
+        fetch(&repo, &remote.url(), &["+refs/tags/*:refs/tags/*"], &net()).unwrap();
+        assert_eq!(find_ref(&repo, "refs/tags/v1").unwrap(), Some(remote.c1));
+        // A new commit arrives on the next fetch.
+        let c3 = remote.push_commit("e.txt", "e\n", "third");
+        fetch(&repo, &remote.url(), &[MAIN], &net()).unwrap();
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main").unwrap(),
+            Some(c3)
+        );
+        git(&dir, &["fsck", "--full"]);
+        assert_eq!(
+            git(&dir, &["rev-parse", "refs/remotes/origin/main"]),
+            c3.to_string()
+        );
+        assert!(lock_files(&dir).is_empty());
+    }
+
+    #[test]
+    fn fetch_from_empty_remote_is_not_an_error() {
+        let tmp = TempDir::new("empty-remote");
+        let bare = tmp.path().join("empty.git");
+        git(
+            tmp.path(),
+            &["init", "-q", "--bare", bare.to_str().unwrap()],
+        );
+        let url = format!("file://{}", bare.display());
+        let repo = open_or_init(&tmp.path().join("clone"), &url).unwrap();
+        fetch(&repo, &url, &[MAIN], &net()).unwrap();
+        assert_eq!(find_ref(&repo, "refs/remotes/origin/main").unwrap(), None);
+    }
+
+    #[test]
+    fn fetch_unreachable_remote_is_an_error_naming_url() {
+        let tmp = TempDir::new("unreachable");
+        let url = format!("file://{}/missing.git", tmp.path().display());
+        let repo = open_or_init(&tmp.path().join("clone"), &url).unwrap();
+        let err = fetch(&repo, &url, &[MAIN], &net()).unwrap_err().to_string();
+        assert!(err.contains("missing.git"), "{err}");
+    }
+
+    #[test]
+    fn clone_made_by_git_cli_opens_and_fetches() {
+        let tmp = TempDir::new("cliclone");
+        let remote = make_remote(tmp.path());
+        let dir = tmp.path().join("cli");
+        git(
+            tmp.path(),
+            &["clone", "-q", &remote.url(), dir.to_str().unwrap()],
+        );
+        let repo = open_or_init(&dir, &format!("{}/", remote.url())).unwrap();
+        let c3 = remote.push_commit("x.txt", "x\n", "third");
+        fetch(&repo, &remote.url(), &[MAIN], &net()).unwrap();
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main").unwrap(),
+            Some(c3)
+        );
+        // Still a normal clone for the git CLI.
+        git(&dir, &["fsck", "--full"]);
+        git(&dir, &["fetch", "-q", "origin"]);
+        assert_eq!(git(&dir, &["rev-parse", "origin/main"]), c3.to_string());
+        assert_eq!(git(&dir, &["status", "--porcelain"]), "");
+    }
+
+    #[test]
+    fn resolve_ids_tags_and_branches() {
+        let tmp = TempDir::new("resolve");
+        let remote = make_remote(tmp.path());
+        git(
+            &remote.work,
+            &["tag", "-a", "v1", "-m", "release 1", &remote.c1.to_string()],
+        );
+        git(&remote.work, &["tag", "light", &remote.c2.to_string()]);
+        git(&remote.work, &["push", "-q", "origin", "v1", "light"]);
+        let repo = open_or_init(&tmp.path().join("clone"), &remote.url()).unwrap();
+        assert_eq!(
+            resolve_commit(&repo, &remote.c1.to_string()),
+            None,
+            "nothing fetched yet"
+        );
+        fetch(
+            &repo,
+            &remote.url(),
+            &[MAIN, "+refs/tags/*:refs/tags/*"],
+            &net(),
+        )
+        .unwrap();
+
+        let hex1 = remote.c1.to_string();
+        assert_eq!(resolve_commit(&repo, &hex1), Some(remote.c1));
+        assert_eq!(resolve_commit(&repo, &hex1[..7]), Some(remote.c1));
+        assert_eq!(
+            resolve_commit(&repo, &hex1[..7].to_uppercase()),
+            Some(remote.c1)
+        );
+        assert_eq!(resolve_commit(&repo, "v1"), Some(remote.c1));
+        assert_eq!(resolve_commit(&repo, "light"), Some(remote.c2));
+        assert_eq!(resolve_commit(&repo, "main"), Some(remote.c2));
+        assert_eq!(resolve_commit(&repo, "nope"), None);
+        assert_eq!(resolve_commit(&repo, "0000000"), None);
+        assert_eq!(resolve_commit(&repo, ""), None);
+        // The id of the annotated tag object itself peels to its commit.
+        let tag_obj = git(&remote.work, &["rev-parse", "v1"]);
+        assert_eq!(resolve_commit(&repo, &tag_obj), Some(remote.c1));
+        // A tree id is not a commit.
+        let tree = git(&remote.work, &["rev-parse", "HEAD^{tree}"]);
+        assert_eq!(resolve_commit(&repo, &tree), None);
+        assert_eq!(find_ref(&repo, "refs/tags/v1").unwrap(), Some(remote.c1));
+    }
+
+    /// A `git daemon` on 127.0.0.1, killed on drop.
+    struct Daemon(std::process::Child);
+
+    impl Drop for Daemon {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn fetch_over_git_daemon() {
+        let tmp = TempDir::new("daemon");
+        let remote = make_remote(tmp.path());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = git_cmd(tmp.path())
+            .args([
+                "daemon",
+                "--export-all",
+                &format!("--base-path={}", tmp.path().display()),
+                &format!("--port={port}"),
+                "--listen=127.0.0.1",
+                "--reuseaddr",
+                tmp.path().to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let _daemon = Daemon(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "git daemon did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let url = format!("git://127.0.0.1:{port}/remote.git");
+        let dir = tmp.path().join("clone");
+        let repo = open_or_init(&dir, &url).unwrap();
+        fetch(
+            &repo,
+            &url,
+            &[
+                MAIN,
+                "+refs/heads/main-monitoring:refs/remotes/origin/main-monitoring",
+            ],
+            &net(),
+        )
+        .unwrap();
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main").unwrap(),
+            Some(remote.c2)
+        );
+        let c3 = remote.push_commit("y.txt", "y\n", "third");
+        fetch(&repo, &url, &[MAIN], &net()).unwrap();
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main").unwrap(),
+            Some(c3)
+        );
+        git(&dir, &["fsck", "--full"]);
+    }
 }
