@@ -71,6 +71,24 @@ pub fn redact(url: &str) -> String {
     s.to_string()
 }
 
+/// `scheme://` urls without `user[:password]@`; other urls unchanged.
+pub fn without_userinfo(url: &str) -> String {
+    let s = url.trim();
+    if let Some(idx) = s.find("://") {
+        let rest_start = idx + 3;
+        let rest = &s[rest_start..];
+        let auth_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..auth_end].rfind('@') {
+            // ssh://user@host keeps its user: it is a login name, not a secret.
+            if s.starts_with("ssh://") && !rest[..at].contains(':') {
+                return s.to_string();
+            }
+            return format!("{}{}", &s[..rest_start], &rest[at + 1..]);
+        }
+    }
+    s.to_string()
+}
+
 /// Whether two urls name the same repository (used by the origin guard).
 pub fn same_repo(a: &str, b: &str) -> bool {
     normalize(a) == normalize(b)
@@ -136,6 +154,13 @@ mod tests {
         assert_eq!(slug("https://h/o/deploy/"), "deploy");
         assert_eq!(slug("git@h:deploy.git"), "deploy");
         assert_eq!(slug("file:///tmp/x/deploy.git"), "deploy");
+    }
+
+    #[test]
+    fn userinfo_dropped_but_ssh_login_kept() {
+        assert_eq!(without_userinfo("https://u:t@h/o/r"), "https://h/o/r");
+        assert_eq!(without_userinfo("ssh://git@h:22/o/r"), "ssh://git@h:22/o/r");
+        assert_eq!(without_userinfo("git@h:o/r"), "git@h:o/r");
     }
 
     #[test]

@@ -158,8 +158,11 @@ fn write_origin(repo: &gix::Repository, url: &str) -> Result<()> {
         let mut section = config
             .section_mut_or_create_new("remote", Some(BStr::new("origin")))
             .with_context(|| format!("add remote section to {}", path.display()))?;
+        // Tokens stay out of files on disk: the agent always fetches with the url from its
+        // config, so the stored origin only has to name the repository.
+        let stored = crate::url::without_userinfo(url);
         section
-            .set("url", BStr::new(url))
+            .set("url", BStr::new(&stored))
             .with_context(|| format!("set remote.origin.url in {}", path.display()))?;
         if section.values("fetch").is_empty() {
             section
@@ -483,7 +486,8 @@ mod tests {
         assert!(repo.workdir().is_some());
         assert_eq!(
             git(&dir, &["config", "remote.origin.url"]),
-            "https://tok@h.example/o/r.git"
+            "https://h.example/o/r.git",
+            "no token is stored on disk"
         );
         assert_eq!(
             git(&dir, &["config", "remote.origin.fetch"]),
@@ -510,13 +514,13 @@ mod tests {
         let err = open_or_init(&dir, "https://h.example/o/other")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("https://***@h.example/o/r.git"), "{err}");
+        assert!(err.contains("https://h.example/o/r.git"), "{err}");
         assert!(err.contains("https://h.example/o/other"), "{err}");
         assert!(!err.contains("sekret"), "{err}");
         // Nothing was changed.
         assert_eq!(
             git(&dir, &["config", "remote.origin.url"]),
-            "https://u:sekret@h.example/o/r.git"
+            "https://h.example/o/r.git"
         );
     }
 
