@@ -77,6 +77,7 @@ pub fn run(command: &str, cwd: &Path, timeout: Duration, stop: &AtomicBool) -> R
             }
             _ => {}
         }
+        crate::sdnotify::watchdog_tick();
         std::thread::sleep(POLL);
     };
     // Whatever the hook left running in its group ends with it (services belong under

@@ -30,3 +30,21 @@ pub fn watchdog_period() -> Option<Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
     (usec > 0).then(|| Duration::from_micros(usec / 2))
 }
+
+/// WATCHDOG=1 from inside a long pass (between apps, while a hook runs), at most every few
+/// seconds: a hook may legitimately run for `command_timeout`, longer than `WatchdogSec`.
+pub fn watchdog_tick() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 5 {
+        LAST.store(now, Ordering::Relaxed);
+        notify("WATCHDOG=1");
+    }
+}

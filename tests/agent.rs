@@ -840,3 +840,68 @@ fn unreachable_deploy_repo_fails_that_group_only() {
     assert_eq!(head(&s.srv("web")), c1);
     assert!(run.stderr.contains("127.0.0.1:9"), "{}", run.stderr);
 }
+
+#[test]
+fn unchanged_pass_contacts_the_deploy_repo_twice_and_nothing_else() {
+    let s = Scenario::with_daemon();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[
+        s.section("web", &code, &c1, ""),
+        s.section("api", &code, &c1, ""),
+    ]);
+    s.agent_config(&["web", "api"]);
+    s.once().expect_code(0);
+    let daemon = s.daemon.as_ref().unwrap();
+    let requests = |log: &str| {
+        log.matches("Request upload-pack").count() + log.matches("Request receive-pack").count()
+    };
+    let before = requests(&daemon.log());
+    s.once().expect_code(0);
+    // give the daemon a moment to flush its log
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = daemon.log();
+    let after = requests(&log);
+    assert_eq!(
+        after - before,
+        2,
+        "expected one fetch of main and one of main-monitoring:\n{log}"
+    );
+    let tail: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Request "))
+        .skip(before)
+        .collect();
+    assert!(tail.iter().all(|l| l.contains("deploy.git")), "{tail:?}");
+}
+
+#[test]
+fn code_folder_owned_by_another_user_is_adopted() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to chown");
+        return;
+    }
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    s.once().expect_code(0);
+    // as if a previous agent ran under another user: hand everything to nobody
+    let status = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(s.srv("web"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fs::write(s.srv("web").join("app.txt"), "drift\n").unwrap();
+    s.once().expect_code(0);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(s.srv("web")).unwrap().uid(), 0);
+    assert_eq!(
+        fs::metadata(s.srv("web").join(".git/HEAD")).unwrap().uid(),
+        0
+    );
+    assert_eq!(
+        fs::read_to_string(s.srv("web").join("app.txt")).unwrap(),
+        "v1\n"
+    );
+}
