@@ -201,3 +201,41 @@ fn daemon_with_a_bad_config_keeps_running_until_it_is_fixed() {
     assert!(s.srv("web").join("app.txt").exists());
     assert_eq!(d.stop(Duration::from_secs(10)), 0);
 }
+
+#[test]
+fn daemon_speaks_sd_notify() {
+    let s = Scenario::new();
+    one_app(&s, "true");
+    let sock_path = s.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let log = s.path().join("daemon.log");
+    let child = s
+        .agent()
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("JOURNAL_STREAM", "8:12345")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let d = Daemon { child, log };
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    while !(seen.iter().any(|m: &String| m == "READY=1")
+        && seen.iter().any(|m| m.starts_with("STATUS=1 apps healthy"))
+        && seen.iter().any(|m| m == "WATCHDOG=1"))
+    {
+        let n = sock
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("{e}; got {seen:?}; log:\n{}", d.log()));
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    // under journald, lines carry no timestamp of their own
+    let first = d.log().lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.starts_with("INFO") || first.starts_with("WARN"),
+        "{first}"
+    );
+    assert_eq!(d.stop(Duration::from_secs(10)), 0);
+}
