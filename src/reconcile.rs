@@ -123,7 +123,7 @@ fn sync_deploy(
     );
     let tip = repo::find_ref(&deploy, &tracking)?;
     let fetch_err = match (fetched, tip) {
-        (Err(e), _) => Some(e.context(format!("fetch {}", url::redact(repo_url)))),
+        (Err(e), _) => Some(e),
         (Ok(()), None) => Some(Error::msg(format!(
             "branch `{branch}` not found on {}; push it, or fix the branch after `@` in [applications]",
             url::redact(repo_url)
@@ -371,8 +371,7 @@ fn sync_code(spec: &AppSpec, net: &NetOptions) -> Result<gix::Repository> {
                     "+refs/tags/*:refs/tags/*",
                 ],
                 net,
-            )
-            .with_context(|| format!("fetch {}", url::redact(&spec.code_url)))?;
+            )?;
             repo::resolve_commit(&code, &spec.code_commit_hash).with_context(|| {
                 format!(
                     "code_commit_hash `{}` is not a commit or tag of {}; push it or fix infra_meta.toml",

@@ -50,15 +50,32 @@ fn open_repo(dir: &Path) -> Result<gix::Repository> {
 ///
 /// An existing clone must have an `origin` whose url names the same repository as `url`
 /// (SPEC §3, "origin guard"): a clone of anything else is never touched and this returns an
-/// error naming both (redacted) urls. A non-empty folder that is not a git repository is an
-/// error too; the caller decides what to do with it. A fresh clone gets `remote.origin.url`
+/// error naming both (redacted) urls. A non-empty folder that is not a git repository becomes
+/// a clone with its files kept untracked; a `.git` left by an interrupted init is redone.
+/// A fresh clone gets `remote.origin.url`
 /// and the standard fetch refspec in `.git/config`, readable by the git CLI.
 pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
     let dot_git = dir.join(".git");
     if dot_git.exists() {
-        let repo = open_repo(dir)?;
+        let repo = match open_repo(dir) {
+            Ok(repo) => repo,
+            Err(e) if is_abandoned_init(&dot_git) => {
+                // Killed while creating it: no ref was ever written, nothing to lose.
+                log::warn!(
+                    "{}: unfinished clone ({e}); starting it again",
+                    dir.display()
+                );
+                std::fs::remove_dir_all(&dot_git)
+                    .with_context(|| format!("remove unfinished {}", dot_git.display()))?;
+                return init_with_origin(dir, url);
+            }
+            Err(e) => return Err(e),
+        };
         match origin_url(&repo) {
-            Some(found) if same_repo(&found, url) => return Ok(repo),
+            Some(found) if same_repo(&found, url) => {
+                remove_stale_locks(repo.git_dir());
+                return Ok(repo);
+            }
             Some(found) => crate::bail!(
                 "{}: existing clone has origin {} but {} is expected; not touching it",
                 dir.display(),
@@ -86,8 +103,10 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
         let mut entries =
             std::fs::read_dir(dir).with_context(|| format!("read folder {}", dir.display()))?;
         if entries.next().is_some() {
-            crate::bail!(
-                "{}: folder is not empty and is not a git repository (expected a clone of {})",
+            // Converge rather than wedge: the files stay (untracked; a checkout overwrites
+            // only the paths the commit tracks), as after a clone killed half-way.
+            log::warn!(
+                "{}: folder is not empty and not a git repository; making it a clone of {}",
                 dir.display(),
                 redact(url)
             );
@@ -96,18 +115,46 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
     init_with_origin(dir, url)
 }
 
-/// Make a clone of `url` in the existing, non-empty folder `dir` that is not a git repository
-/// yet: its files are kept and become untracked (a later [`checkout`](super::worktree::checkout)
-/// overwrites the ones the commit tracks, like `git reset --hard`). For callers that decided
-/// to adopt such a folder after [`open_or_init`] refused it.
-pub fn init_in_existing_folder(dir: &Path, url: &str) -> Result<gix::Repository> {
-    if dir.join(".git").exists() {
-        crate::bail!("{}: already a git repository", dir.display());
+/// A `.git` that cannot be opened and holds no ref at all: an `init` cut short.
+fn is_abandoned_init(dot_git: &Path) -> bool {
+    fn has_file(dir: &Path) -> bool {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    has_file(&p)
+                } else {
+                    true
+                }
+            })
+        })
     }
-    if !dir.is_dir() {
-        crate::bail!("{}: not a folder", dir.display());
+    dot_git.is_dir() && !dot_git.join("packed-refs").exists() && !has_file(&dot_git.join("refs"))
+}
+
+/// Remove `*.lock` files a killed agent left in `git_dir` (top level and `refs/`): they
+/// would make every later ref or index update fail. The caller holds the agent's pass lock,
+/// so no other writer of ours is running; git itself treats such files as stale too.
+fn remove_stale_locks(git_dir: &Path) {
+    fn sweep(dir: &Path, recurse: bool) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && recurse {
+                sweep(&path, true);
+            } else if !is_dir && path.extension().is_some_and(|e| e == "lock") {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => log::warn!("removed stale lock {}", path.display()),
+                    Err(e) => log::warn!("stale lock {}: {e}", path.display()),
+                }
+            }
+        }
     }
-    init_with_origin(dir, url)
+    sweep(git_dir, false);
+    sweep(&git_dir.join("refs"), true);
 }
 
 /// `git init` (non-bare) in `dir` plus the origin remote, then open it like any clone.
@@ -525,14 +572,19 @@ mod tests {
     }
 
     #[test]
-    fn non_empty_non_git_folder_is_an_error() {
-        let tmp = TempDir::new("nongit");
-        write(tmp.path(), "x/file.txt", "data");
-        let err = open_or_init(&tmp.path().join("x"), "https://h/o/r")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("not a git repository"), "{err}");
-        assert!(!tmp.path().join("x/.git").exists());
+    fn interrupted_init_is_redone() {
+        let tmp = TempDir::new("abandoned");
+        let dir = tmp.path().join("x");
+        // what a kill during `init` leaves: a .git without HEAD or refs
+        std::fs::create_dir_all(dir.join(".git/refs/heads")).unwrap();
+        std::fs::create_dir_all(dir.join(".git/objects")).unwrap();
+        write(&dir, "file.txt", "data");
+        open_or_init(&dir, "https://h/o/r").unwrap();
+        assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://h/o/r");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("file.txt")).unwrap(),
+            "data"
+        );
     }
 
     #[test]
@@ -542,8 +594,7 @@ mod tests {
         let dir = tmp.path().join("code");
         write(&dir, "local.conf", "keep\n");
         write(&dir, "a.txt", "will be overwritten\n");
-        assert!(open_or_init(&dir, &remote.url()).is_err());
-        let repo = init_in_existing_folder(&dir, &remote.url()).unwrap();
+        let repo = open_or_init(&dir, &remote.url()).unwrap();
         fetch(&repo, &remote.url(), &[MAIN], &net()).unwrap();
         crate::git::worktree::checkout(
             &repo,
@@ -557,7 +608,6 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(dir.join("a.txt")).unwrap(), "two\n");
         assert_eq!(git(&dir, &["status", "--porcelain"]), "?? local.conf");
-        assert!(init_in_existing_folder(&dir, &remote.url()).is_err());
         // Afterwards it is an ordinary clone.
         open_or_init(&dir, &remote.url()).unwrap();
     }
