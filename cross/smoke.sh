@@ -90,7 +90,7 @@ smoke_once_body() {
     w=$(mktemp -d "${TMPDIR:-/tmp}/gitops-agent-smoke.XXXXXX")
     # Stop the daemon we started (by its pid) and remove the fixture.
     # shellcheck disable=SC2064 # expand $w now
-    trap "if [ -n \"\$daemon_pid\" ]; then kill \"\$daemon_pid\" 2>/dev/null; wait \"\$daemon_pid\" 2>/dev/null; fi; rm -rf '$w'" EXIT
+    trap "if [ -n \"\$daemon_pid\" ]; then kill \"\$daemon_pid\" 2>/dev/null || true; wait \"\$daemon_pid\" 2>/dev/null || true; fi; rm -rf '$w'" EXIT
 
     export GIT_AUTHOR_NAME=smoke GIT_AUTHOR_EMAIL=smoke@localhost \
         GIT_COMMITTER_NAME=smoke GIT_COMMITTER_EMAIL=smoke@localhost
