@@ -198,7 +198,11 @@ fn install_places_files_with_modes() {
         fs::read_link(s.p(WANTS)).unwrap(),
         Path::new("/etc/systemd/system/gitops-agent.service")
     );
-    assert_eq!(s.systemctl_calls(), None, "systemctl called for a prefix install");
+    assert_eq!(
+        s.systemctl_calls(),
+        None,
+        "systemctl called for a prefix install"
+    );
     // No temporary files left beside the installed ones.
     for dir in ["usr/local/bin", "etc/gitops-agent", "etc/systemd/system"] {
         for e in fs::read_dir(s.p(dir)).unwrap() {
@@ -209,7 +213,10 @@ fn install_places_files_with_modes() {
             );
         }
     }
-    assert!(text.contains("prefix"), "says it is a prefix install:\n{text}");
+    assert!(
+        text.contains("prefix"),
+        "says it is a prefix install:\n{text}"
+    );
 }
 
 #[test]
@@ -220,7 +227,10 @@ fn config_written_when_absent_and_kept_when_present() {
     fs::write(s.p(CONFIG), edited).unwrap();
     let text = s.install();
     assert_eq!(fs::read_to_string(s.p(CONFIG)).unwrap(), edited);
-    assert!(text.contains("kept existing"), "says the config was kept:\n{text}");
+    assert!(
+        text.contains("kept existing"),
+        "says the config was kept:\n{text}"
+    );
 
     // Removed config comes back from the template.
     fs::remove_file(s.p(CONFIG)).unwrap();
@@ -242,8 +252,14 @@ fn second_run_changes_nothing() {
     std::thread::sleep(Duration::from_millis(50));
     let text = s.install();
     let after = snapshot(&s.prefix());
-    assert_eq!(before, after, "second run changed the tree; it said:\n{text}");
-    assert!(!text.contains("installed "), "second run installed again:\n{text}");
+    assert_eq!(
+        before, after,
+        "second run changed the tree; it said:\n{text}"
+    );
+    assert!(
+        !text.contains("installed "),
+        "second run installed again:\n{text}"
+    );
 }
 
 #[test]
@@ -273,7 +289,10 @@ fn uninstall_removes_binary_and_unit_keeps_config_and_state() {
     s.ok(&["--uninstall"]);
     assert!(!s.p(BIN).exists(), "binary removed");
     assert!(!s.p(UNIT).exists(), "unit removed");
-    assert!(fs::symlink_metadata(s.p(WANTS)).is_err(), "wants link removed");
+    assert!(
+        fs::symlink_metadata(s.p(WANTS)).is_err(),
+        "wants link removed"
+    );
     assert_eq!(fs::read_to_string(s.p(CONFIG)).unwrap(), edited);
     assert!(s.p("opt/gitops-agent/state-file").exists(), "state kept");
 
@@ -283,7 +302,11 @@ fn uninstall_removes_binary_and_unit_keeps_config_and_state() {
     s.ok(&["--uninstall", "--purge"]);
     assert!(!s.p("etc/gitops-agent").exists(), "config purged");
     assert!(!s.p(STATE).exists(), "state purged");
-    assert_eq!(s.systemctl_calls(), None, "systemctl called for a prefix uninstall");
+    assert_eq!(
+        s.systemctl_calls(),
+        None,
+        "systemctl called for a prefix uninstall"
+    );
 }
 
 #[test]
@@ -344,7 +367,11 @@ fn symlinked_prefix_and_existing_wrong_wants_link() {
     // A prefix reached through a symlink still installs inside the real folder.
     let via = s.dir.join("via-link");
     symlink(s.prefix(), &via).unwrap();
-    let out = s.run(&["--prefix", via.to_str().unwrap(), s.binary().to_str().unwrap()]);
+    let out = s.run(&[
+        "--prefix",
+        via.to_str().unwrap(),
+        s.binary().to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert!(s.p(BIN).is_file());
     // A stale enablement link pointing elsewhere is corrected.
