@@ -400,3 +400,66 @@ fn install_script_is_shellcheck_clean_when_shellcheck_is_present() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn config_template_names_every_key() {
+    let t = fs::read_to_string(repo_file("install/config.toml")).unwrap();
+    assert!(
+        t.contains("\ninfra_name = "),
+        "infra_name must be set (required key)"
+    );
+    for key in [
+        "interval",
+        "monitoring_history_retention_days",
+        "network_timeout",
+        "command_timeout",
+        "ssh_command",
+        "ssh_key",
+        "https_password_file",
+        "https_ca_file",
+    ] {
+        assert!(
+            t.contains(&format!("\n#{key} = ")),
+            "template lacks a commented `{key}` line"
+        );
+    }
+    assert!(t.contains("\n[applications]\n"));
+}
+
+#[test]
+fn unit_passes_systemd_analyze_when_present() {
+    let unit = fs::read_to_string(repo_file("install/gitops-agent.service")).unwrap();
+    for line in [
+        "Type=notify",
+        "NotifyAccess=main",
+        "ExecStart=/usr/local/bin/gitops-agent",
+        "Restart=always",
+        "KillMode=mixed",
+        "Environment=GITOPS_AGENT_HOME=/opt/gitops-agent",
+        "WantedBy=multi-user.target",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "unit lacks `{line}`");
+    }
+    // `systemd-analyze verify` wants ExecStart to exist: check a copy pointing at /bin/true.
+    let s = Scratch::new("unit");
+    let copy = s.dir.join("gitops-agent.service");
+    fs::write(
+        &copy,
+        unit.replace("/usr/local/bin/gitops-agent", "/bin/true"),
+    )
+    .unwrap();
+    let Ok(out) = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+    else {
+        eprintln!("systemd-analyze not installed: skipped");
+        return;
+    };
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "systemd-analyze verify:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
