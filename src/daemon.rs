@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
+use crate::backoff::Backoff;
 use crate::config::{self, AgentConfig};
 use crate::error::{Context, Result};
 use crate::layout::Layout;
@@ -58,6 +59,8 @@ pub fn run(
     let mut cfg: Option<AgentConfig> = load(config_path);
     sdnotify::notify("READY=1");
     let mut force = force_report;
+    let mut backoff = Backoff::default();
+    let mut next_full = Instant::now();
     loop {
         if stop.load(Ordering::SeqCst) {
             break;
@@ -65,19 +68,26 @@ pub fn run(
         if cfg.is_none() {
             cfg = load(config_path);
         }
-        let next_in = match &cfg {
-            Some(c) => {
-                run_pass(c, layout, force, &stop, lock_wait);
+        match &cfg {
+            Some(c) if Instant::now() >= next_full => {
+                run_pass(c, layout, force, &stop, lock_wait, None, &mut backoff);
                 force = false;
-                c.interval
+                next_full = Instant::now() + c.interval;
+            }
+            Some(c) => {
+                // Woken early for groups that failed: retry just those.
+                let due = backoff.due(Instant::now());
+                if !due.is_empty() {
+                    run_pass(c, layout, false, &stop, lock_wait, Some(&due), &mut backoff);
+                }
             }
             None => {
                 sdnotify::notify("STATUS=no usable config; retrying");
-                RETRY_WITHOUT_CONFIG
+                next_full = Instant::now() + RETRY_WITHOUT_CONFIG;
             }
-        };
-        // Sleep until the interval is up or a signal says otherwise.
-        let until = Instant::now() + next_in;
+        }
+        // Sleep until the next pass or retry, or until a signal says otherwise.
+        let until = backoff.next_retry().map_or(next_full, |r| r.min(next_full));
         loop {
             sdnotify::notify("WATCHDOG=1");
             let left = until.saturating_duration_since(Instant::now());
@@ -89,6 +99,7 @@ pub fn run(
                 Ok(Wake::Stop) => break,
                 Ok(Wake::PassNow) => {
                     log::info!("SIGUSR1: starting a pass now");
+                    next_full = Instant::now();
                     break;
                 }
                 Ok(Wake::Reload) => {
@@ -99,6 +110,7 @@ pub fn run(
                             let was_missing = cfg.is_none();
                             cfg = Some(new);
                             if was_missing {
+                                next_full = Instant::now();
                                 break;
                             }
                         }
@@ -140,6 +152,8 @@ fn run_pass(
     force: bool,
     stop: &AtomicBool,
     lock_wait: Duration,
+    only: Option<&[String]>,
+    backoff: &mut Backoff,
 ) {
     let _lock = match lock::acquire(&layout.lock_file(), lock_wait) {
         Ok(l) => l,
@@ -152,7 +166,12 @@ fn run_pass(
             return;
         }
     };
-    let summary = pass::run(cfg, layout, force, stop);
+    let summary = pass::run(cfg, layout, force, stop, only);
     log::info!("pass done: {}", summary.line());
+    for (group, failed) in &summary.groups {
+        if let Some(wait) = backoff.record(group, *failed, Instant::now(), cfg.interval) {
+            log::warn!("{group}: failed; retrying in {} s", wait.as_secs());
+        }
+    }
     sdnotify::notify(&format!("STATUS={}", summary.line()));
 }

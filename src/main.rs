@@ -168,7 +168,7 @@ fn run_once(
     };
     // --once has no signal handling beyond the default: a SIGTERM ends it like any process.
     let stop = AtomicBool::new(false);
-    let summary = pass::run(&cfg, layout, force_report, &stop);
+    let summary = pass::run(&cfg, layout, force_report, &stop, None);
     log::info!("pass done: {}", summary.line());
     Ok(if summary.healthy() { 0 } else { EXIT_UNHEALTHY })
 }

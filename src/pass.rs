@@ -19,6 +19,13 @@ pub struct PassSummary {
     pub failed_groups: Vec<String>,
     pub pushed: usize,
     pub stopped: bool,
+    /// Every group visited, by `group_key`, and whether it failed (fetch or publish).
+    pub groups: Vec<(String, bool)>,
+}
+
+/// Identity of a group across passes (for retries).
+pub fn group_key(group: &crate::config::Group) -> String {
+    format!("{}@{}", url::normalize(&group.url), group.branch)
 }
 
 impl PassSummary {
@@ -48,20 +55,29 @@ impl PassSummary {
     }
 }
 
-/// Run one pass over every group of `cfg`.
+/// Run one pass over every group of `cfg`, or only over the groups named in `only`.
 pub fn run(
     cfg: &AgentConfig,
     layout: &Layout,
     force_report: bool,
     stop: &AtomicBool,
+    only: Option<&[String]>,
 ) -> PassSummary {
     let mut summary = PassSummary::default();
     for group in cfg.groups() {
+        let key = group_key(&group);
+        if only.is_some_and(|keys| !keys.contains(&key)) {
+            continue;
+        }
         let shown = format!("{}@{}", url::redact(&group.url), group.branch);
         let outcome = reconcile::group(cfg, layout, &group, stop);
         let names: Vec<String> = outcome.reports.iter().map(|r| r.name.clone()).collect();
         summary.apps += names.len();
-        match monitoring::publish(cfg, layout, &group, &outcome.reports, force_report) {
+        let published = monitoring::publish(cfg, layout, &group, &outcome.reports, force_report);
+        summary
+            .groups
+            .push((key, outcome.deploy_failed || published.is_err()));
+        match published {
             Ok((published, apps)) => {
                 if published != monitoring::Published::Unchanged {
                     summary.pushed += 1;

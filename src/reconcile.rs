@@ -20,6 +20,8 @@ pub struct GroupOutcome {
     pub reports: Vec<AppReport>,
     /// A shutdown was requested: apps after `reports` were not visited.
     pub stopped: bool,
+    /// The deploy repo could not be fetched (the last fetched config was used, if any).
+    pub deploy_failed: bool,
 }
 
 /// Everything an app's reconcile needs from its group.
@@ -77,6 +79,7 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         }
     };
 
+    let deploy_failed = !config_side.ok;
     let ctx = Ctx {
         cfg,
         layout,
@@ -91,8 +94,10 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
             return GroupOutcome {
                 reports,
                 stopped: true,
+                deploy_failed,
             };
         }
+        crate::sdnotify::watchdog_tick();
         let spec = match &meta {
             Ok((file, doc)) => infra_meta::app_spec(file, doc, app),
             Err(e) => Err(e.clone()),
@@ -102,6 +107,7 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
     GroupOutcome {
         reports,
         stopped: false,
+        deploy_failed,
     }
 }
 

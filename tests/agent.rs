@@ -905,3 +905,34 @@ fn code_folder_owned_by_another_user_is_adopted() {
         "v1\n"
     );
 }
+
+#[test]
+fn black_holed_remote_fails_its_group_within_the_timeout() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    // accepts connections and never says a word
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hole.local_addr().unwrap().port();
+    let _keep = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in hole.incoming() {
+            held.push(c);
+        }
+    });
+    fs::write(
+        &s.config,
+        format!(
+            "infra_name = \"{INFRA}\"\nnetwork_timeout = 2\n[applications]\nghost = \"git://127.0.0.1:{port}/deploy.git@main\"\nweb = \"{}@main\"\n",
+            s.deploy_url
+        ),
+    )
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    let run = s.once();
+    let took = t0.elapsed();
+    run.expect_code(1);
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+    assert_eq!(head(&s.srv("web")), c1, "the other group still reconciles");
+    assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
+}

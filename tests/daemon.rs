@@ -239,3 +239,32 @@ fn daemon_speaks_sd_notify() {
     );
     assert_eq!(d.stop(Duration::from_secs(10)), 0);
 }
+
+#[test]
+fn failing_group_is_retried_with_backoff_before_the_interval() {
+    let s = Scenario::new();
+    one_app(&s, "true");
+    let text = fs::read_to_string(&s.config)
+        .unwrap()
+        .replace("interval = 1", "interval = 3600\nnetwork_timeout = 2")
+        .replace(
+            "[applications]\n",
+            "[applications]\nghost = \"git://127.0.0.1:9/nothing.git@main\"\n",
+        );
+    fs::write(&s.config, text).unwrap();
+    let d = Daemon::start(&s);
+    d.wait_for("the backoff notice", Duration::from_secs(20), |d| {
+        d.log()
+            .contains("git://127.0.0.1:9/nothing@main: failed; retrying in 10 s")
+    });
+    assert!(
+        s.srv("web").join("app.txt").exists(),
+        "the healthy group reconciled"
+    );
+    // the retry comes after 10 s, long before the hour, and only for the failing group
+    d.wait_for("the retry", Duration::from_secs(30), |d| {
+        d.log().contains("retrying in 20 s")
+    });
+    assert_eq!(d.passes(), 2);
+    assert_eq!(d.stop(Duration::from_secs(10)), 0);
+}
