@@ -289,13 +289,16 @@ pub fn check_name(name: &str) -> std::result::Result<(), String> {
 fn positive_int(table: &toml::Table, key: &str, default: u64) -> std::result::Result<u64, String> {
     match table.get(key) {
         None => Ok(default),
-        Some(toml::Value::Integer(n)) if *n > 0 => Ok(*n as u64),
+        Some(toml::Value::Integer(n)) if *n > 0 && *n <= MAX_SECONDS => Ok(*n as u64),
         Some(v) => Err(format!(
-            "must be a whole number of seconds > 0, found {}; e.g. `{key} = {default}`",
+            "must be a whole number of seconds from 1 to {MAX_SECONDS} (a year), found {}; e.g. `{key} = {default}`",
             show(v)
         )),
     }
 }
+
+/// Durations above a year are mistakes, and would overflow clock arithmetic.
+const MAX_SECONDS: i64 = 365 * 86_400;
 
 fn show(v: &toml::Value) -> String {
     match v {

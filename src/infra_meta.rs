@@ -152,7 +152,9 @@ pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
     }
     let command_timeout = match table.get("command_timeout") {
         None => None,
-        Some(toml::Value::Integer(n)) if *n > 0 => Some(Duration::from_secs(*n as u64)),
+        Some(toml::Value::Integer(n)) if *n > 0 && *n <= 365 * 86_400 => {
+            Some(Duration::from_secs(*n as u64))
+        }
         Some(v) => {
             return Err(err(
                 "command_timeout",
