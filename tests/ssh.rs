@@ -416,3 +416,45 @@ fn black_holed_ssh_server_fails_within_network_timeout_and_the_pass_finishes() {
     assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
     assert!(rev_parse(&s.deploy_bare, "refs/heads/main-monitoring").is_some());
 }
+
+#[test]
+fn changed_host_key_is_refused_with_the_steps_to_fix_it() {
+    let Some(sshd) = Sshd::start("changed_host_key_is_refused_with_the_steps_to_fix_it") else {
+        return;
+    };
+    let mut s = ssh_scenario(&sshd);
+    // known_hosts holds another key for this host:port, as after a server reinstall
+    let other = s.path().join("other_host_key");
+    keygen(&other);
+    let other_pub = fs::read_to_string(other.with_extension("pub")).unwrap();
+    let mut fields = other_pub.split_whitespace();
+    let stale = s.path().join("stale_known_hosts");
+    fs::write(
+        &stale,
+        format!(
+            "[127.0.0.1]:{} {} {}\n",
+            sshd.port,
+            fields.next().unwrap(),
+            fields.next().unwrap()
+        ),
+    )
+    .unwrap();
+    s.config_extra = toml_line("ssh_command", &sshd.command_with(&sshd.key, &stale));
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+
+    let mut cmd = agent(&s);
+    cmd.arg("--once");
+    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
+    run.expect_code(1);
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    assert!(run.stderr.contains("has CHANGED"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("ssh-keygen -R '[127.0.0.1]:{}'", sshd.port)),
+        "{}",
+        run.stderr
+    );
+    assert!(s.monitoring_head().is_none());
+}
