@@ -6,6 +6,7 @@ pub mod commit;
 pub mod http;
 pub mod push;
 pub mod repo;
+pub mod ssh;
 pub mod transport;
 pub mod worktree;
 

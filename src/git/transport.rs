@@ -3,7 +3,8 @@
 //!
 //! git:// is opened here with our own TCP socket (connect/read/write timeouts), because
 //! gix's connector has a fixed connect timeout and none on reads: a black-holed remote
-//! would hang the pass. file:// and ssh go through gix, which spawns a program.
+//! would hang the pass. file:// and ssh go through gix, which spawns a program; ssh's
+//! command line, timeouts and error messages are made in `ssh`.
 
 use std::net::{TcpStream, ToSocketAddrs};
 
@@ -28,15 +29,7 @@ pub fn connect(url: &str, service: Service, net: &NetOptions) -> Result<BoxedTra
     match parsed.scheme {
         gix::url::Scheme::Git => connect_git(&parsed, version, net),
         gix::url::Scheme::Http | gix::url::Scheme::Https => connect_http(url, parsed, version, net),
-        gix::url::Scheme::Ssh => {
-            let options = gix::protocol::transport::client::blocking_io::connect::Options {
-                version,
-                ssh: ssh_options(net),
-                trace: false,
-            };
-            gix::protocol::transport::client::blocking_io::connect::connect(parsed, options)
-                .with_context(|| format!("connect to {}", redact(url)))
-        }
+        gix::url::Scheme::Ssh => super::ssh::connect(parsed, version, net),
         gix::url::Scheme::File => {
             let options = gix::protocol::transport::client::blocking_io::connect::Options {
                 version,
@@ -89,14 +82,6 @@ fn connect_git(url: &gix::url::Url, version: Protocol, net: &NetOptions) -> Resu
         "connect to {shown}: {}",
         last_err.map_or_else(|| "no address".to_string(), |e| e.to_string())
     )))
-}
-
-/// ssh: BatchMode (never prompt), a connect timeout and keep-alives so a dead link fails.
-fn ssh_options(
-    net: &NetOptions,
-) -> gix::protocol::transport::client::blocking_io::ssh::connect::Options {
-    let _ = net;
-    Default::default()
 }
 
 /// http(s): our ureq client (see `http`); userinfo is taken out of the url before gix sees it.

@@ -1,0 +1,460 @@
+//! ssh remotes end to end: the real `gitops-agent --once` against a real `sshd` on 127.0.0.1
+//! (see support_ssh), results checked with the git CLI. Covers clone, unchanged and changed
+//! passes, the monitoring branch pushed over ssh (create, fast-forward, forced trim), the
+//! command precedence (`ssh_command` > `GIT_SSH_COMMAND` > `ssh_key`), and failures that must
+//! be fast and clear: a refused key, an unknown host key, a black-holed server.
+//!
+//! Skips (with a printed reason) when `/usr/sbin/sshd` is missing: Debian `openssh-server`.
+
+mod common;
+mod support_ssh;
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use common::scenario::{CodeRepo, Scenario, INFRA};
+use common::{commit_file, fsck, git, rev_parse};
+use support_ssh::{keygen, run_with_deadline, script, BlackHole, Sshd};
+
+/// The agent's ssh environment made hermetic: nothing from the developer's shell.
+fn agent(s: &Scenario) -> Command {
+    let mut cmd = s.agent();
+    cmd.env_remove("GIT_SSH_COMMAND")
+        .env_remove("GIT_SSH")
+        .env_remove("GIT_SSH_VARIANT")
+        .env_remove("SSH_AUTH_SOCK");
+    cmd
+}
+
+fn once(s: &Scenario) -> common::scenario::Run {
+    let mut cmd = agent(s);
+    cmd.arg("--once");
+    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(120));
+    assert!(
+        run.code != -1,
+        "agent killed after {elapsed:?}:\n{}",
+        run.stderr
+    );
+    run
+}
+
+/// A scenario whose deploy repo is reached over ssh (the fixture side still uses file://).
+fn ssh_scenario(sshd: &Sshd) -> Scenario {
+    let mut s = Scenario::new();
+    s.deploy_url = sshd.url(&s.deploy_bare);
+    s
+}
+
+/// A code repo served over ssh.
+fn ssh_code_repo(
+    s: &Scenario,
+    sshd: &Sshd,
+    name: &str,
+    files: &[(&str, &str)],
+) -> (CodeRepo, String) {
+    let (mut code, c1) = s.code_repo(name, files);
+    code.url = sshd.url(&code.bare);
+    (code, c1)
+}
+
+fn toml_line(key: &str, value: &str) -> String {
+    format!("{key} = '{value}'\n")
+}
+
+fn head(dir: &std::path::Path) -> String {
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+#[test]
+fn clone_unchanged_and_changed_passes_with_monitoring_push_over_ssh() {
+    let Some(sshd) =
+        Sshd::start("clone_unchanged_and_changed_passes_with_monitoring_push_over_ssh")
+    else {
+        return;
+    };
+    let mut s = ssh_scenario(&sshd);
+    s.config_extra = toml_line("ssh_command", &sshd.command());
+    let (code, c1) = ssh_code_repo(&s, &sshd, "web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+
+    // first pass: clone deploy and code over ssh, create the monitoring branch
+    let run = once(&s);
+    run.expect_code(0);
+    assert_eq!(head(&s.srv("web")), c1);
+    let m1 = s
+        .monitoring_head()
+        .expect("monitoring branch created over ssh");
+    assert_eq!(s.monitoring_commits(), 1);
+    assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
+    fsck(&s.deploy_bare);
+
+    // unchanged pass: fetches over ssh, pushes nothing
+    std::thread::sleep(Duration::from_millis(1100));
+    once(&s).expect_code(0);
+    assert_eq!(s.monitoring_head().as_deref(), Some(m1.as_str()));
+
+    // changed pass: new code commit fetched over ssh, status fast-forwarded
+    let c2 = commit_file(&code.work, "app.txt", "v2\n", "web: v2");
+    git(&code.work, &["push", "--quiet", "origin", "HEAD:main"]);
+    s.infra_meta(&[s.section("web", &code, &c2, "")]);
+    once(&s).expect_code(0);
+    assert_eq!(head(&s.srv("web")), c2);
+    assert_eq!(
+        fs::read_to_string(s.srv("web").join("app.txt")).unwrap(),
+        "v2\n"
+    );
+    let m2 = s.monitoring_head().expect("monitoring head");
+    assert_ne!(m2, m1);
+    assert_eq!(
+        git(&s.deploy_bare, &["rev-parse", &format!("{m2}^")]),
+        m1,
+        "fast-forward"
+    );
+    fsck(&s.deploy_bare);
+    assert!(sshd.log().contains("Accepted publickey"), "{}", sshd.log());
+}
+
+#[test]
+fn old_monitoring_history_is_trimmed_and_force_pushed_over_ssh() {
+    let Some(sshd) = Sshd::start("old_monitoring_history_is_trimmed_and_force_pushed_over_ssh")
+    else {
+        return;
+    };
+    let mut s = ssh_scenario(&sshd);
+    s.config_extra = format!(
+        "monitoring_history_retention_days = 7\n{}",
+        toml_line("ssh_command", &sshd.command())
+    );
+    let (code, c1) = ssh_code_repo(&s, &sshd, "web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    // three commits 30..28 days old and one of yesterday on the monitoring branch
+    let hist = s.path().join("hist");
+    common::work_repo(&hist);
+    let day = 86_400;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut ids = Vec::new();
+    for (i, age) in [(0, 30 * day), (1, 29 * day), (2, 28 * day), (3, day)] {
+        fs::write(hist.join(format!("{INFRA}.toml")), format!("n = {i}\n")).unwrap();
+        git(&hist, &["add", "-A"]);
+        let date = format!("{} +0000", now - age);
+        let out = common::git_command(&hist)
+            .args(["commit", "-q", "-m", &format!("old {i}")])
+            .env("GIT_COMMITTER_DATE", &date)
+            .env("GIT_AUTHOR_DATE", &date)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        ids.push(git(&hist, &["rev-parse", "HEAD"]));
+    }
+    git(
+        &hist,
+        &[
+            "push",
+            "--quiet",
+            &common::file_url(&s.deploy_bare),
+            "HEAD:refs/heads/main-monitoring",
+        ],
+    );
+
+    once(&s).expect_code(0);
+    let log = git(
+        &s.deploy_bare,
+        &["log", "--format=%P|%s", "main-monitoring"],
+    );
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    assert!(lines[1].ends_with("|old 3"), "{log}");
+    assert!(
+        lines[2].starts_with("|📉 History trimmed"),
+        "parentless squash: {log}"
+    );
+    // the old tip is no longer reachable: a forced update happened on the server
+    let merged = common::try_git(
+        &s.deploy_bare,
+        &["merge-base", "--is-ancestor", &ids[3], "main-monitoring"],
+    );
+    assert!(!merged.status.success(), "history was rewritten: {log}");
+    fsck(&s.deploy_bare);
+}
+
+#[test]
+fn refused_key_fails_fast_with_a_clear_error_and_no_userinfo() {
+    let Some(sshd) = Sshd::start("refused_key_fails_fast_with_a_clear_error_and_no_userinfo")
+    else {
+        return;
+    };
+    // deploy over file:// so the failure lands in the feedback file; the code repo over
+    // ssh with a key the server does not know, and a password in the url that must never show
+    let mut s = Scenario::new();
+    let stranger = s.path().join("stranger_key");
+    keygen(&stranger);
+    s.config_extra = toml_line(
+        "ssh_command",
+        &sshd.command_with(&stranger, &sshd.known_hosts),
+    );
+    let (mut code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    code.url = format!(
+        "ssh://{}:S3CRET-pw@127.0.0.1:{}{}",
+        sshd.user,
+        sshd.port,
+        code.bare.display()
+    );
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+
+    let mut cmd = agent(&s);
+    cmd.arg("--once");
+    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
+    run.expect_code(1);
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    assert!(run.stderr.contains("Permission denied"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("authorized"),
+        "the fix is named: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("127.0.0.1:{}", sshd.port)),
+        "{}",
+        run.stderr
+    );
+    let feedback = s.feedback_text();
+    assert!(feedback.contains("Permission denied"), "{feedback}");
+    assert_eq!(
+        s.feedback()["web"]["status"].as_str(),
+        Some("❌ app update failed")
+    );
+    let userinfo = format!("{}@127.0.0.1", sshd.user);
+    for (what, text) in [("log", &run.stderr), ("feedback", &feedback)] {
+        assert!(!text.contains("S3CRET-pw"), "password in {what}: {text}");
+        assert!(!text.contains(&userinfo), "userinfo in {what}: {text}");
+    }
+    assert!(!s.srv("web").join("app.txt").exists());
+}
+
+#[test]
+fn unknown_host_key_is_refused_and_names_ssh_keyscan() {
+    let Some(sshd) = Sshd::start("unknown_host_key_is_refused_and_names_ssh_keyscan") else {
+        return;
+    };
+    let mut s = ssh_scenario(&sshd);
+    let empty = s.path().join("empty_known_hosts");
+    fs::write(&empty, "").unwrap();
+    s.config_extra = toml_line("ssh_command", &sshd.command_with(&sshd.key, &empty));
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+
+    let mut cmd = agent(&s);
+    cmd.arg("--once");
+    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
+    run.expect_code(1);
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    assert!(run.stderr.contains("host key"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "ssh-keyscan -p {} 127.0.0.1 >> ~/.ssh/known_hosts",
+            sshd.port
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(&empty).unwrap(),
+        "",
+        "the agent never adds a key itself"
+    );
+    assert!(s.monitoring_head().is_none());
+}
+
+#[test]
+fn git_ssh_command_is_honoured_and_ssh_command_overrides_it() {
+    let Some(sshd) = Sshd::start("git_ssh_command_is_honoured_and_ssh_command_overrides_it") else {
+        return;
+    };
+    let mut s = ssh_scenario(&sshd);
+    let (code, c1) = ssh_code_repo(&s, &sshd, "web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    // a wrapper whose name says nothing: the agent must find out it is OpenSSH (it passes a
+    // port) and still add BatchMode
+    let calls = s.path().join("wrapper-calls");
+    let wrapper = s.path().join("wrap-transport");
+    script(
+        &wrapper,
+        &format!(
+            "echo \"$*\" >> '{}'\nexec {} \"$@\"",
+            calls.display(),
+            sshd.command()
+        ),
+    );
+
+    let mut cmd = agent(&s);
+    cmd.arg("--once").env("GIT_SSH_COMMAND", &wrapper);
+    let (run, _) = run_with_deadline(cmd, Duration::from_secs(120));
+    run.expect_code(0);
+    assert_eq!(head(&s.srv("web")), c1);
+    let recorded = fs::read_to_string(&calls).expect("GIT_SSH_COMMAND was used");
+    assert!(
+        recorded
+            .lines()
+            .any(|l| l.contains("BatchMode=yes") && l.contains(&format!("-p{}", sshd.port))),
+        "{recorded}"
+    );
+
+    // ssh_command in the config wins over GIT_SSH_COMMAND
+    fs::remove_file(&calls).unwrap();
+    s.config_extra = toml_line("ssh_command", &sshd.command());
+    s.agent_config(&["web"]);
+    let c2 = commit_file(&code.work, "app.txt", "v2\n", "web: v2");
+    git(&code.work, &["push", "--quiet", "origin", "HEAD:main"]);
+    s.infra_meta(&[s.section("web", &code, &c2, "")]);
+    let mut cmd = agent(&s);
+    cmd.arg("--once").env("GIT_SSH_COMMAND", &wrapper);
+    let (run, _) = run_with_deadline(cmd, Duration::from_secs(120));
+    run.expect_code(0);
+    assert_eq!(head(&s.srv("web")), c2);
+    assert!(
+        !calls.exists(),
+        "GIT_SSH_COMMAND must not run when ssh_command is set"
+    );
+}
+
+#[test]
+fn ssh_key_shortcut_logs_in_with_that_key() {
+    let Some(sshd) = Sshd::start("ssh_key_shortcut_logs_in_with_that_key") else {
+        return;
+    };
+    let mut s = ssh_scenario(&sshd);
+    s.config_extra = toml_line("ssh_key", &sshd.key.display().to_string());
+    let (code, c1) = ssh_code_repo(&s, &sshd, "web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    // ssh reads known_hosts from the passwd home, not $HOME: an `ssh` first on PATH adds
+    // this server's known_hosts (and records its arguments) before the real client runs
+    let bin = s.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let calls = s.path().join("ssh-calls");
+    let real_ssh = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v ssh"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    script(
+        &bin.join("ssh"),
+        &format!(
+            "echo \"$*\" >> '{}'\nexec {} -F /dev/null -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes \"$@\"",
+            calls.display(),
+            real_ssh.trim(),
+            sshd.known_hosts.display()
+        ),
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let mut cmd = agent(&s);
+    cmd.arg("--once").env("PATH", path);
+    let (run, _) = run_with_deadline(cmd, Duration::from_secs(120));
+    run.expect_code(0);
+    assert_eq!(head(&s.srv("web")), c1);
+    assert!(s.monitoring_head().is_some());
+    let recorded = fs::read_to_string(&calls).unwrap();
+    let key_arg = format!(
+        "-i {} -o IdentitiesOnly=yes -o BatchMode=yes",
+        sshd.key.display()
+    );
+    assert!(recorded.lines().all(|l| l.contains(&key_arg)), "{recorded}");
+    fsck(&s.deploy_bare);
+}
+
+#[test]
+fn black_holed_ssh_server_fails_within_network_timeout_and_the_pass_finishes() {
+    let Some(sshd) =
+        Sshd::start("black_holed_ssh_server_fails_within_network_timeout_and_the_pass_finishes")
+    else {
+        return;
+    };
+    let hole = BlackHole::start();
+    // app `web` lives in a healthy file:// deploy repo; app `lost` in a repo behind a
+    // server that accepts TCP and never speaks
+    let mut s = Scenario::new();
+    s.config_extra = format!(
+        "network_timeout = 3\n{}",
+        toml_line("ssh_command", &sshd.command())
+    );
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    let lost_url = format!("ssh://{}@127.0.0.1:{}/srv/lost.git", sshd.user, hole.port);
+    let mut config = fs::read_to_string(&s.config).unwrap();
+    config.push_str(&format!("lost = \"{lost_url}@main\"\n"));
+    fs::write(&s.config, config).unwrap();
+
+    let mut cmd = agent(&s);
+    cmd.arg("--once");
+    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
+    run.expect_code(1);
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "network_timeout = 3, took {elapsed:?}:\n{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("timed out"), "{}", run.stderr);
+    assert_eq!(head(&s.srv("web")), c1, "the other group still reconciled");
+    assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
+    assert!(rev_parse(&s.deploy_bare, "refs/heads/main-monitoring").is_some());
+}
+
+#[test]
+fn changed_host_key_is_refused_with_the_steps_to_fix_it() {
+    let Some(sshd) = Sshd::start("changed_host_key_is_refused_with_the_steps_to_fix_it") else {
+        return;
+    };
+    let mut s = ssh_scenario(&sshd);
+    // known_hosts holds another key for this host:port, as after a server reinstall
+    let other = s.path().join("other_host_key");
+    keygen(&other);
+    let other_pub = fs::read_to_string(other.with_extension("pub")).unwrap();
+    let mut fields = other_pub.split_whitespace();
+    let stale = s.path().join("stale_known_hosts");
+    fs::write(
+        &stale,
+        format!(
+            "[127.0.0.1]:{} {} {}\n",
+            sshd.port,
+            fields.next().unwrap(),
+            fields.next().unwrap()
+        ),
+    )
+    .unwrap();
+    s.config_extra = toml_line("ssh_command", &sshd.command_with(&sshd.key, &stale));
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+
+    let mut cmd = agent(&s);
+    cmd.arg("--once");
+    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
+    run.expect_code(1);
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    assert!(run.stderr.contains("has CHANGED"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("ssh-keygen -R '[127.0.0.1]:{}'", sshd.port)),
+        "{}",
+        run.stderr
+    );
+    assert!(s.monitoring_head().is_none());
+}
