@@ -19,7 +19,7 @@ use gitops_agent::{daemon, pass};
 /// health report to the `<branch>-monitoring` branch of the deploy repo.
 #[derive(FromArgs)]
 #[argh(
-    note = "Environment:\n  GITOPS_AGENT_CONFIG     agent config used when --config is not given (default /etc/gitops-agent/config.toml)\n  GITOPS_AGENT_HOME       state root; clones live in $GITOPS_AGENT_HOME/app-configs (default /opt/gitops-agent)\n  GITOPS_AGENT_LOCK_WAIT  seconds to wait for another agent's pass lock (default 120)\n  GIT_SSH_COMMAND         ssh program for ssh remotes, as git uses it (ssh_command in the config wins)\n\nWithout --once the agent runs forever: a pass at start, then one every `interval` seconds.\nSignals: TERM/INT stop (after the current app), HUP reloads the config, USR1 starts a pass now.",
+    note = "Environment:\n  GITOPS_AGENT_CONFIG     agent config used when --config is not given (default /etc/gitops-agent/config.toml)\n  GITOPS_AGENT_HOME       state root; clones live in $GITOPS_AGENT_HOME/app-configs (default /opt/gitops-agent)\n  GITOPS_AGENT_LOCK_WAIT  seconds to wait for another agent's pass lock (default 120)\n  GIT_SSH_COMMAND         ssh command for ssh remotes, as git uses it (also GIT_SSH, GIT_SSH_VARIANT); ssh_command in the config wins\n  GITOPS_AGENT_LOG        log level: error, warn, info (default), debug, trace\n\nWithout --once the agent runs forever: a pass at start, then one every `interval` seconds.\nSignals: TERM/INT stop (after the current app), HUP reloads the config, USR1 starts a pass now.",
     error_code(
         0,
         "--once: every app of this pass is healthy (also: daemon stopped by SIGTERM/SIGINT)"
