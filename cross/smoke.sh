@@ -12,9 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=$ROOT/cross/out
-# TODO(integrator): once `gitops-agent --once` works, make this default to 1 (and have
-# CI run cross/smoke.sh) so every architecture does a real reconcile + status push.
-SMOKE_ONCE=${SMOKE_ONCE:-0}
+SMOKE_ONCE=${SMOKE_ONCE:-1}
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'cross/smoke.sh: error: %s\n' "$*" >&2; exit 1; }
