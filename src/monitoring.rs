@@ -84,8 +84,18 @@ pub fn publish(
     )
     .with_context(|| format!("push {branch} to {shown}"))?;
     commit::set_ref(&mon, &tracking, new_head, "gitops-agent: pushed status")?;
-    // Show the pushed file on disk too, as the Python agent's clone did.
-    if let Err(e) = worktree::checkout(&mon, new_head, HeadTarget::Branch(branch.clone())) {
+    // Show the pushed file on disk too, as the Python agent's clone did: ours replaced
+    // atomically (a local reader never sees half a file), the other devices' by checkout.
+    let shown_on_disk = crate::files::atomic_write(&dir.join(&file), feedback.text.as_bytes())
+        .and_then(|()| {
+            worktree::checkout_except(
+                &mon,
+                new_head,
+                HeadTarget::Branch(branch.clone()),
+                &[file.as_str()],
+            )
+        });
+    if let Err(e) = shown_on_disk {
         log::warn!("{}: {e}", dir.display());
     }
     log::info!(

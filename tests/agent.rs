@@ -116,11 +116,21 @@ fn layout_matches_the_python_agent() {
         .join(format!("deploy@main-{hash}"));
     assert!(base.join(".git").is_dir(), "{} missing", base.display());
     assert!(base.join(INFRA).join("infra_meta.toml").is_file());
-    assert!(s
+    let mon = s
         .home
         .join("app-configs")
-        .join(format!("deploy@main-{hash}-monitoring/.git"))
-        .is_dir());
+        .join(format!("deploy@main-{hash}-monitoring"));
+    assert!(mon.join(".git").is_dir());
+    // the pushed report is on disk too, with a clean index and the branch checked out
+    assert_eq!(
+        fs::read_to_string(mon.join(format!("{INFRA}.toml"))).unwrap(),
+        s.feedback_text() + "\n"
+    );
+    assert_eq!(git(&mon, &["status", "--porcelain"]), "");
+    assert_eq!(
+        git(&mon, &["symbolic-ref", "--short", "HEAD"]),
+        "main-monitoring"
+    );
     // the clones stay usable by the git CLI
     assert_eq!(
         git(&base, &["rev-parse", "HEAD"]),

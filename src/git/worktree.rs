@@ -120,6 +120,18 @@ pub enum HeadTarget {
 /// Lock files a crashed run left in `.git` are removed first: the agent holds its own
 /// process lock, so nobody else can be holding them.
 pub fn checkout(repo: &gix::Repository, commit: ObjectId, head: HeadTarget) -> Result<()> {
+    checkout_except(repo, commit, head, &[])
+}
+
+/// [`checkout`], but the root-level files named in `written` are left alone on disk: the
+/// caller has already put their new content in place atomically (gix writes files in place,
+/// so a reader could see a partial file).
+pub fn checkout_except(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    head: HeadTarget,
+    written: &[&str],
+) -> Result<()> {
     let dir = repo_dir(repo);
     let ctx = || format!("{dir}: checkout {}", commit.to_hex_with_len(12));
     let workdir = repo
@@ -164,6 +176,12 @@ pub fn checkout(repo: &gix::Repository, commit: ObjectId, head: HeadTarget) -> R
         .with_context(ctx)?;
     opts.destination_is_initially_empty = false;
     opts.overwrite_existing = true;
+    let skip = gix::index::entry::Flags::SKIP_WORKTREE;
+    for (entry, path) in new_index.entries_mut_with_paths() {
+        if written.iter().any(|w| path == w.as_bytes()) {
+            entry.flags.insert(skip);
+        }
+    }
     let objects = repo.objects.clone().into_arc().with_context(ctx)?;
     let interrupt = AtomicBool::new(false);
     let outcome = gix::worktree::state::checkout(
@@ -193,6 +211,10 @@ pub fn checkout(repo: &gix::Repository, commit: ObjectId, head: HeadTarget) -> R
             first.path,
             first.error_kind
         )));
+    }
+    // The flag only steered this checkout; git must keep tracking those files.
+    for entry in new_index.entries_mut() {
+        entry.flags.remove(skip);
     }
     new_index
         .write(gix::index::write::Options::default())
