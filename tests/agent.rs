@@ -588,37 +588,8 @@ fn old_history_is_squashed_and_force_pushed() {
     s.config_extra = "monitoring_history_retention_days = 7".into();
     web_world(&s);
     // an existing monitoring history: three commits 30 days old, one of yesterday
-    let hist = s.path().join("hist");
-    common::work_repo(&hist);
-    let day = 86_400;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let mut ids = Vec::new();
-    for (i, age) in [(0, 30 * day), (1, 29 * day), (2, 28 * day), (3, day)] {
-        fs::write(hist.join(format!("{INFRA}.toml")), format!("n = {i}\n")).unwrap();
-        git(&hist, &["add", "-A"]);
-        let date = format!("{} +0000", now - age);
-        let out = common::git_command(&hist)
-            .args(["commit", "-q", "-m", &format!("old {i}")])
-            .env("GIT_COMMITTER_DATE", &date)
-            .env("GIT_AUTHOR_DATE", &date)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        ids.push(git(&hist, &["rev-parse", "HEAD"]));
-    }
-    let boundary_tree = git(&hist, &["rev-parse", &format!("{}^{{tree}}", ids[2])]);
-    git(
-        &hist,
-        &[
-            "push",
-            "--quiet",
-            &common::file_url(&s.deploy_bare),
-            "HEAD:refs/heads/main-monitoring",
-        ],
-    );
+    let ids = s.old_monitoring_history(&[30, 29, 28, 1]);
+    let boundary_tree = s.tree_of(&ids[2]);
 
     s.once().expect_code(0);
     let log = git(

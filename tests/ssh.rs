@@ -13,7 +13,7 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use common::scenario::{CodeRepo, Scenario, INFRA};
+use common::scenario::{CodeRepo, Scenario};
 use common::{commit_file, fsck, git, rev_parse};
 use support_ssh::{keygen, run_with_deadline, script, BlackHole, Sshd};
 
@@ -131,36 +131,7 @@ fn old_monitoring_history_is_trimmed_and_force_pushed_over_ssh() {
     s.infra_meta(&[s.section("web", &code, &c1, "")]);
     s.agent_config(&["web"]);
     // three commits 30..28 days old and one of yesterday on the monitoring branch
-    let hist = s.path().join("hist");
-    common::work_repo(&hist);
-    let day = 86_400;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let mut ids = Vec::new();
-    for (i, age) in [(0, 30 * day), (1, 29 * day), (2, 28 * day), (3, day)] {
-        fs::write(hist.join(format!("{INFRA}.toml")), format!("n = {i}\n")).unwrap();
-        git(&hist, &["add", "-A"]);
-        let date = format!("{} +0000", now - age);
-        let out = common::git_command(&hist)
-            .args(["commit", "-q", "-m", &format!("old {i}")])
-            .env("GIT_COMMITTER_DATE", &date)
-            .env("GIT_AUTHOR_DATE", &date)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        ids.push(git(&hist, &["rev-parse", "HEAD"]));
-    }
-    git(
-        &hist,
-        &[
-            "push",
-            "--quiet",
-            &common::file_url(&s.deploy_bare),
-            "HEAD:refs/heads/main-monitoring",
-        ],
-    );
+    let ids = s.old_monitoring_history(&[30, 29, 28, 1]);
 
     once(&s).expect_code(0);
     let log = git(

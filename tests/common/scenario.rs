@@ -208,6 +208,46 @@ impl Scenario {
         .unwrap()
     }
 
+    /// Put a monitoring history on the server: one commit per entry of `ages_days` (oldest
+    /// first), committed that many days ago, each changing `<infra>.toml`. Returns their ids.
+    pub fn old_monitoring_history(&self, ages_days: &[u64]) -> Vec<String> {
+        let hist = self.tmp.join("hist");
+        super::work_repo(&hist);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut ids = Vec::new();
+        for (i, age) in ages_days.iter().enumerate() {
+            std::fs::write(hist.join(format!("{INFRA}.toml")), format!("n = {i}\n")).unwrap();
+            git(&hist, &["add", "-A"]);
+            let date = format!("{} +0000", now - age * 86_400);
+            let out = super::git_command(&hist)
+                .args(["commit", "-q", "-m", &format!("old {i}")])
+                .env("GIT_COMMITTER_DATE", &date)
+                .env("GIT_AUTHOR_DATE", &date)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ids.push(git(&hist, &["rev-parse", "HEAD"]));
+        }
+        let target = format!("HEAD:refs/heads/{}-monitoring", self.branch);
+        git(
+            &hist,
+            &["push", "--quiet", &file_url(&self.deploy_bare), &target],
+        );
+        ids
+    }
+
+    /// Tree id of commit `id` (in the monitoring history repo or the server).
+    pub fn tree_of(&self, id: &str) -> String {
+        git(&self.deploy_bare, &["rev-parse", &format!("{id}^{{tree}}")])
+    }
+
     pub fn path(&self) -> &Path {
         self.tmp.path()
     }

@@ -430,19 +430,9 @@ pub fn captured_logs() -> &'static Mutex<Vec<String>> {
     })
 }
 
-/// An error and all its sources, one line: what an operator would read.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !out.contains(&text) {
-            out = format!("{out}: {text}");
-        }
-        source = e.source();
-    }
-    out
-}
+/// An error and its causes on one line: the agent's own formatting.
+#[allow(unused_imports)] // not every test binary that includes this module uses it
+pub use gitops_agent::error::chain;
 
 /// A forward proxy on 127.0.0.1: `CONNECT host:port` tunnels (https), absolute-form requests
 /// (`GET http://host:port/path`) are rewritten to origin-form and forwarded (http). Records
