@@ -254,12 +254,30 @@ fn observe(
         {
             let desired = repo::resolve_commit(&r, &spec.code_commit_hash);
             obs.at_desired_commit = desired.is_some() && worktree::head_commit(&r) == desired;
-            obs.tracked_changes =
-                obs.at_desired_commit && worktree::has_tracked_changes(&r).unwrap_or(true);
+            obs.tracked_changes = obs.at_desired_commit && has_drift(&r, ctx.deploy_root, spec);
             code_repo = Some(r);
         }
     }
     Ok((obs, code_repo))
+}
+
+/// Tracked files differ from HEAD, not counting tracked files that a config file entry
+/// deliberately overwrites with the deploy repo's content (else every pass would "correct"
+/// them back and forth). Unreadable state counts as drift.
+fn has_drift(r: &gix::Repository, deploy_root: &Path, spec: &AppSpec) -> bool {
+    let Ok(changed) = worktree::changed_tracked_paths(r) else {
+        return true;
+    };
+    changed.iter().any(|path| {
+        let on_disk = spec.code_local_path.join(path.to_string());
+        !spec.config_files.iter().any(|cf| {
+            cf.dst == on_disk
+                && files::resolve_src(deploy_root, &cf.src)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|src| files::same_bytes(&src, &cf.dst))
+        })
+    })
 }
 
 /// The app-updation side of the report, from the code clone as it is now.
@@ -285,6 +303,23 @@ fn apply(
     mut config: Updation,
     applied_dir: &Path,
 ) -> AppReport {
+    // A clone of another repo (origin guard) is never touched: fail before any hook runs,
+    // or every pass would stop and start the service for nothing.
+    if spec.code_local_path.join(".git").exists() {
+        if let Err(e) = repo::open_or_init(&spec.code_local_path, &spec.code_url) {
+            log::error!("[{app}] {e}");
+            return AppReport {
+                name: app.into(),
+                config,
+                app: Updation {
+                    ok: false,
+                    git_status: e.to_string(),
+                    latest_commit: "NA".into(),
+                },
+                commands: Commands::NothingRan,
+            };
+        }
+    }
     let timeout = spec.command_timeout.unwrap_or(ctx.cfg.command_timeout);
     let mut codes: Vec<(&'static str, i32)> = Vec::new();
     let mut logs = Vec::new();

@@ -917,3 +917,73 @@ fn black_holed_remote_fails_its_group_within_the_timeout() {
     assert_eq!(head(&s.srv("web")), c1, "the other group still reconciles");
     assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
 }
+
+#[test]
+fn code_folder_cloned_from_another_repo_is_refused_without_running_hooks() {
+    let s = Scenario::new();
+    let (_code, _c1) = web_world(&s);
+    let (other, _) = s.code_repo("other", &[("x.txt", "x\n")]);
+    git(
+        s.path(),
+        &[
+            "clone",
+            "--quiet",
+            &other.url,
+            s.srv("web").to_str().unwrap(),
+        ],
+    );
+    s.once().expect_code(1);
+    s.once().expect_code(1);
+    assert_eq!(
+        runs(&s, "pre"),
+        0,
+        "no hook for a folder the agent will not touch"
+    );
+    assert_eq!(runs(&s, "post"), 0);
+    let fb = s.feedback();
+    assert_eq!(fb["web"]["status"].as_str(), Some("❌ app update failed"));
+    let why = fb["web"]["app-updation"]["git-status"].as_str().unwrap();
+    assert!(
+        why.contains("other") && why.contains("not touching it"),
+        "{why}"
+    );
+    assert_eq!(
+        git(&s.srv("web"), &["remote", "get-url", "origin"]),
+        other.url
+    );
+}
+
+#[test]
+fn config_file_over_a_tracked_file_does_not_loop() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n"), ("settings.ini", "default\n")]);
+    let marker = s.path().join("post-runs");
+    s.deploy(&[(&format!("{INFRA}/settings.ini"), "device-specific\n")]);
+    let extra = format!(
+        "config_files = [ {{ src = \"{INFRA}/settings.ini\", dst = \"{}\" }} ]\npost_updation_command = \"echo p >> {}\"",
+        s.srv("web").join("settings.ini").display(),
+        marker.display()
+    );
+    s.infra_meta(&[s.section("web", &code, &c1, &extra)]);
+    s.agent_config(&["web"]);
+    s.once().expect_code(0);
+    s.once().expect_code(0);
+    s.once().expect_code(0);
+    assert_eq!(runs(&s, "post"), 1, "the overlay is not drift");
+    assert_eq!(
+        fs::read_to_string(s.srv("web").join("settings.ini")).unwrap(),
+        "device-specific\n"
+    );
+    // other drift is still seen
+    fs::write(s.srv("web").join("app.txt"), "hacked\n").unwrap();
+    s.once().expect_code(0);
+    assert_eq!(runs(&s, "post"), 2);
+    assert_eq!(
+        fs::read_to_string(s.srv("web").join("app.txt")).unwrap(),
+        "v1\n"
+    );
+    assert_eq!(
+        fs::read_to_string(s.srv("web").join("settings.ini")).unwrap(),
+        "device-specific\n"
+    );
+}

@@ -29,6 +29,12 @@ pub fn has_tracked_changes(repo: &gix::Repository) -> Result<bool> {
     Ok(!tracked_changes(repo, true)?.is_empty())
 }
 
+/// The worktree-relative paths of tracked files that differ from HEAD (same rules as
+/// [`has_tracked_changes`], but all of them).
+pub fn changed_tracked_paths(repo: &gix::Repository) -> Result<BTreeSet<BString>> {
+    tracked_changes(repo, false)
+}
+
 /// Paths of tracked files that differ from HEAD (index vs HEAD tree, then worktree vs index).
 /// With `first_only`, stops at the first one found.
 fn tracked_changes(repo: &gix::Repository, first_only: bool) -> Result<BTreeSet<BString>> {
