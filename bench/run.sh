@@ -5,7 +5,8 @@
 # deploy repo, and the RSS of the daemon while it sleeps. Prints figures; installs nothing.
 #
 #   bench/run.sh   # env: KEEP=1 keeps the temp dir, APPS=N (50), RUNS=N (5),
-#                  #      BIN=path measures that binary instead of building one
+#                  #      BIN=path measures that binary instead of building one,
+#                  #      TARGET=x86_64-unknown-linux-musl builds and measures that target
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -28,11 +29,23 @@ fi
 
 if [ -n "${BIN:-}" ]; then
     bin=$(realpath "$BIN")   # measure a binary built elsewhere (no build)
+elif [ -n "${TARGET:-}" ]; then
+    # e.g. TARGET=x86_64-unknown-linux-musl, the static release artifact. ring's C code
+    # needs a C compiler for the target; without a musl cross gcc the host cc does.
+    cc_var="CC_$(echo "$TARGET" | tr - _)"
+    if [ -z "$(printenv "$cc_var" || true)" ] && ! command -v "${TARGET%%-*}-linux-musl-gcc" >/dev/null 2>&1; then
+        export "$cc_var=cc"
+    fi
+    echo "== cargo build --release --target $TARGET"
+    cargo build --release --quiet --target "$TARGET"
+    bin="$PWD/target/$TARGET/release/gitops-agent"
 else
     echo "== cargo build --release"
     cargo build --release --quiet
     bin="$PWD/target/release/gitops-agent"
 fi
+
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- temp world
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gitops-agent-bench.XXXXXX")
@@ -238,6 +251,7 @@ bench_variant() {
         R[$v.$mode.threads]=$(awk '/^Threads:/ { print $2 }' "/proc/$agent_pid/status")
         R[$v.$mode.anon]=$(awk '/^RssAnon:/ { print $2 }' "/proc/$agent_pid/status")
         R[$v.$mode.file]=$(awk '/^RssFile:/ { print $2 }' "/proc/$agent_pid/status")
+        R[$v.$mode.pss]=$(awk '/^Pss:/ { print $2 }' "/proc/$agent_pid/smaps_rollup" 2>/dev/null || echo 0)
         local t0 rc=0
         t0=$(date +%s%N)
         kill -TERM "$agent_pid"
@@ -264,6 +278,8 @@ bench_variant daemon
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 echo
 echo "gitops-agent benchmark: 1 deploy repo, $APPS apps, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "binary: $bin ($(du -k "$bin" | cut -f1) KB; $(file -b "$bin" 2>/dev/null | grep -o 'static-pie linked\|statically linked\|dynamically linked' || echo '?'))"
+echo "load average before the run: $load0"
 echo "times in ms (bash \`time\`, includes child processes); RSS = /usr/bin/time -v max RSS"
 echo "unchanged pass = median of $RUNS runs (each column separately)"
 echo
@@ -290,6 +306,7 @@ for mode in warm cold; do
     row "daemon ($mode): sleeping VmRSS MB" "$(mb "${R[file.$mode.vmrss]}")" "$(mb "${R[daemon.$mode.vmrss]}")"
     row "daemon ($mode):   of which anon MB" "$(mb "${R[file.$mode.anon]}")" "$(mb "${R[daemon.$mode.anon]}")"
     row "daemon ($mode):   of which file MB" "$(mb "${R[file.$mode.file]}")" "$(mb "${R[daemon.$mode.file]}")"
+    row "daemon ($mode): Pss MB" "$(mb "${R[file.$mode.pss]}")" "$(mb "${R[daemon.$mode.pss]}")"
     row "daemon ($mode): VmHWM MB" "$(mb "${R[file.$mode.vmhwm]}")" "$(mb "${R[daemon.$mode.vmhwm]}")"
     row "daemon ($mode): threads" "${R[file.$mode.threads]}" "${R[daemon.$mode.threads]}"
     row "daemon ($mode): SIGTERM->exit ms" "${R[file.$mode.stop_ms]}" "${R[daemon.$mode.stop_ms]}"
