@@ -200,9 +200,9 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
                     log::warn!("[{app}] {e}");
                 }
             }
-            let app_side = code_repo
-                .as_ref()
-                .map_or_else(not_checked, |r| code_updation(r, true, None));
+            let app_side = code_repo.as_ref().map_or_else(not_checked, |c| {
+                code_updation(&c.repo, true, None, c.changed)
+            });
             AppReport {
                 name: app.into(),
                 config,
@@ -219,13 +219,19 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
     }
 }
 
+/// An app's code clone as observed, with the count of changed tracked files when known.
+struct CodeClone {
+    repo: gix::Repository,
+    changed: Option<usize>,
+}
+
 /// Look at the app without changing anything and without network.
 fn observe(
     ctx: &Ctx,
     spec: &AppSpec,
     applied_dir: &Path,
     app: &str,
-) -> Result<(Observed, Option<gix::Repository>)> {
+) -> Result<(Observed, Option<CodeClone>)> {
     let mut obs = Observed {
         folder_exists: spec.code_local_path.is_dir(),
         applied_section: state::applied(applied_dir, app),
@@ -254,8 +260,19 @@ fn observe(
         {
             let desired = repo::resolve_commit(&r, &spec.code_commit_hash);
             obs.at_desired_commit = desired.is_some() && worktree::head_commit(&r) == desired;
-            obs.tracked_changes = obs.at_desired_commit && has_drift(&r, ctx.deploy_root, spec);
-            code_repo = Some(r);
+            // One status walk per app: it decides drift and feeds the report.
+            let changed = obs
+                .at_desired_commit
+                .then(|| worktree::changed_tracked_paths(&r).ok())
+                .flatten();
+            obs.tracked_changes = obs.at_desired_commit
+                && changed
+                    .as_ref()
+                    .is_none_or(|c| has_drift(c, ctx.deploy_root, spec));
+            code_repo = Some(CodeClone {
+                repo: r,
+                changed: changed.map(|c| c.len()),
+            });
         }
     }
     Ok((obs, code_repo))
@@ -264,10 +281,11 @@ fn observe(
 /// Tracked files differ from HEAD, not counting tracked files that a config file entry
 /// deliberately overwrites with the deploy repo's content (else every pass would "correct"
 /// them back and forth). Unreadable state counts as drift.
-fn has_drift(r: &gix::Repository, deploy_root: &Path, spec: &AppSpec) -> bool {
-    let Ok(changed) = worktree::changed_tracked_paths(r) else {
-        return true;
-    };
+fn has_drift(
+    changed: &std::collections::BTreeSet<gix::bstr::BString>,
+    deploy_root: &Path,
+    spec: &AppSpec,
+) -> bool {
     changed.iter().any(|path| {
         let on_disk = spec.code_local_path.join(path.to_string());
         !spec.config_files.iter().any(|cf| {
@@ -280,9 +298,19 @@ fn has_drift(r: &gix::Repository, deploy_root: &Path, spec: &AppSpec) -> bool {
     })
 }
 
-/// The app-updation side of the report, from the code clone as it is now.
-fn code_updation(r: &gix::Repository, ok: bool, err: Option<&Error>) -> Updation {
-    let status = worktree::status_summary(r).unwrap_or_else(|e| e.to_string());
+/// The app-updation side of the report, from the code clone as it is now (`changed`: the
+/// number of changed tracked files when already counted).
+fn code_updation(
+    r: &gix::Repository,
+    ok: bool,
+    err: Option<&Error>,
+    changed: Option<usize>,
+) -> Updation {
+    let status = match changed {
+        Some(n) => worktree::status_summary_given(r, n),
+        None => worktree::status_summary(r),
+    }
+    .unwrap_or_else(|e| e.to_string());
     Updation {
         ok,
         git_status: match err {
@@ -346,11 +374,11 @@ fn apply(
     }
     let code_result = sync_code(spec, &ctx.net);
     let app_side = match &code_result {
-        Ok(r) => code_updation(r, true, None),
+        Ok(r) => code_updation(r, true, None, None),
         Err(e) => {
             log::error!("[{app}] {e}");
             match repo::open_or_init(&spec.code_local_path, &spec.code_url) {
-                Ok(r) => code_updation(&r, false, Some(e)),
+                Ok(r) => code_updation(&r, false, Some(e), None),
                 Err(_) => Updation {
                     ok: false,
                     git_status: e.to_string(),

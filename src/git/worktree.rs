@@ -404,6 +404,13 @@ fn git_subject(message: &BStr) -> String {
 /// A short, stable summary of the clone's state in the spirit of `git status`'s first lines:
 /// where HEAD is, then whether tracked files changed. No timestamps, no network.
 pub fn status_summary(repo: &gix::Repository) -> Result<String> {
+    let changed = tracked_changes(repo, false)?.len();
+    status_summary_given(repo, changed)
+}
+
+/// [`status_summary`] for a caller that already counted the changed tracked files (the
+/// status walk is the costly part of an unchanged pass; do it once per app).
+pub fn status_summary_given(repo: &gix::Repository, changed: usize) -> Result<String> {
     let ctx = || format!("{}: status", repo_dir(repo));
     let head = repo.head().with_context(ctx)?;
     let first = if head.is_detached() {
@@ -422,7 +429,6 @@ pub fn status_summary(repo: &gix::Repository) -> Result<String> {
             format!("On branch {branch}")
         }
     };
-    let changed = tracked_changes(repo, false)?.len();
     let second = match changed {
         0 => "nothing to commit, working tree clean".to_string(),
         1 => "1 tracked file changed".to_string(),
