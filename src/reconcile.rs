@@ -136,15 +136,20 @@ fn sync_deploy(
         ))),
         (Ok(()), Some(_)) => None,
     };
-    if let Some(tip) = tip {
-        if worktree::head_commit(&deploy) != Some(tip) || worktree::has_tracked_changes(&deploy)? {
-            worktree::checkout(&deploy, tip, HeadTarget::Branch(branch.to_string()))
-                .with_context(|| format!("check out {branch} in {}", dir.display()))?;
+    match (tip, fetch_err) {
+        (Some(tip), fetch_err) => {
+            if worktree::head_commit(&deploy) != Some(tip)
+                || worktree::has_tracked_changes(&deploy)?
+            {
+                worktree::checkout(&deploy, tip, HeadTarget::Branch(branch.to_string()))
+                    .with_context(|| format!("check out {branch} in {}", dir.display()))?;
+            }
+            Ok((deploy, fetch_err))
         }
-    } else if fetch_err.is_some() && worktree::head_commit(&deploy).is_none() {
-        return Err(fetch_err.unwrap_or_else(|| Error::msg("no config fetched")));
+        // Nothing was ever fetched: there is no config to fall back on.
+        (None, Some(e)) if worktree::head_commit(&deploy).is_none() => Err(e),
+        (None, fetch_err) => Ok((deploy, fetch_err)),
     }
-    Ok((deploy, fetch_err))
 }
 
 fn not_checked() -> Updation {
@@ -387,7 +392,6 @@ fn apply(
             }
         }
     };
-    drop(code_result);
     if let Err(e) = copy_config_files(ctx.deploy_root, spec) {
         log::error!("[{app}] {e}");
         config.ok = false;
@@ -407,16 +411,14 @@ fn apply(
     } else if let Err(e) = state::record_applied(applied_dir, app, plan::FAILED_APPLY) {
         log::warn!("[{app}] {e}");
     }
-    let logs = if logs.is_empty() {
-        String::new()
-    } else {
-        logs.join("\n")
-    };
     AppReport {
         name: app.into(),
         config,
         app: app_side,
-        commands: Commands::Ran { codes, logs },
+        commands: Commands::Ran {
+            codes,
+            logs: logs.join("\n"),
+        },
     }
 }
 
