@@ -987,3 +987,36 @@ fn config_file_over_a_tracked_file_does_not_loop() {
         "device-specific\n"
     );
 }
+
+#[test]
+fn half_written_index_and_stale_locks_are_repaired() {
+    let s = Scenario::new();
+    let (_code, c1) = web_world(&s);
+    s.once().expect_code(0);
+    let srv = s.srv("web");
+    // a power cut mid-write: a truncated index and lock files left behind
+    let index = fs::read(srv.join(".git/index")).unwrap();
+    fs::write(srv.join(".git/index"), &index[..index.len() / 2]).unwrap();
+    fs::write(srv.join(".git/index.lock"), "").unwrap();
+    fs::write(srv.join(".git/HEAD.lock"), "").unwrap();
+    let deploy = fs::read_dir(s.home.join("app-configs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    fs::write(deploy.join(".git/refs/remotes/origin/main.lock"), "").unwrap();
+    s.deploy(&[(&format!("{INFRA}/web.env"), "PORT=81\n")]);
+    s.once().expect_code(0);
+    assert_eq!(head(&srv), c1);
+    assert_eq!(
+        git(&srv, &["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+    assert!(!srv.join(".git/index.lock").exists() && !srv.join(".git/HEAD.lock").exists());
+    assert!(!deploy.join(".git/refs/remotes/origin/main.lock").exists());
+    assert_eq!(
+        fs::read_to_string(srv.join("conf/.env")).unwrap(),
+        "PORT=81\n"
+    );
+}
