@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use argh::FromArgs;
@@ -166,8 +167,12 @@ fn run_once(
         }
         Err(LockError::Io(e)) => return Err(e),
     };
-    // --once has no signal handling beyond the default: a SIGTERM ends it like any process.
-    let stop = AtomicBool::new(false);
+    // SIGTERM/SIGINT end the pass after the current app (and end a running hook), as in
+    // the daemon: a shutdown during cloud-init or cron never cuts a clone or a file in half.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("install signal handlers")?;
+    }
     let summary = pass::run(&cfg, layout, force_report, &stop, None);
     log::info!("pass done: {}", summary.line());
     Ok(if summary.healthy() { 0 } else { EXIT_UNHEALTHY })

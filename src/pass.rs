@@ -73,6 +73,14 @@ pub fn run(
         let outcome = reconcile::group(cfg, layout, &group, stop);
         let names: Vec<String> = outcome.reports.iter().map(|r| r.name.clone()).collect();
         summary.apps += names.len();
+        if outcome.stopped {
+            // Shutting down: the report waits for the next run, so the agent exits within
+            // seconds instead of spending up to 2 x network_timeout on a push.
+            log::info!("{shown}: stopping; this pass's report is not published");
+            summary.attention.extend(unhealthy(&outcome.reports));
+            summary.stopped = true;
+            break;
+        }
         let published = monitoring::publish(cfg, layout, &group, &outcome.reports, force_report);
         summary
             .groups
@@ -91,22 +99,21 @@ pub fn run(
             Err(e) => {
                 log::error!("{shown}: feedback not published: {e}");
                 summary.failed_groups.push(shown);
-                // Judge this pass's apps without the file.
-                let fb = crate::report::build(None, &outcome.reports, "");
-                summary.attention.extend(
-                    fb.apps
-                        .into_iter()
-                        .filter(|(_, h)| *h != Health::Healthy)
-                        .map(|(n, _)| n),
-                );
+                summary.attention.extend(unhealthy(&outcome.reports));
             }
-        }
-        if outcome.stopped {
-            summary.stopped = true;
-            break;
         }
     }
     summary.attention.sort();
     summary.attention.dedup();
     summary
+}
+
+/// This pass's apps that are not healthy, judged from the reports alone (no previous file).
+fn unhealthy(reports: &[crate::report::AppReport]) -> Vec<String> {
+    crate::report::build(None, reports, "")
+        .apps
+        .into_iter()
+        .filter(|(_, h)| *h != Health::Healthy)
+        .map(|(n, _)| n)
+        .collect()
 }

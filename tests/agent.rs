@@ -1020,3 +1020,57 @@ fn half_written_index_and_stale_locks_are_repaired() {
         "PORT=81\n"
     );
 }
+
+#[test]
+fn sigterm_during_once_ends_the_hook_and_finishes_cleanly() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    let marker = s.path().join("hook-finished");
+    s.infra_meta(&[
+        s.section(
+            "web",
+            &code,
+            &c1,
+            &format!(
+                "post_updation_command = \"sleep 60; touch {}\"",
+                marker.display()
+            ),
+        ),
+        s.section("zz", &code, &c1, ""),
+    ]);
+    // apps run in name order: web, then zz
+    s.agent_config(&["web", "zz"]);
+    let mut child = s
+        .agent()
+        .arg("--once")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // wait until the hook runs (the code is in place by then)
+    let t0 = std::time::Instant::now();
+    while !s.srv("web").join("app.txt").exists() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(t0.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the killed hook counts as a failure"
+    );
+    assert!(!marker.exists());
+    assert!(
+        !s.srv("zz").exists(),
+        "apps after the current one are left for the next run"
+    );
+    assert_eq!(
+        git(
+            &s.srv("web"),
+            &["status", "--porcelain", "--untracked-files=no"]
+        ),
+        ""
+    );
+}
