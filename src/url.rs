@@ -19,18 +19,24 @@ pub fn split_branch(value: &str) -> (String, String) {
     }
 }
 
+/// A `scheme://user[:password]@host/...` url split as (`scheme://`, `user[:password]`,
+/// `host/...`); `None` for urls without userinfo (and for scp-style `git@host:path`).
+fn split_userinfo(url: &str) -> Option<(&str, &str, &str)> {
+    let rest_start = url.find("://")? + 3;
+    let rest = &url[rest_start..];
+    let auth_end = rest.find('/').unwrap_or(rest.len());
+    let at = rest[..auth_end].rfind('@')?;
+    Some((&url[..rest_start], &rest[..at], &rest[at + 1..]))
+}
+
 /// The url as used for identity: trimmed, userinfo dropped from `scheme://` urls, then one
 /// trailing `/` and then one trailing `.git` removed.
 pub fn normalize(url: &str) -> String {
-    let mut s = url.trim().to_string();
-    if let Some(idx) = s.find("://") {
-        let rest_start = idx + 3;
-        let rest = &s[rest_start..];
-        let auth_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..auth_end].rfind('@') {
-            s = format!("{}{}", &s[..rest_start], &rest[at + 1..]);
-        }
-    }
+    let s = url.trim();
+    let mut s = match split_userinfo(s) {
+        Some((scheme, _, rest)) => format!("{scheme}{rest}"),
+        None => s.to_string(),
+    };
     if let Some(stripped) = s.strip_suffix('/') {
         s = stripped.to_string();
     }
@@ -60,33 +66,22 @@ pub fn short_hash(url: &str) -> String {
 /// that user is not a secret.
 pub fn redact(url: &str) -> String {
     let s = url.trim();
-    if let Some(idx) = s.find("://") {
-        let rest_start = idx + 3;
-        let rest = &s[rest_start..];
-        let auth_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..auth_end].rfind('@') {
-            return format!("{}***@{}", &s[..rest_start], &rest[at + 1..]);
-        }
+    match split_userinfo(s) {
+        Some((scheme, _, rest)) => format!("{scheme}***@{rest}"),
+        None => s.to_string(),
     }
-    s.to_string()
 }
 
-/// `scheme://` urls without `user[:password]@`; other urls unchanged.
+/// `scheme://` urls without `user[:password]@`; other urls unchanged. `ssh://user@host`
+/// keeps its user: it is a login name, not a secret.
 pub fn without_userinfo(url: &str) -> String {
     let s = url.trim();
-    if let Some(idx) = s.find("://") {
-        let rest_start = idx + 3;
-        let rest = &s[rest_start..];
-        let auth_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..auth_end].rfind('@') {
-            // ssh://user@host keeps its user: it is a login name, not a secret.
-            if s.starts_with("ssh://") && !rest[..at].contains(':') {
-                return s.to_string();
-            }
-            return format!("{}{}", &s[..rest_start], &rest[at + 1..]);
+    match split_userinfo(s) {
+        Some((scheme, userinfo, rest)) if scheme != "ssh://" || userinfo.contains(':') => {
+            format!("{scheme}{rest}")
         }
+        _ => s.to_string(),
     }
-    s.to_string()
 }
 
 /// Whether two urls name the same repository (used by the origin guard).
