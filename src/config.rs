@@ -47,7 +47,8 @@ pub struct Group {
     pub apps: Vec<String>,
 }
 
-const KNOWN_KEYS: &[&str] = &[
+/// Every key of the agent config (the installer's template is tested against this list).
+pub const KNOWN_KEYS: &[&str] = &[
     "infra_name",
     "interval",
     "monitoring_history_retention_days",
