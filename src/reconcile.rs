@@ -257,10 +257,10 @@ fn observe(
     let mut code_repo = None;
     if obs.folder_exists {
         // A folder that is not (yet) a clone counts as "not at the desired commit"; the
-        // origin guard in open_or_init keeps a clone of another repo from looking in sync.
+        // origin guard in open_clone keeps a clone of another repo from looking in sync.
         let is_clone = spec.code_local_path.join(".git").exists();
         if let Some(r) = is_clone
-            .then(|| repo::open_or_init(&spec.code_local_path, &spec.code_url).ok())
+            .then(|| repo::open_clone(&spec.code_local_path, &spec.code_url).ok())
             .flatten()
         {
             let desired = repo::resolve_commit(&r, &spec.code_commit_hash);
@@ -339,6 +339,7 @@ fn apply(
     // A clone of another repo (origin guard) is never touched: fail before any hook runs,
     // or every pass would stop and start the service for nothing.
     if spec.code_local_path.join(".git").exists() {
+        // (open_or_init, not open_clone: this is the write path, interrupted state is repaired)
         if let Err(e) = repo::open_or_init(&spec.code_local_path, &spec.code_url) {
             log::error!("[{app}] {e}");
             return AppReport {

@@ -76,12 +76,7 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
                 remove_stale_locks(repo.git_dir());
                 return Ok(repo);
             }
-            Some(found) => crate::bail!(
-                "{}: existing clone has origin {} but {} is expected; not touching it",
-                dir.display(),
-                redact(&found),
-                redact(url)
-            ),
+            Some(found) => return Err(foreign_origin(dir, &found, url)),
             None if is_pristine(&repo) => {
                 // A crash between `init` and writing the config leaves a repo with no origin
                 // and no refs: nothing to lose, so finish the set-up instead of failing forever.
@@ -113,6 +108,30 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
         }
     }
     init_with_origin(dir, url)
+}
+
+/// Open the existing clone at `dir` only to look at it: the origin guard applies, but
+/// nothing is created or repaired (an unchanged pass stays read-only and cheap).
+pub fn open_clone(dir: &Path, url: &str) -> Result<gix::Repository> {
+    let repo = open_repo(dir)?;
+    match origin_url(&repo) {
+        Some(found) if same_repo(&found, url) => Ok(repo),
+        Some(found) => Err(foreign_origin(dir, &found, url)),
+        None => crate::bail!(
+            "{}: existing git repository has no origin url (expected {}); not touching it",
+            dir.display(),
+            redact(url)
+        ),
+    }
+}
+
+fn foreign_origin(dir: &Path, found: &str, url: &str) -> crate::error::Error {
+    crate::error::Error::msg(format!(
+        "{}: existing clone has origin {} but {} is expected; not touching it",
+        dir.display(),
+        redact(found),
+        redact(url)
+    ))
 }
 
 /// A `.git` that cannot be opened and holds no ref at all: an `init` cut short.
