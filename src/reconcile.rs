@@ -80,11 +80,13 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
     };
 
     let deploy_failed = !config_side.ok;
+    // Resolved once per group: every config `src` is checked against it (symlinks included).
+    let deploy_root = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
     let ctx = Ctx {
         cfg,
         layout,
         net,
-        deploy_root: &dir,
+        deploy_root: &deploy_root,
         config_side,
         stop,
     };
