@@ -820,9 +820,12 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let child = git_cmd(tmp.path())
+        // The dashed program itself: `git daemon` runs it as a child, and killing `git` on
+        // drop would leave the daemon running.
+        let exec_path = git(tmp.path(), &["--exec-path"]);
+        let child = std::process::Command::new(Path::new(exec_path.trim()).join("git-daemon"))
+            .current_dir(tmp.path())
             .args([
-                "daemon",
                 "--export-all",
                 &format!("--base-path={}", tmp.path().display()),
                 &format!("--port={port}"),
