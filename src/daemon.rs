@@ -155,7 +155,7 @@ fn run_pass(
     only: Option<&[String]>,
     backoff: &mut Backoff,
 ) {
-    let _lock = match lock::acquire(&layout.lock_file(), lock_wait) {
+    let _lock = match lock::acquire(&layout.lock_file(), lock_wait, stop) {
         Ok(l) => l,
         Err(LockError::Busy(msg)) => {
             log::warn!("{msg}; skipping this pass");

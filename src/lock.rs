@@ -4,6 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Context, Error, Result};
@@ -25,8 +26,9 @@ pub enum LockError {
     Io(Error),
 }
 
-/// Take the lock at `path`, waiting up to `wait`.
-pub fn acquire(path: &Path, wait: Duration) -> Result<PassLock, LockError> {
+/// Take the lock at `path`, waiting up to `wait`, or until `stop` is set (a shutdown must
+/// not wait for another agent's pass).
+pub fn acquire(path: &Path, wait: Duration, stop: &AtomicBool) -> Result<PassLock, LockError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("create {}", parent.display()))
@@ -52,6 +54,12 @@ pub fn acquire(path: &Path, wait: Duration) -> Result<PassLock, LockError> {
                 path.display()
             ))));
         }
+        if stop.load(Ordering::Relaxed) {
+            return Err(LockError::Busy(format!(
+                "stopped while waiting for the lock {} held by another gitops-agent",
+                path.display()
+            )));
+        }
         if Instant::now() >= deadline {
             return Err(LockError::Busy(format!(
                 "another gitops-agent holds the lock {} (waited {} s); is the service running? stop it or retry later",
@@ -70,13 +78,18 @@ mod tests {
     #[test]
     fn second_holder_waits_then_gives_up() {
         let path = std::env::temp_dir().join(format!("gitops-agent-lock-{}", std::process::id()));
-        let held = acquire(&path, Duration::ZERO).unwrap();
-        match acquire(&path, Duration::from_millis(300)) {
+        let no = AtomicBool::new(false);
+        let held = acquire(&path, Duration::ZERO, &no).unwrap();
+        match acquire(&path, Duration::from_millis(300), &no) {
             Err(LockError::Busy(msg)) => assert!(msg.contains("another gitops-agent")),
             other => panic!("expected Busy, got {other:?}"),
         }
+        // a shutdown ends the wait at once
+        let t0 = Instant::now();
+        assert!(acquire(&path, Duration::from_secs(60), &AtomicBool::new(true)).is_err());
+        assert!(t0.elapsed() < Duration::from_secs(2));
         drop(held);
-        assert!(acquire(&path, Duration::ZERO).is_ok());
+        assert!(acquire(&path, Duration::ZERO, &no).is_ok());
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -159,7 +159,13 @@ fn run_once(
     for w in &cfg.warnings {
         log::warn!("{w}");
     }
-    let _lock = match lock::acquire(&layout.lock_file(), lock_wait) {
+    // SIGTERM/SIGINT end the pass after the current app (and end a running hook), as in
+    // the daemon: a shutdown during cloud-init or cron never cuts a clone or a file in half.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("install signal handlers")?;
+    }
+    let _lock = match lock::acquire(&layout.lock_file(), lock_wait, &stop) {
         Ok(l) => l,
         Err(LockError::Busy(msg)) => {
             log::error!("{msg}");
@@ -167,12 +173,6 @@ fn run_once(
         }
         Err(LockError::Io(e)) => return Err(e),
     };
-    // SIGTERM/SIGINT end the pass after the current app (and end a running hook), as in
-    // the daemon: a shutdown during cloud-init or cron never cuts a clone or a file in half.
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("install signal handlers")?;
-    }
     let summary = pass::run(&cfg, layout, force_report, &stop, None);
     log::info!("pass done: {}", summary.line());
     Ok(if summary.healthy() { 0 } else { EXIT_UNHEALTHY })

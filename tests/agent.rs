@@ -725,8 +725,12 @@ fn second_agent_waits_for_the_lock_then_exits_3() {
     let s = Scenario::new();
     web_world(&s);
     fs::create_dir_all(&s.home).unwrap();
-    let held =
-        gitops_agent::lock::acquire(&s.home.join("agent.lock"), std::time::Duration::ZERO).unwrap();
+    let held = gitops_agent::lock::acquire(
+        &s.home.join("agent.lock"),
+        std::time::Duration::ZERO,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
     let run = s.once();
     run.expect_code(3);
     assert!(

@@ -268,3 +268,28 @@ fn failing_group_is_retried_with_backoff_before_the_interval() {
     assert_eq!(d.passes(), 2);
     assert_eq!(d.stop(Duration::from_secs(10)), 0);
 }
+
+#[test]
+fn sigterm_while_waiting_for_the_lock_exits_at_once() {
+    let s = Scenario::new();
+    one_app(&s, "true");
+    fs::create_dir_all(&s.home).unwrap();
+    let _held = gitops_agent::lock::acquire(
+        &s.home.join("agent.lock"),
+        Duration::ZERO,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
+    let log = s.path().join("daemon.log");
+    let child = s
+        .agent()
+        .env("GITOPS_AGENT_LOCK_WAIT", "120")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let d = Daemon { child, log };
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(d.stop(Duration::from_secs(5)), 0);
+    assert!(!s.srv("web").exists());
+}
