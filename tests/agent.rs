@@ -1078,3 +1078,29 @@ fn sigterm_during_once_ends_the_hook_and_finishes_cleanly() {
         ""
     );
 }
+
+#[test]
+fn configure_opens_the_config_in_editor() {
+    let s = Scenario::new();
+    s.agent_config(&[]);
+    let editor = s.path().join("fake-editor");
+    fs::write(&editor, "#!/bin/sh\necho '# edited' >> \"$1\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&editor, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = s
+        .agent()
+        .arg("--configure")
+        .env("EDITOR", &editor)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(fs::read_to_string(&s.config)
+        .unwrap()
+        .ends_with("# edited\n"));
+    assert!(!s.home.exists(), "--configure runs no pass");
+}
