@@ -44,7 +44,7 @@ pub fn publish(
         &[&format!("+refs/heads/{branch}:{tracking}")],
         &net,
     )
-    .with_context(|| format!("fetch {branch} of {shown}"))?;
+    .with_context(|| format!("monitoring branch {branch}"))?;
     let remote_head = repo::find_ref(&mon, &tracking)?;
     let previous = match remote_head {
         Some(head) => commit::read_blob_at(&mon, head, &file)?
@@ -81,8 +81,7 @@ pub fn publish(
             new: new_head,
             force: trimmed,
         },
-    )
-    .with_context(|| format!("push {branch} to {shown}"))?;
+    )?;
     commit::set_ref(&mon, &tracking, new_head, "gitops-agent: pushed status")?;
     // Show the pushed file on disk too, as the Python agent's clone did: ours replaced
     // atomically (a local reader never sees half a file), the other devices' by checkout.
