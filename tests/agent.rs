@@ -283,15 +283,8 @@ fn config_file_drift_is_recopied() {
 #[test]
 fn section_change_alone_triggers_an_update() {
     let s = Scenario::new();
-    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
     let marker = s.path().join("post-runs");
-    s.infra_meta(&[s.section(
-        "web",
-        &code,
-        &c1,
-        &format!("post_updation_command = \"echo a >> {}\"", marker.display()),
-    )]);
-    s.agent_config(&["web"]);
+    let (code, c1) = s.one_app(&format!("echo a >> {}", marker.display()));
     s.once().expect_code(0);
     s.once().expect_code(0);
     assert_eq!(runs(&s, "post"), 1);
@@ -335,15 +328,11 @@ fn migrated_device_in_sync_adopts_its_section_without_running_commands() {
 #[test]
 fn failed_post_command_is_retried_and_reported() {
     let s = Scenario::new();
-    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
     let marker = s.path().join("post-runs");
-    s.infra_meta(&[s.section(
-        "web",
-        &code,
-        &c1,
-        &format!("post_updation_command = \"echo post >> {}; printf '\\\\033[31mboom\\\\033[0m'; exit 7\"", marker.display()),
-    )]);
-    s.agent_config(&["web"]);
+    s.one_app(&format!(
+        "echo post >> {}; printf '\\\\033[31mboom\\\\033[0m'; exit 7",
+        marker.display()
+    ));
     s.once().expect_code(1);
     let fb = s.feedback();
     assert_eq!(

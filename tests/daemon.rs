@@ -71,21 +71,10 @@ impl Daemon {
     }
 }
 
-fn one_app(s: &Scenario, post: &str) {
-    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
-    s.infra_meta(&[s.section(
-        "web",
-        &code,
-        &c1,
-        &format!("post_updation_command = \"{post}\""),
-    )]);
-    s.agent_config(&["web"]);
-}
-
 #[test]
 fn daemon_runs_a_pass_every_interval_and_stops_on_sigterm() {
     let s = Scenario::new();
-    one_app(&s, "true");
+    s.one_app("true");
     let d = Daemon::start(&s);
     d.wait_for("three passes", Duration::from_secs(20), |d| d.passes() >= 3);
     assert!(s.srv("web").join("app.txt").exists());
@@ -101,10 +90,10 @@ fn daemon_runs_a_pass_every_interval_and_stops_on_sigterm() {
 fn sigterm_during_a_hook_ends_the_hook_and_exits_0() {
     let s = Scenario::new();
     let marker = s.path().join("hook-finished");
-    one_app(
-        &s,
-        &format!("echo started; sleep 60; touch {}", marker.display()),
-    );
+    s.one_app(&format!(
+        "echo started; sleep 60; touch {}",
+        marker.display()
+    ));
     let d = Daemon::start(&s);
     d.wait_for("the hook to start", Duration::from_secs(20), |d| {
         d.log().contains("started")
@@ -127,7 +116,7 @@ fn sigterm_during_a_hook_ends_the_hook_and_exits_0() {
 #[test]
 fn sigusr1_starts_a_pass_now_and_sighup_reloads() {
     let s = Scenario::new();
-    one_app(&s, "true");
+    s.one_app("true");
     let text = fs::read_to_string(&s.config)
         .unwrap()
         .replace("interval = 1", "interval = 3600");
@@ -182,7 +171,7 @@ fn sigusr1_starts_a_pass_now_and_sighup_reloads() {
 #[test]
 fn daemon_with_a_bad_config_keeps_running_until_it_is_fixed() {
     let s = Scenario::new();
-    one_app(&s, "true");
+    s.one_app("true");
     let good = fs::read_to_string(&s.config).unwrap();
     fs::write(&s.config, "infra_name = \"x\"\ninterval = 0\n").unwrap();
     let d = Daemon::start(&s);
@@ -205,7 +194,7 @@ fn daemon_with_a_bad_config_keeps_running_until_it_is_fixed() {
 #[test]
 fn daemon_speaks_sd_notify() {
     let s = Scenario::new();
-    one_app(&s, "true");
+    s.one_app("true");
     let sock_path = s.path().join("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
@@ -243,7 +232,7 @@ fn daemon_speaks_sd_notify() {
 #[test]
 fn failing_group_is_retried_with_backoff_before_the_interval() {
     let s = Scenario::new();
-    one_app(&s, "true");
+    s.one_app("true");
     let text = fs::read_to_string(&s.config)
         .unwrap()
         .replace("interval = 1", "interval = 3600\nnetwork_timeout = 2")
@@ -272,7 +261,7 @@ fn failing_group_is_retried_with_backoff_before_the_interval() {
 #[test]
 fn sigterm_while_waiting_for_the_lock_exits_at_once() {
     let s = Scenario::new();
-    one_app(&s, "true");
+    s.one_app("true");
     fs::create_dir_all(&s.home).unwrap();
     let _held = gitops_agent::lock::acquire(
         &s.home.join("agent.lock"),

@@ -208,6 +208,20 @@ impl Scenario {
         .unwrap()
     }
 
+    /// The common world: one app `web` (one commit of `app.txt`) whose post command is
+    /// `post`, configured on this device. Returns its code repo and commit.
+    pub fn one_app(&self, post: &str) -> (CodeRepo, String) {
+        let (code, c1) = self.code_repo("web", &[("app.txt", "v1\n")]);
+        self.infra_meta(&[self.section(
+            "web",
+            &code,
+            &c1,
+            &format!("post_updation_command = \"{post}\""),
+        )]);
+        self.agent_config(&["web"]);
+        (code, c1)
+    }
+
     /// Put a monitoring history on the server: one commit per entry of `ages_days` (oldest
     /// first), committed that many days ago, each changing `<infra>.toml`. Returns their ids.
     pub fn old_monitoring_history(&self, ages_days: &[u64]) -> Vec<String> {
