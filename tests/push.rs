@@ -365,6 +365,40 @@ fn unpack_failure_carries_the_servers_reason() {
     });
 }
 
+/// A pack far larger than socket buffers: the server gives up while the pack is still
+/// being sent, so the send itself fails. The error must still say what happened rather
+/// than surface a bare "broken pipe" / "connection reset".
+#[test]
+fn server_hanging_up_mid_pack_is_explained() {
+    for_each_remote(|f| {
+        // Incompressible text (xorshift hex), so the pack stays ~4 MB.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let big: String = (0..500_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                format!("{:08x}", x as u32)
+            })
+            .collect();
+        let c1 = commit_file(&f.local, "big.txt", &big, "first");
+        git(&f.remote, &["config", "receive.maxInputSize", "1000"]);
+
+        let err = push_ref(f, "refs/heads/main", None, &c1, false).expect_err("too big");
+        let msg = err.message();
+        eprintln!("error: {msg}");
+        assert!(
+            msg.contains("maximum allowed size") || msg.contains("it may have refused the pack"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("refs/heads/main") && msg.contains(&f.url),
+            "{msg}"
+        );
+        assert_eq!(rev_parse(&f.remote, "refs/heads/main"), None);
+    });
+}
+
 fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");

@@ -173,7 +173,16 @@ fn push_inner(
     drop(reader);
     drop(transport);
     if let Err(e) = sent {
-        bail!("{}{remote_said}", e.message());
+        // A report that explains the failure beats the bare socket error it caused.
+        if let Ok(lines) = &report {
+            if let Err(reason) = check_report(lines, &update.name) {
+                bail!("{}{remote_said}", reason.message());
+            }
+        }
+        bail!(
+            "{} (the remote hung up while the pack was being sent; it may have refused the pack){remote_said}",
+            e.message()
+        );
     }
     let report = report.map_err(|e| Error::msg(format!("{}{remote_said}", e.message())))?;
     check_report(&report, &update.name)
