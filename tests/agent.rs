@@ -1093,3 +1093,54 @@ fn configure_opens_the_config_in_editor() {
         .ends_with("# edited\n"));
     assert!(!s.home.exists(), "--configure runs no pass");
 }
+
+#[test]
+fn deleted_monitoring_branch_is_published_again() {
+    let s = Scenario::new();
+    web_world(&s);
+    s.once().expect_code(0);
+    // An operator resets the dashboard. The device's tracking ref must not make it expect
+    // the old tip forever (every push would be refused as a stale compare-and-swap).
+    git(
+        &s.deploy_bare,
+        &[
+            "update-ref",
+            "-d",
+            &format!("refs/heads/{}-monitoring", s.branch),
+        ],
+    );
+    s.once().expect_code(0);
+    assert!(s.monitoring_head().is_some(), "branch published again");
+    assert_eq!(s.monitoring_commits(), 1);
+    assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
+    fsck(&s.deploy_bare);
+}
+
+#[test]
+fn deleted_deploy_branch_is_reported_and_the_last_config_kept() {
+    let s = Scenario::new();
+    let (_code, c1) = s.one_app("true");
+    s.once().expect_code(0);
+    git(
+        &s.deploy_bare,
+        &["update-ref", "-d", &format!("refs/heads/{}", s.branch)],
+    );
+    let run = s.once();
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains(&format!("branch `{}` not found", s.branch)),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        head(&s.srv("web")),
+        c1,
+        "app stays where the last config put it"
+    );
+    let fb = s.feedback_text();
+    assert!(fb.contains("not found"), "{fb}");
+    // Restoring the branch heals it.
+    git(&s.deploy_work, &["push", "-q", "origin", &s.branch]);
+    s.once().expect_code(0);
+}

@@ -270,6 +270,23 @@ pub fn fetch(repo: &gix::Repository, url: &str, refspecs: &[&str], net: &NetOpti
         .to_connection_with_transport(transport)
         .prepare_fetch(gix::progress::Discard, Default::default())
         .with_context(ctx)?;
+    // A branch deleted on the remote loses its tracking ref, as with `git fetch --prune`:
+    // a stale one would keep a deleted deploy branch "applied" without a word, and make
+    // every monitoring push expect a tip the remote no longer has (rejected forever).
+    let matched: Vec<usize> = prepare
+        .ref_map()
+        .mappings
+        .iter()
+        .filter_map(|m| match m.spec_index {
+            gix::remote::fetch::refmap::SpecIndex::ExplicitInRemote(i) => Some(i),
+            gix::remote::fetch::refmap::SpecIndex::Implicit(_) => None,
+        })
+        .collect();
+    for (i, spec) in refspecs.iter().enumerate() {
+        if !matched.contains(&i) {
+            prune_tracking_ref(repo, spec).with_context(ctx)?;
+        }
+    }
     // gix refuses to fetch when none of the refspecs matched a remote ref; for us that is
     // simply "nothing there yet".
     if prepare.ref_map().mappings.is_empty() {
@@ -282,6 +299,24 @@ pub fn fetch(repo: &gix::Repository, url: &str, refspecs: &[&str], net: &NetOpti
         })
         .receive(gix::progress::Discard, &interrupt)
         .with_context(ctx)?;
+    Ok(())
+}
+
+/// Delete the destination of a one-branch refspec (`+refs/heads/x:refs/remotes/origin/x`)
+/// whose source the remote no longer has. Globs and anything outside `refs/remotes/` are
+/// never touched.
+fn prune_tracking_ref(repo: &gix::Repository, refspec: &str) -> Result<()> {
+    let Some((_, dst)) = refspec.trim_start_matches('+').split_once(':') else {
+        return Ok(());
+    };
+    if !dst.starts_with("refs/remotes/") || dst.contains('*') {
+        return Ok(());
+    }
+    let ctx = || format!("{}: delete {dst} (gone from the remote)", repo_dir(repo));
+    if let Some(reference) = repo.try_find_reference(dst).with_context(ctx)? {
+        log::info!("{}: {dst} is gone from the remote", repo_dir(repo));
+        reference.delete().with_context(ctx)?;
+    }
     Ok(())
 }
 
@@ -707,6 +742,46 @@ mod tests {
             c3.to_string()
         );
         assert!(lock_files(&dir).is_empty());
+    }
+
+    #[test]
+    fn fetch_prunes_the_tracking_ref_of_a_deleted_branch() {
+        let tmp = TempDir::new("prune");
+        let remote = make_remote(tmp.path());
+        git(&remote.work, &["push", "-q", "origin", "main:other"]);
+        let dir = tmp.path().join("clone");
+        let repo = open_or_init(&dir, &remote.url()).unwrap();
+        let other = "+refs/heads/other:refs/remotes/origin/other";
+        fetch(&repo, &remote.url(), &[MAIN, other], &net()).unwrap();
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/other").unwrap(),
+            Some(remote.c2)
+        );
+        git(&remote.bare, &["branch", "-D", "other"]);
+        fetch(&repo, &remote.url(), &[MAIN, other], &net()).unwrap();
+        assert_eq!(find_ref(&repo, "refs/remotes/origin/other").unwrap(), None);
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main").unwrap(),
+            Some(remote.c2)
+        );
+        // Also when nothing at all matches any more; objects stay (only the ref goes).
+        git(&remote.bare, &["update-ref", "-d", "refs/heads/main"]);
+        fetch(&repo, &remote.url(), &[MAIN], &net()).unwrap();
+        assert_eq!(find_ref(&repo, "refs/remotes/origin/main").unwrap(), None);
+        assert!(repo.find_object(remote.c2).is_ok());
+        // Never outside refs/remotes/.
+        git(
+            &dir,
+            &["update-ref", "refs/heads/keep", &remote.c1.to_string()],
+        );
+        fetch(
+            &repo,
+            &remote.url(),
+            &["+refs/heads/keep:refs/heads/keep"],
+            &net(),
+        )
+        .unwrap();
+        assert_eq!(find_ref(&repo, "refs/heads/keep").unwrap(), Some(remote.c1));
     }
 
     #[test]
