@@ -1144,3 +1144,52 @@ fn deleted_deploy_branch_is_reported_and_the_last_config_kept() {
     git(&s.deploy_work, &["push", "-q", "origin", &s.branch]);
     s.once().expect_code(0);
 }
+
+/// A file:// remote whose helper never answers (a repository on a hung network mount):
+/// the group fails within the silence bound, and no helper is left behind.
+#[test]
+fn stalled_file_remote_fails_within_network_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut s = Scenario::new();
+    s.config_extra = "network_timeout = 2\n".into();
+    s.one_app("true");
+    let bin = s.path().join("stalling-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("git");
+    // The helper and a process it started both record their pids; both must be ended.
+    let pids = s.path().join("helper-pids");
+    fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho $$ >> {p}\nsleep 30 &\necho $! >> {p}\nwait\n",
+            p = pids.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let t0 = std::time::Instant::now();
+    let run: common::scenario::Run = s
+        .agent()
+        .arg("--once")
+        .env("PATH", path)
+        .output()
+        .unwrap()
+        .into();
+    let took = t0.elapsed();
+    run.expect_code(1);
+    assert!(run.stderr.contains("no data from git"), "{}", run.stderr);
+    // Two contacts (deploy branch, monitoring branch), each 1.5 x network_timeout.
+    assert!(took < std::time::Duration::from_secs(12), "{took:?}");
+    let pids = fs::read_to_string(&pids).unwrap();
+    assert_eq!(pids.lines().count(), 4, "two contacts, two processes each");
+    for pid in pids.lines() {
+        // Gone, or a zombie waiting for init to reap it.
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|r| r.chars().next());
+        assert!(
+            stat.is_empty() || state == Some('Z'),
+            "helper process {pid} left running: {stat}"
+        );
+    }
+}

@@ -429,3 +429,59 @@ fn changed_host_key_is_refused_with_the_steps_to_fix_it() {
     );
     assert!(s.monitoring_head().is_none());
 }
+
+/// A server that lets the agent in and then never sends a byte of git protocol (a hung
+/// `git-upload-pack`, an overloaded forge): sshd keeps answering keep-alives, so only the
+/// agent's own silence bound can end it.
+#[test]
+fn ssh_server_stalling_after_login_fails_within_network_timeout() {
+    let Some(sshd) = Sshd::start("ssh_server_stalling_after_login_fails_within_network_timeout")
+    else {
+        return;
+    };
+    let stall_key = sshd.dir.join("stall_key");
+    keygen(&stall_key);
+    let stall_pub = fs::read_to_string(stall_key.with_extension("pub")).unwrap();
+    let authorized = sshd.dir.join("authorized_keys");
+    let mut keys = fs::read_to_string(&authorized).unwrap();
+    keys.push_str(&format!("command=\"sleep 30\" {stall_pub}"));
+    fs::write(&authorized, keys).unwrap();
+
+    let mut s = Scenario::new();
+    s.config_extra = format!(
+        "network_timeout = 3\n{}",
+        toml_line(
+            "ssh_command",
+            &sshd.command_with(&stall_key, &sshd.known_hosts)
+        )
+    );
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    let stuck_url = sshd.url(&s.deploy_bare);
+    let mut config = fs::read_to_string(&s.config).unwrap();
+    config.push_str(&format!("stuck = \"{stuck_url}@main\"\n"));
+    fs::write(&s.config, config).unwrap();
+
+    let mut cmd = agent(&s);
+    cmd.arg("--once");
+    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
+    run.expect_code(1);
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "network_timeout = 3, took {elapsed:?}:\n{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("no data"), "{}", run.stderr);
+    assert_eq!(head(&s.srv("web")), c1, "the other group still reconciled");
+    assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
+    eprintln!("took {elapsed:?}:\n{}", run.stderr);
+    let ps = Command::new("pgrep")
+        .args(["-f", "stall_key"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&ps.stdout).trim().is_empty(),
+        "no ssh left behind"
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod commit;
 pub mod http;
+pub mod process;
 pub mod push;
 pub mod repo;
 pub mod ssh;

@@ -1,4 +1,5 @@
-//! ssh remotes through the system `ssh` client, spawned by gix (`SpawnProcessOnDemand`).
+//! ssh remotes through the system `ssh` client, spawned and talked to by `process` (every
+//! read and write bounded by `network_timeout`).
 //!
 //! Which command runs, most specific first (SPEC §2):
 //! `ssh_command` from the agent config > `GIT_SSH_COMMAND` > `GIT_SSH` > `ssh_key`
@@ -11,9 +12,8 @@
 //! sees for an option, so the operator's `-o` still wins, while a device without one never
 //! prompts and never hangs on a dead link.
 //!
-//! gix pipes ssh's stderr, turns a few known lines into errors and copies the rest to our
-//! stderr, where it is lost for the error message (a host-key failure ends up as "unexpected
-//! end of file"). So the shell command sends ssh's stderr to a private temp file instead;
+//! ssh's stderr is what explains a failure (gix's own transport turned a host-key failure
+//! into "unexpected end of file"), so the shell command sends it to a private temp file;
 //! [`SshTransport`] reads it when the handshake fails and explains the failure with its fix.
 
 use std::borrow::Cow;
@@ -28,8 +28,10 @@ use gix::protocol::transport::client::blocking_io::{RequestWriter, SetServiceRes
 use gix::protocol::transport::client::{MessageKind, TransportWithoutIO, WriteMode};
 use gix::protocol::transport::{Protocol, Service};
 
+use super::process::{MakeCommand, ProcessTransport};
 use super::transport::BoxedTransport;
 use super::NetOptions;
+use crate::bail;
 use crate::error::{Context, Result};
 use crate::url::redact;
 
@@ -170,9 +172,9 @@ pub fn batch_options(timeout: Duration) -> Vec<String> {
     ]
 }
 
-/// The shell text gix runs (it passes its own arguments as `"$@"`: `-p PORT`, `user@host`,
-/// the service and the quoted path). `exec` (only for a plain program whose name we
-/// recognised) lets killing the child end ssh itself rather than only its shell.
+/// The shell text run for a connection (the arguments of [`ssh_args`], the service and the
+/// quoted path come as `"$@"`). `exec` (only for a plain program whose name we recognised)
+/// saves a shell process; a stalled helper is ended with its whole process group anyway.
 pub fn shell_command(
     base: &str,
     is_openssh: bool,
@@ -355,10 +357,11 @@ impl Drop for StderrFile {
     }
 }
 
-/// gix's ssh transport plus the stderr file: handshake failures are explained from it, and
-/// anything ssh said on an otherwise working connection is logged when it closes.
+/// The ssh process transport (`process`: every read and write bounded by `network_timeout`)
+/// plus the stderr file: handshake failures are explained from it, and anything ssh said on
+/// an otherwise working connection is logged when it closes.
 pub struct SshTransport {
-    inner: gix::protocol::transport::client::blocking_io::file::SpawnProcessOnDemand,
+    inner: ProcessTransport,
     stderr: StderrFile,
     host: String,
     port: Option<u16>,
@@ -434,6 +437,10 @@ impl Transport for SshTransport {
             reported,
         } = self;
         inner.handshake(service, extra_parameters).map_err(|err| {
+            // Our own silence bound fired: that is the story, whatever ssh printed.
+            if is_timeout(&err) {
+                return err;
+            }
             let text = wait_for_text(stderr);
             if text.trim().is_empty() {
                 return err;
@@ -458,6 +465,19 @@ impl Transport for SshTransport {
     }
 }
 
+fn is_timeout(err: &gix::protocol::transport::client::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// ssh has exited when gix sees end-of-file, but give its last write a moment to land.
 fn wait_for_text(file: &StderrFile) -> String {
     let deadline = Instant::now() + Duration::from_millis(300);
@@ -468,6 +488,63 @@ fn wait_for_text(file: &StderrFile) -> String {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The arguments after the ssh command, as git passes them: options for the program kind,
+/// then `[user@]host`; the service and the quoted path follow.
+fn ssh_args(url: &gix::url::Url, kind: ProgramKind, version: Protocol) -> Result<Vec<String>> {
+    use gix::url::ArgumentSafety::{Absent, Dangerous, Usable};
+    let mut args = Vec::new();
+    match kind {
+        ProgramKind::Ssh => {
+            if version != Protocol::V1 {
+                args.extend(["-o".to_string(), "SendEnv=GIT_PROTOCOL".to_string()]);
+            }
+            if let Some(port) = url.port {
+                args.push(format!("-p{port}"));
+            }
+        }
+        ProgramKind::Plink | ProgramKind::Putty | ProgramKind::TortoisePlink => {
+            if kind == ProgramKind::TortoisePlink {
+                args.push("-batch".into());
+            }
+            if let Some(port) = url.port {
+                args.extend(["-P".to_string(), port.to_string()]);
+            }
+        }
+        ProgramKind::Simple => {
+            if url.port.is_some() {
+                bail!("this ssh command takes no port (it is not OpenSSH or PuTTY); set GIT_SSH_VARIANT=ssh if it is OpenSSH, or drop the port from the url");
+            }
+        }
+    }
+    // A user or host starting with `-` would be read as an option (CVE-2017-1000117).
+    let target = match (url.user_as_argument(), url.host_as_argument()) {
+        // `user@` in front makes a host starting with `-` harmless.
+        (Usable(user), Usable(host) | Dangerous(host)) => format!("{user}@{host}"),
+        (Absent, Usable(host)) => host.to_string(),
+        (Dangerous(_), _) => bail!("ssh user name starts with `-`; refusing it"),
+        _ => bail!("ssh host name is missing or starts with `-`; refusing it"),
+    };
+    args.push(target);
+    Ok(args)
+}
+
+/// Quote a path for the remote shell as git does: single quotes, with `'` and `!` escaped.
+fn remote_quote(s: &str) -> String {
+    let mut out = String::from("'");
+    for c in s.chars() {
+        match c {
+            '\'' | '!' => {
+                out.push_str("'\\");
+                out.push(c);
+                out.push('\'');
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// Run `<base> -G <host>` like git's `auto` variant does: a program that understands `-G`
@@ -528,20 +605,26 @@ pub fn connect(url: gix::url::Url, version: Protocol, net: &NetOptions) -> Resul
     let stderr = StderrFile::create()?;
     let command = shell_command(&choice.base, is_openssh, exec, net.timeout, &stderr.path);
     log::debug!("ssh {shown}: using {} ({kind:?})", choice.source.describe());
-    let options = gix::protocol::transport::client::blocking_io::ssh::connect::Options {
-        command: Some(command.into()),
-        // The command is shell text (GIT_SSH_COMMAND semantics) with our stderr redirect.
-        disallow_shell: false,
-        // Told explicitly: gix would otherwise guess from the whole command text and treat
-        // it as "simple", which cannot take a port.
-        kind: Some(kind),
-    };
+    let args = ssh_args(&url, kind, version).with_context(|| format!("connect to {shown}"))?;
+    let path = gix::url::expand_path::for_shell(url.path.clone());
+    let quoted_path = remote_quote(&path.to_string());
+    let make: MakeCommand = Box::new(move |service: Service| {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(&command)
+            .arg("sh")
+            .args(&args)
+            .arg(service.as_str())
+            .arg(&quoted_path)
+            // ssh's messages in English, so `classify` can read them (git does the same).
+            .env("LANG", "C")
+            .env("LC_ALL", "C");
+        cmd
+    });
     let user = url.user().map(str::to_string);
     let password = url.password().map(str::to_string);
     let port = url.port;
-    let inner =
-        gix::protocol::transport::client::blocking_io::ssh::connect(url, version, options, false)
-            .with_context(|| format!("connect to {shown}"))?;
+    let inner = ProcessTransport::new(url, version, net.timeout, "ssh", make);
     Ok(Box::new(SshTransport {
         inner,
         stderr,
@@ -589,6 +672,52 @@ mod tests {
         net.ssh_key = None;
         assert_eq!(choose(&net, &none).base, "ssh");
         assert_eq!(choose(&net, &none).source, Source::Default);
+    }
+
+    #[test]
+    fn ssh_arguments_as_git_passes_them() {
+        let url = |u: &str| gix::url::parse(gix::bstr::BStr::new(u)).unwrap();
+        assert_eq!(
+            ssh_args(
+                &url("ssh://git@h.example:2222/o/r.git"),
+                ProgramKind::Ssh,
+                Protocol::V2
+            )
+            .unwrap(),
+            ["-o", "SendEnv=GIT_PROTOCOL", "-p2222", "git@h.example"]
+        );
+        assert_eq!(
+            ssh_args(
+                &url("git@h.example:o/r.git"),
+                ProgramKind::Ssh,
+                Protocol::V1
+            )
+            .unwrap(),
+            ["git@h.example"]
+        );
+        assert_eq!(
+            ssh_args(
+                &url("ssh://h.example:22/r"),
+                ProgramKind::TortoisePlink,
+                Protocol::V1
+            )
+            .unwrap(),
+            ["-batch", "-P", "22", "h.example"]
+        );
+        assert!(ssh_args(
+            &url("ssh://h.example:22/r"),
+            ProgramKind::Simple,
+            Protocol::V1
+        )
+        .is_err());
+        assert!(ssh_args(
+            &url("ssh://-oProxyCommand=x/r"),
+            ProgramKind::Ssh,
+            Protocol::V1
+        )
+        .is_err());
+        // git's sq_quote: `'` and `!` leave the quotes.
+        assert_eq!(remote_quote("/srv/it's!"), r"'/srv/it'\''s'\!''");
     }
 
     #[test]

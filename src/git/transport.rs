@@ -3,14 +3,19 @@
 //!
 //! git:// is opened here with our own TCP socket (connect/read/write timeouts), because
 //! gix's connector has a fixed connect timeout and none on reads: a black-holed remote
-//! would hang the pass. file:// and ssh go through gix, which spawns a program; ssh's
-//! command line, timeouts and error messages are made in `ssh`.
+//! would hang the pass. file:// and ssh spawn a helper program (`git`, `ssh`) and talk over
+//! its pipes with the same silence bound (`process`); ssh's command line and error messages
+//! are made in `ssh`.
 
 use std::net::{TcpStream, ToSocketAddrs};
+use std::process::{Command, Stdio};
+
+use gix::bstr::ByteSlice;
 
 use gix::protocol::transport::client::blocking_io::Transport;
 use gix::protocol::transport::{Protocol, Service};
 
+use super::process::{MakeCommand, ProcessTransport};
 use super::NetOptions;
 use crate::error::{Context, Error, Result};
 use crate::url::redact;
@@ -30,14 +35,7 @@ pub fn connect(url: &str, service: Service, net: &NetOptions) -> Result<BoxedTra
         gix::url::Scheme::Git => connect_git(&parsed, version, net),
         gix::url::Scheme::Http | gix::url::Scheme::Https => connect_http(url, parsed, version, net),
         gix::url::Scheme::Ssh => super::ssh::connect(parsed, version, net),
-        gix::url::Scheme::File => {
-            let options = gix::protocol::transport::client::blocking_io::connect::Options {
-                version,
-                ..Default::default()
-            };
-            gix::protocol::transport::client::blocking_io::connect::connect(parsed, options)
-                .with_context(|| format!("open {}", redact(url)))
-        }
+        gix::url::Scheme::File => Ok(connect_file(parsed, version, net)),
         other => Err(Error::msg(format!(
             "{}: unsupported url scheme '{other}' (use git://, http(s)://, ssh:// or scp-style git@host:path, or file://)",
             redact(url)
@@ -85,6 +83,26 @@ fn connect_git(url: &gix::url::Url, version: Protocol, net: &NetOptions) -> Resu
         "connect to {shown}: {}",
         last_err.map_or_else(|| "no address".to_string(), |e| e.to_string())
     )))
+}
+
+/// file://: `git upload-pack <path>` (or receive-pack) over pipes bounded like a socket
+/// (a repository on a hung network mount must not hang the pass). `git <service>` rather
+/// than `git-<service>`: git finds its own helpers, wherever the distribution put them.
+fn connect_file(url: gix::url::Url, version: Protocol, net: &NetOptions) -> BoxedTransport {
+    let path = url.path.to_os_str_lossy().into_owned();
+    let make: MakeCommand = Box::new(move |service: Service| {
+        let sub = service.as_str().trim_start_matches("git-");
+        let mut cmd = Command::new("git");
+        cmd.arg(sub).arg(&path).stderr(Stdio::null());
+        cmd
+    });
+    Box::new(ProcessTransport::new(
+        url,
+        version,
+        net.timeout,
+        "git",
+        make,
+    ))
 }
 
 /// http(s): our ureq client (see `http`); userinfo is taken out of the url before gix sees it.
