@@ -57,6 +57,13 @@ pub fn publish(
         .as_deref()
         .is_some_and(|p| report::same_content(p, &feedback.text));
     if unchanged && !force_report {
+        // A run killed between its push and the local checkout left the clone behind the
+        // branch (maybe with the index already moved): show the branch head again.
+        if let (Some(head), Some(text)) = (remote_head, previous.as_deref()) {
+            if worktree::head_commit(&mon) != Some(head) {
+                show_on_disk(&mon, &dir, &file, text, head, &branch);
+            }
+        }
         return Ok((Published::Unchanged, feedback.apps));
     }
 
@@ -83,25 +90,31 @@ pub fn publish(
         },
     )?;
     commit::set_ref(&mon, &tracking, new_head, "gitops-agent: pushed status")?;
-    // Show the pushed file on disk too, as the Python agent's clone did: ours replaced
-    // atomically (a local reader never sees half a file), the other devices' by checkout.
-    let shown_on_disk = crate::files::atomic_write(&dir.join(&file), feedback.text.as_bytes())
-        .and_then(|()| {
-            worktree::checkout_except(
-                &mon,
-                new_head,
-                HeadTarget::Branch(branch.clone()),
-                &[file.as_str()],
-            )
-        });
-    if let Err(e) = shown_on_disk {
-        log::warn!("{}: {e}", dir.display());
-    }
+    show_on_disk(&mon, &dir, &file, &feedback.text, new_head, &branch);
     log::info!(
         "pushed {message} to {branch} of {shown}{}",
         if trimmed { " (history trimmed)" } else { "" }
     );
     Ok((Published::Pushed { trimmed }, feedback.apps))
+}
+
+/// Show the branch head in the monitoring clone, as the Python agent's clone did: our file
+/// (`text`, its content at `head`) replaced atomically so a local reader never sees half of
+/// it, the other devices' files by checkout. Only a convenience: failures are logged.
+fn show_on_disk(
+    mon: &gix::Repository,
+    dir: &std::path::Path,
+    file: &str,
+    text: &str,
+    head: gix::ObjectId,
+    branch: &str,
+) {
+    let shown = crate::files::atomic_write(&dir.join(file), text.as_bytes()).and_then(|()| {
+        worktree::checkout_except(mon, head, HeadTarget::Branch(branch.to_string()), &[file])
+    });
+    if let Err(e) = shown {
+        log::warn!("{}: {e}", dir.display());
+    }
 }
 
 /// Squash commits older than the retention into one parentless commit and replay the newer

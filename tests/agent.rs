@@ -1193,3 +1193,44 @@ fn stalled_file_remote_fails_within_network_timeout() {
         );
     }
 }
+
+/// Killed after pushing a report but before showing it in the local monitoring clone (the
+/// index already at the new commit, the branch not): the next pass, even with nothing new
+/// to report, puts the clone back at the branch head.
+#[test]
+fn monitoring_clone_left_behind_its_push_is_caught_up() {
+    let s = Scenario::new();
+    web_world(&s);
+    s.once().expect_code(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.once_with(&["--force-report"]).expect_code(0);
+    let mon = fs::read_dir(s.home.join("app-configs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-monitoring"))
+        .unwrap();
+    let head = s.monitoring_head().unwrap();
+    git(
+        &mon,
+        &["update-ref", "refs/heads/main-monitoring", "HEAD~1"],
+    );
+    assert_ne!(
+        git(&mon, &["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+    s.once().expect_code(0);
+    assert_eq!(
+        s.monitoring_head().as_deref(),
+        Some(head.as_str()),
+        "no new commit"
+    );
+    assert_eq!(git(&mon, &["rev-parse", "HEAD"]), head);
+    assert_eq!(
+        git(&mon, &["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+    assert_eq!(
+        fs::read_to_string(mon.join(format!("{INFRA}.toml"))).unwrap(),
+        s.feedback_text() + "\n"
+    );
+}

@@ -78,10 +78,17 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
             }
             Some(found) => return Err(foreign_origin(dir, &found, url)),
             None if is_pristine(&repo) => {
-                // A crash between `init` and writing the config leaves a repo with no origin
-                // and no refs: nothing to lose, so finish the set-up instead of failing forever.
-                write_origin(&repo, url)?;
-                return open_repo(dir);
+                // A crash during `init` (before or while the config was written) leaves a
+                // repo with no origin and no refs: nothing to lose, so set it up anew
+                // instead of failing forever.
+                drop(repo);
+                log::warn!(
+                    "{}: unfinished clone (no origin); starting it again",
+                    dir.display()
+                );
+                std::fs::remove_dir_all(&dot_git)
+                    .with_context(|| format!("remove unfinished {}", dot_git.display()))?;
+                return init_with_origin(dir, url);
             }
             None => crate::bail!(
                 "{}: existing git repository has no origin url (expected {}); not touching it",
@@ -674,6 +681,15 @@ mod tests {
         git(tmp.path(), &["init", "-q", dir.to_str().unwrap()]);
         open_or_init(&dir, "https://h/o/r").unwrap();
         assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://h/o/r");
+        // Killed before the config was written at all (seen in the crash test): redone too.
+        let dir = tmp.path().join("no-config");
+        git(tmp.path(), &["init", "-q", dir.to_str().unwrap()]);
+        std::fs::remove_file(dir.join(".git/config")).unwrap();
+        write(&dir, "kept.txt", "x");
+        open_or_init(&dir, "https://h/o/r").unwrap();
+        assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://h/o/r");
+        assert_eq!(git(&dir, &["config", "core.bare"]), "false");
+        assert_eq!(git(&dir, &["status", "--porcelain"]), "?? kept.txt");
     }
 
     #[test]
