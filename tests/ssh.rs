@@ -358,22 +358,39 @@ fn black_holed_ssh_server_fails_within_network_timeout_and_the_pass_finishes() {
         return;
     };
     let hole = BlackHole::start();
-    // app `web` lives in a healthy file:// deploy repo; app `lost` in a repo behind a
-    // server that accepts TCP and never speaks
+    // `lost` is behind a server that accepts TCP and never speaks
+    let (s, c1) = healthy_web_beside(&sshd.command(), "lost", |_| {
+        format!("ssh://{}@127.0.0.1:{}/srv/lost.git", sshd.user, hole.port)
+    });
+    dead_group_fails_fast(&s, &c1, "timed out");
+}
+
+/// App `web` in a healthy file:// deploy repo, and app `name` in a group at the url `url`
+/// makes, which must fail; `network_timeout = 3`. Returns the scenario and web's commit.
+fn healthy_web_beside(
+    ssh_command: &str,
+    name: &str,
+    url: impl FnOnce(&Scenario) -> String,
+) -> (Scenario, String) {
     let mut s = Scenario::new();
     s.config_extra = format!(
         "network_timeout = 3\n{}",
-        toml_line("ssh_command", &sshd.command())
+        toml_line("ssh_command", ssh_command)
     );
     let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
     s.infra_meta(&[s.section("web", &code, &c1, "")]);
     s.agent_config(&["web"]);
-    let lost_url = format!("ssh://{}@127.0.0.1:{}/srv/lost.git", sshd.user, hole.port);
+    let dead_url = url(&s);
     let mut config = fs::read_to_string(&s.config).unwrap();
-    config.push_str(&format!("lost = \"{lost_url}@main\"\n"));
+    config.push_str(&format!("{name} = \"{dead_url}@main\"\n"));
     fs::write(&s.config, config).unwrap();
+    (s, c1)
+}
 
-    let mut cmd = agent(&s);
+/// One `--once` over [`healthy_web_beside`]: the dead group fails within the bound with an
+/// error that `says` why, and the pass still reconciles and reports `web`.
+fn dead_group_fails_fast(s: &Scenario, web_commit: &str, says: &str) {
+    let mut cmd = agent(s);
     cmd.arg("--once");
     let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
     run.expect_code(1);
@@ -382,8 +399,12 @@ fn black_holed_ssh_server_fails_within_network_timeout_and_the_pass_finishes() {
         "network_timeout = 3, took {elapsed:?}:\n{}",
         run.stderr
     );
-    assert!(run.stderr.contains("timed out"), "{}", run.stderr);
-    assert_eq!(head(&s.srv("web")), c1, "the other group still reconciled");
+    assert!(run.stderr.contains(says), "{}", run.stderr);
+    assert_eq!(
+        head(&s.srv("web")),
+        web_commit,
+        "the other group still reconciled"
+    );
     assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
     assert!(rev_parse(&s.deploy_bare, "refs/heads/main-monitoring").is_some());
 }
@@ -447,35 +468,9 @@ fn ssh_server_stalling_after_login_fails_within_network_timeout() {
     keys.push_str(&format!("command=\"sleep 30\" {stall_pub}"));
     fs::write(&authorized, keys).unwrap();
 
-    let mut s = Scenario::new();
-    s.config_extra = format!(
-        "network_timeout = 3\n{}",
-        toml_line(
-            "ssh_command",
-            &sshd.command_with(&stall_key, &sshd.known_hosts)
-        )
-    );
-    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
-    s.infra_meta(&[s.section("web", &code, &c1, "")]);
-    s.agent_config(&["web"]);
-    let stuck_url = sshd.url(&s.deploy_bare);
-    let mut config = fs::read_to_string(&s.config).unwrap();
-    config.push_str(&format!("stuck = \"{stuck_url}@main\"\n"));
-    fs::write(&s.config, config).unwrap();
-
-    let mut cmd = agent(&s);
-    cmd.arg("--once");
-    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
-    run.expect_code(1);
-    assert!(
-        elapsed < Duration::from_secs(15),
-        "network_timeout = 3, took {elapsed:?}:\n{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("no data"), "{}", run.stderr);
-    assert_eq!(head(&s.srv("web")), c1, "the other group still reconciled");
-    assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
-    eprintln!("took {elapsed:?}:\n{}", run.stderr);
+    let command = sshd.command_with(&stall_key, &sshd.known_hosts);
+    let (s, c1) = healthy_web_beside(&command, "stuck", |s| sshd.url(&s.deploy_bare));
+    dead_group_fails_fast(&s, &c1, "no data from ssh");
     let ps = Command::new("pgrep")
         .args(["-f", "stall_key"])
         .output()

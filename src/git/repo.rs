@@ -59,16 +59,8 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
     if dot_git.exists() {
         let repo = match open_repo(dir) {
             Ok(repo) => repo,
-            Err(e) if is_abandoned_init(&dot_git) => {
-                // Killed while creating it: no ref was ever written, nothing to lose.
-                log::warn!(
-                    "{}: unfinished clone ({e}); starting it again",
-                    dir.display()
-                );
-                std::fs::remove_dir_all(&dot_git)
-                    .with_context(|| format!("remove unfinished {}", dot_git.display()))?;
-                return init_with_origin(dir, url);
-            }
+            // Killed while creating it: no ref was ever written, nothing to lose.
+            Err(e) if is_abandoned_init(&dot_git) => return redo_init(dir, url, &e.to_string()),
             Err(e) => return Err(e),
         };
         match origin_url(&repo) {
@@ -77,18 +69,12 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
                 return Ok(repo);
             }
             Some(found) => return Err(foreign_origin(dir, &found, url)),
+            // A crash during `init` (before or while the config was written) leaves a repo
+            // with no origin and no refs: nothing to lose, so set it up anew instead of
+            // failing forever.
             None if is_pristine(&repo) => {
-                // A crash during `init` (before or while the config was written) leaves a
-                // repo with no origin and no refs: nothing to lose, so set it up anew
-                // instead of failing forever.
                 drop(repo);
-                log::warn!(
-                    "{}: unfinished clone (no origin); starting it again",
-                    dir.display()
-                );
-                std::fs::remove_dir_all(&dot_git)
-                    .with_context(|| format!("remove unfinished {}", dot_git.display()))?;
-                return init_with_origin(dir, url);
+                return redo_init(dir, url, "no origin");
             }
             None => crate::bail!(
                 "{}: existing git repository has no origin url (expected {}); not touching it",
@@ -114,6 +100,18 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
             );
         }
     }
+    init_with_origin(dir, url)
+}
+
+/// Replace an unfinished `.git` in `dir` (`why` says what was wrong) with a fresh init.
+fn redo_init(dir: &Path, url: &str, why: &str) -> Result<gix::Repository> {
+    let dot_git = dir.join(".git");
+    log::warn!(
+        "{}: unfinished clone ({why}); starting it again",
+        dir.display()
+    );
+    std::fs::remove_dir_all(&dot_git)
+        .with_context(|| format!("remove unfinished {}", dot_git.display()))?;
     init_with_origin(dir, url)
 }
 
