@@ -326,9 +326,9 @@ le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b) ? a : b }'; }
 cpu=${R[daemon.unch.cpu]}
 echo "target: unchanged pass <= 50 ms CPU (git://): ${cpu} ms -> $(verdict "$(le "$cpu" 50)")"
-echo "        (file://, incl. git-upload-pack children: ${R[file.unch.cpu]} ms -> $(verdict "$(le "${R[file.unch.cpu]}" 50)"))"
+echo "        (file://, incl. its git upload-pack children: ${R[file.unch.cpu]} ms -> $(verdict "$(le "${R[file.unch.cpu]}" 50)"))"
 echo "target: unchanged pass spawns no process of its own (git://): ${R[daemon.unch.children]} -> $(verdict "$(le "${R[daemon.unch.children]}" 0)")"
-echo "        (file://: ${R[file.unch.children]} children, all git-upload-pack expected)"
+echo "        (file://: ${R[file.unch.children]} children, all git upload-pack expected)"
 contacts=$(max "${R[daemon.unch.contacts_gitd]}" "${R[file.unch.contacts_file]}")
 echo "target: deploy repo contacted <= 2 times per unchanged pass: $contacts -> $(verdict "$(le "$contacts" 2)")"
 rss=$(max "$(max "${R[file.first.rss]}" "${R[daemon.first.rss]}")" "$(max "${R[file.unch.rss]}" "${R[daemon.unch.rss]}")")
