@@ -1234,3 +1234,24 @@ fn monitoring_clone_left_behind_its_push_is_caught_up() {
         s.feedback_text() + "\n"
     );
 }
+
+#[test]
+fn file_remote_without_git_says_what_to_install() {
+    let s = Scenario::new();
+    s.one_app("true");
+    let empty_bin = s.path().join("empty-bin");
+    fs::create_dir_all(&empty_bin).unwrap();
+    let run: common::scenario::Run = s
+        .agent()
+        .arg("--once")
+        .env("PATH", &empty_bin)
+        .output()
+        .unwrap()
+        .into();
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("file:// remotes need git on the device"),
+        "{}",
+        run.stderr
+    );
+}

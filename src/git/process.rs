@@ -66,6 +66,7 @@ pub struct ProcessTransport {
     child: Option<Child>,
     /// Set by a pipe whose wait timed out: the helper is known stuck, end it at once.
     stalled: Arc<AtomicBool>,
+    missing_hint: Option<&'static str>,
 }
 
 impl ProcessTransport {
@@ -85,7 +86,14 @@ impl ProcessTransport {
             connection: None,
             child: None,
             stalled: Arc::new(AtomicBool::new(false)),
+            missing_hint: None,
         }
+    }
+
+    /// What to tell the operator when the helper program is not installed.
+    pub fn with_missing_hint(mut self, hint: &'static str) -> ProcessTransport {
+        self.missing_hint = Some(hint);
+        self
     }
 
     fn spawn(&mut self, service: Service) -> std::io::Result<()> {
@@ -101,7 +109,15 @@ impl ProcessTransport {
             .stdout(std::process::Stdio::piped())
             // Its own group: a shell wrapper and the ssh it starts end together.
             .process_group(0);
-        let mut child = cmd.spawn()?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| match (e.kind(), self.missing_hint) {
+                (std::io::ErrorKind::NotFound, Some(hint)) => std::io::Error::new(
+                    e.kind(),
+                    format!("{} not found on PATH: {hint}", self.what),
+                ),
+                _ => e,
+            })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             end_group(&mut child);
             return Err(std::io::Error::other("helper started without pipes"));

@@ -96,13 +96,8 @@ fn connect_file(url: gix::url::Url, version: Protocol, net: &NetOptions) -> Boxe
         cmd.arg(sub).arg(&path).stderr(Stdio::null());
         cmd
     });
-    Box::new(ProcessTransport::new(
-        url,
-        version,
-        net.timeout,
-        "git",
-        make,
-    ))
+    const HINT: &str = "file:// remotes need git on the device (Debian: apt-get install git); git://, http(s):// and ssh do not";
+    Box::new(ProcessTransport::new(url, version, net.timeout, "git", make).with_missing_hint(HINT))
 }
 
 /// http(s): our ureq client (see `http`); userinfo is taken out of the url before gix sees it.
