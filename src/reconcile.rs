@@ -39,7 +39,7 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
     let net = cfg.net_options();
     let dir = layout.deploy_clone(&group.url, &group.branch);
     let shown = url::redact(&group.url);
-    let (config_side, meta) = match sync_deploy(&dir, &group.url, &group.branch, &net) {
+    let (config_side, meta) = match sync_deploy(&dir, &group.url, &group.branch, &net, stop) {
         Ok((deploy, fetch_err)) => {
             let mut side = Updation {
                 ok: fetch_err.is_none(),
@@ -120,14 +120,16 @@ fn sync_deploy(
     repo_url: &str,
     branch: &str,
     net: &NetOptions,
+    stop: &AtomicBool,
 ) -> Result<(gix::Repository, Option<Error>)> {
     let deploy = repo::open_or_init(dir, repo_url)?;
     let tracking = format!("refs/remotes/origin/{branch}");
-    let fetched = repo::fetch(
+    let fetched = repo::fetch_until(
         &deploy,
         repo_url,
         &[&format!("+refs/heads/{branch}:{tracking}")],
         net,
+        stop,
     );
     let tip = repo::find_ref(&deploy, &tracking)?;
     let fetch_err = match (fetched, tip) {
@@ -380,7 +382,7 @@ fn apply(
             run_hook("pre", pre, &mut codes);
         }
     }
-    let code_result = sync_code(spec, &ctx.net);
+    let code_result = sync_code(spec, &ctx.net, ctx.stop);
     let app_side = match &code_result {
         Ok(r) => code_updation(r, true, None, None),
         Err(e) => {
@@ -426,7 +428,7 @@ fn apply(
 }
 
 /// Put the code clone at the desired commit, fetching only when it is not present locally.
-fn sync_code(spec: &AppSpec, net: &NetOptions) -> Result<gix::Repository> {
+fn sync_code(spec: &AppSpec, net: &NetOptions, stop: &AtomicBool) -> Result<gix::Repository> {
     let dir = &spec.code_local_path;
     if dir.exists() {
         if let Err(e) = files::adopt_ownership(dir) {
@@ -437,7 +439,7 @@ fn sync_code(spec: &AppSpec, net: &NetOptions) -> Result<gix::Repository> {
     let desired = match repo::resolve_commit(&code, &spec.code_commit_hash) {
         Some(id) => id,
         None => {
-            repo::fetch(
+            repo::fetch_until(
                 &code,
                 &spec.code_url,
                 &[
@@ -445,6 +447,7 @@ fn sync_code(spec: &AppSpec, net: &NetOptions) -> Result<gix::Repository> {
                     "+refs/tags/*:refs/tags/*",
                 ],
                 net,
+                stop,
             )?;
             repo::resolve_commit(&code, &spec.code_commit_hash).with_context(|| {
                 format!(

@@ -1250,8 +1250,92 @@ fn file_remote_without_git_says_what_to_install() {
         .into();
     run.expect_code(1);
     assert!(
-        run.stderr.contains("file:// remotes need git on the device"),
+        run.stderr
+            .contains("file:// remotes need git on the device"),
         "{}",
         run.stderr
     );
+}
+
+/// SIGTERM while a big clone trickles in over a thin link: the agent gives up the fetch and
+/// exits within seconds (SPEC §8), leaves nothing half-done, and the next run completes it.
+#[test]
+fn sigterm_during_a_slow_clone_stops_within_seconds() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::{Duration, Instant};
+    let s = Scenario::new();
+    let (code, _) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    let mut random = vec![0u8; 6 << 20];
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for b in random.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    fs::write(code.work.join("big.bin"), &random).unwrap();
+    git(&code.work, &["add", "big.bin"]);
+    git(&code.work, &["commit", "--quiet", "-m", "big"]);
+    git(&code.work, &["push", "--quiet", "origin", "HEAD:main"]);
+    let c2 = git(&code.work, &["rev-parse", "HEAD"]);
+    s.infra_meta(&[s.section("web", &code, &c2, "")]);
+    s.agent_config(&["web"]);
+
+    // The file:// helper, throttled to ~320 KB/s: the 6 MB pack takes ~20 s.
+    let real_git = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let bin = s.path().join("slow-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("git");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = upload-pack ]; then\n  {git} \"$@\" | python3 -c '\nimport sys, time\nwhile True:\n    b = sys.stdin.buffer.read1(16384)\n    if not b: break\n    sys.stdout.buffer.write(b); sys.stdout.buffer.flush(); time.sleep(0.05)\n'\nelse\n  exec {git} \"$@\"\nfi\n",
+            git = real_git.trim()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+
+    let mut child = s
+        .agent()
+        .arg("--once")
+        .env("PATH", &path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !s.srv("web").join(".git").exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "clone never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let term = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let took = term.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "exit took {took:?} after SIGTERM"
+    );
+    assert_eq!(status.code(), Some(1), "the cut-short app needs attention");
+    assert!(
+        !s.srv("web").join("big.bin").exists(),
+        "the fetch was cut short, not finished"
+    );
+
+    // The next run (normal link) completes the clone.
+    s.once().expect_code(0);
+    assert_eq!(head(&s.srv("web")), c2);
+    fsck(&s.srv("web").join(".git"));
 }

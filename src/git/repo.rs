@@ -255,6 +255,19 @@ fn write_origin(repo: &gix::Repository, url: &str) -> Result<()> {
 /// exist yet): the caller checks the local ref afterwards. Tags are only fetched when a
 /// refspec asks for them. Local refs of branches that vanished on the remote are kept.
 pub fn fetch(repo: &gix::Repository, url: &str, refspecs: &[&str], net: &NetOptions) -> Result<()> {
+    fetch_until(repo, url, refspecs, net, &AtomicBool::new(false))
+}
+
+/// [`fetch`] that gives up when `stop` becomes true (the agent is shutting down): a big
+/// pack on a thin link must not keep a stopping agent alive for minutes. Nothing is lost:
+/// the partial pack is discarded and refs are untouched, so the next run fetches again.
+pub fn fetch_until(
+    repo: &gix::Repository,
+    url: &str,
+    refspecs: &[&str],
+    net: &NetOptions,
+    stop: &AtomicBool,
+) -> Result<()> {
     let shown = redact(url);
     let ctx = || format!("fetch {shown}");
     if refspecs.is_empty() {
@@ -297,12 +310,11 @@ pub fn fetch(repo: &gix::Repository, url: &str, refspecs: &[&str], net: &NetOpti
     if prepare.ref_map().mappings.is_empty() {
         return Ok(());
     }
-    let interrupt = AtomicBool::new(false);
     prepare
         .with_reflog_message(gix::remote::fetch::RefLogMessage::Prefixed {
             action: "fetch".into(),
         })
-        .receive(gix::progress::Discard, &interrupt)
+        .receive(gix::progress::Discard, stop)
         .with_context(ctx)?;
     Ok(())
 }
