@@ -1145,29 +1145,34 @@ fn deleted_deploy_branch_is_reported_and_the_last_config_kept() {
     s.once().expect_code(0);
 }
 
+/// A PATH whose `git` is the shell script `body`, for the agent's file:// helper only (the
+/// tests keep checking with the real git).
+fn git_wrapper_on_path(s: &Scenario, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = s.path().join("wrapper-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("git");
+    fs::write(&wrapper, format!("#!/bin/sh\n{body}")).unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}
+
 /// A file:// remote whose helper never answers (a repository on a hung network mount):
 /// the group fails within the silence bound, and no helper is left behind.
 #[test]
 fn stalled_file_remote_fails_within_network_timeout() {
-    use std::os::unix::fs::PermissionsExt;
     let mut s = Scenario::new();
     s.config_extra = "network_timeout = 2\n".into();
     s.one_app("true");
-    let bin = s.path().join("stalling-bin");
-    fs::create_dir_all(&bin).unwrap();
-    let fake = bin.join("git");
     // The helper and a process it started both record their pids; both must be ended.
     let pids = s.path().join("helper-pids");
-    fs::write(
-        &fake,
-        format!(
-            "#!/bin/sh\necho $$ >> {p}\nsleep 30 &\necho $! >> {p}\nwait\n",
+    let path = git_wrapper_on_path(
+        &s,
+        &format!(
+            "echo $$ >> {p}\nsleep 30 &\necho $! >> {p}\nwait\n",
             p = pids.display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    );
     let t0 = std::time::Instant::now();
     let run: common::scenario::Run = s
         .agent()
@@ -1261,7 +1266,6 @@ fn file_remote_without_git_says_what_to_install() {
 /// exits within seconds (SPEC §8), leaves nothing half-done, and the next run completes it.
 #[test]
 fn sigterm_during_a_slow_clone_stops_within_seconds() {
-    use std::os::unix::fs::PermissionsExt;
     use std::time::{Duration, Instant};
     let s = Scenario::new();
     let (code, _) = s.code_repo("web", &[("app.txt", "v1\n")]);
@@ -1290,19 +1294,13 @@ fn sigterm_during_a_slow_clone_stops_within_seconds() {
             .stdout,
     )
     .unwrap();
-    let bin = s.path().join("slow-bin");
-    fs::create_dir_all(&bin).unwrap();
-    let wrapper = bin.join("git");
-    fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nif [ \"$1\" = upload-pack ]; then\n  {git} \"$@\" | python3 -c '\nimport sys, time\nwhile True:\n    b = sys.stdin.buffer.read1(16384)\n    if not b: break\n    sys.stdout.buffer.write(b); sys.stdout.buffer.flush(); time.sleep(0.05)\n'\nelse\n  exec {git} \"$@\"\nfi\n",
+    let path = git_wrapper_on_path(
+        &s,
+        &format!(
+            "if [ \"$1\" = upload-pack ]; then\n  {git} \"$@\" | python3 -c '\nimport sys, time\nwhile True:\n    b = sys.stdin.buffer.read1(16384)\n    if not b: break\n    sys.stdout.buffer.write(b); sys.stdout.buffer.flush(); time.sleep(0.05)\n'\nelse\n  exec {git} \"$@\"\nfi\n",
             git = real_git.trim()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    );
 
     let mut child = s
         .agent()
