@@ -39,6 +39,16 @@ fn once(s: &Scenario) -> common::scenario::Run {
     run
 }
 
+/// `--once` that must fail (exit 1) fast: a refused connection is no reason to wait.
+fn once_failing_fast(s: &Scenario) -> common::scenario::Run {
+    let mut cmd = agent(s);
+    cmd.arg("--once");
+    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
+    run.expect_code(1);
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    run
+}
+
 /// A scenario whose deploy repo is reached over ssh (the fixture side still uses file://).
 fn ssh_scenario(sshd: &Sshd) -> Scenario {
     let mut s = Scenario::new();
@@ -179,11 +189,7 @@ fn refused_key_fails_fast_with_a_clear_error_and_no_userinfo() {
     s.infra_meta(&[s.section("web", &code, &c1, "")]);
     s.agent_config(&["web"]);
 
-    let mut cmd = agent(&s);
-    cmd.arg("--once");
-    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
-    run.expect_code(1);
-    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    let run = once_failing_fast(&s);
     assert!(run.stderr.contains("Permission denied"), "{}", run.stderr);
     assert!(
         run.stderr.contains("authorized"),
@@ -222,11 +228,7 @@ fn unknown_host_key_is_refused_and_names_ssh_keyscan() {
     s.infra_meta(&[s.section("web", &code, &c1, "")]);
     s.agent_config(&["web"]);
 
-    let mut cmd = agent(&s);
-    cmd.arg("--once");
-    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
-    run.expect_code(1);
-    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    let run = once_failing_fast(&s);
     assert!(run.stderr.contains("host key"), "{}", run.stderr);
     assert!(
         run.stderr.contains(&format!(
@@ -436,11 +438,7 @@ fn changed_host_key_is_refused_with_the_steps_to_fix_it() {
     s.infra_meta(&[s.section("web", &code, &c1, "")]);
     s.agent_config(&["web"]);
 
-    let mut cmd = agent(&s);
-    cmd.arg("--once");
-    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
-    run.expect_code(1);
-    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    let run = once_failing_fast(&s);
     assert!(run.stderr.contains("has CHANGED"), "{}", run.stderr);
     assert!(
         run.stderr
