@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::url;
 
 /// Default location when neither `--config` nor `$GITOPS_AGENT_CONFIG` is given.
@@ -61,8 +61,12 @@ pub const KNOWN_KEYS: &[&str] = &[
     "applications",
 ];
 
-/// Read and validate the config at `path`.
+/// Read and validate the config at `path`. Every error is `Kind::Config` (exit 2).
 pub fn load(path: &Path) -> Result<AgentConfig> {
+    load_inner(path).map_err(|e| e.with_kind(Kind::Config))
+}
+
+fn load_inner(path: &Path) -> Result<AgentConfig> {
     let shown = path.display();
     if path.is_dir() {
         return Err(Error::msg(format!(
@@ -74,11 +78,16 @@ pub fn load(path: &Path) -> Result<AgentConfig> {
             "{shown}: cannot read the agent config ({e}); create it (see install/config.toml) or pass --config PATH"
         ))
     })?;
-    parse(path, &bytes)
+    parse_inner(path, &bytes)
 }
 
-/// Validate config text. Every error names the file and the key, and says what to write.
+/// Validate config text. Every error names the file and the key, and says what to write;
+/// its kind is `Kind::Config`.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
+    parse_inner(path, bytes).map_err(|e| e.with_kind(Kind::Config))
+}
+
+fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
     let file = path.display().to_string();
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Error::msg(format!(

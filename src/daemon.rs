@@ -11,9 +11,10 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
 use crate::backoff::Backoff;
 use crate::config::{self, AgentConfig};
+use crate::error::Kind;
 use crate::error::{Context, Result};
 use crate::layout::Layout;
-use crate::lock::{self, LockError};
+use crate::lock;
 use crate::{pass, sdnotify};
 
 /// Used between retries while no usable config exists.
@@ -31,7 +32,7 @@ pub fn run(
     layout: &Layout,
     force_report: bool,
     lock_wait: Duration,
-) -> Result<i32> {
+) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
@@ -124,7 +125,7 @@ pub fn run(
     }
     sdnotify::notify("STOPPING=1");
     log::info!("stopping");
-    Ok(0)
+    Ok(())
 }
 
 fn load(path: &Path) -> Option<AgentConfig> {
@@ -157,11 +158,11 @@ fn run_pass(
 ) {
     let _lock = match lock::acquire(&layout.lock_file(), lock_wait, stop) {
         Ok(l) => l,
-        Err(LockError::Busy(msg)) => {
-            log::warn!("{msg}; skipping this pass");
+        Err(e) if e.kind() == Kind::Locked => {
+            log::warn!("{e}; skipping this pass");
             return;
         }
-        Err(LockError::Io(e)) => {
+        Err(e) => {
             log::error!("{e}; skipping this pass");
             return;
         }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, Kind, Result};
 
 /// How long a second agent waits for the lock before giving up (exit 3 with `--once`).
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(120);
@@ -18,29 +18,18 @@ pub struct PassLock {
     _file: File,
 }
 
-/// Why the lock was not taken.
-#[derive(Debug)]
-pub enum LockError {
-    /// Another agent held it for the whole wait.
-    Busy(String),
-    Io(Error),
-}
-
 /// Take the lock at `path`, waiting up to `wait`, or until `stop` is set (a shutdown must
-/// not wait for another agent's pass).
-pub fn acquire(path: &Path, wait: Duration, stop: &AtomicBool) -> Result<PassLock, LockError> {
+/// not wait for another agent's pass). Another agent holding it is `Kind::Locked`.
+pub fn acquire(path: &Path, wait: Duration, stop: &AtomicBool) -> Result<PassLock> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("create {}", parent.display()))
-            .map_err(LockError::Io)?;
+        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
-        .with_context(|| format!("open lock file {}", path.display()))
-        .map_err(LockError::Io)?;
+        .with_context(|| format!("open lock file {}", path.display()))?;
     let deadline = Instant::now() + wait;
     loop {
         // SAFETY: flock on an fd we own.
@@ -49,19 +38,19 @@ pub fn acquire(path: &Path, wait: Duration, stop: &AtomicBool) -> Result<PassLoc
         }
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(LockError::Io(Error::msg(format!(
-                "lock {}: {err}",
-                path.display()
-            ))));
+            return Err(Error::msg(format!("lock {}: {err}", path.display())));
         }
         if stop.load(Ordering::Relaxed) {
-            return Err(LockError::Busy(format!(
-                "stopped while waiting for the lock {} held by another gitops-agent",
-                path.display()
-            )));
+            return Err(Error::new(
+                Kind::Locked,
+                format!(
+                    "stopped while waiting for the lock {} held by another gitops-agent",
+                    path.display()
+                ),
+            ));
         }
         if Instant::now() >= deadline {
-            return Err(LockError::Busy(format!(
+            return Err(Error::new(Kind::Locked, format!(
                 "another gitops-agent holds the lock {} (waited {} s); is the service running? stop it or retry later",
                 path.display(),
                 wait.as_secs()
@@ -81,8 +70,11 @@ mod tests {
         let no = AtomicBool::new(false);
         let held = acquire(&path, Duration::ZERO, &no).unwrap();
         match acquire(&path, Duration::from_millis(300), &no) {
-            Err(LockError::Busy(msg)) => assert!(msg.contains("another gitops-agent")),
-            other => panic!("expected Busy, got {other:?}"),
+            Err(e) => {
+                assert_eq!(e.kind(), Kind::Locked);
+                assert!(e.to_string().contains("another gitops-agent"));
+            }
+            other => panic!("expected Locked, got {other:?}"),
         }
         // a shutdown ends the wait at once
         let t0 = Instant::now();

@@ -10,9 +10,9 @@ use std::time::Duration;
 use argh::FromArgs;
 
 use gitops_agent::config::{self, AgentConfig};
-use gitops_agent::error::{Context, Result};
+use gitops_agent::error::{Context, Error, Kind, Result};
 use gitops_agent::layout::Layout;
-use gitops_agent::lock::{self, LockError};
+use gitops_agent::lock;
 use gitops_agent::{daemon, pass};
 
 /// GitOps for machines without Kubernetes: keeps each app of this device at the commit its
@@ -60,6 +60,29 @@ const EXIT_UNHEALTHY: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 const EXIT_LOCKED: u8 = 3;
 
+/// What a mode ended with, before it becomes a process exit code.
+enum Outcome {
+    /// Done; everything healthy (or the daemon stopped on request).
+    Healthy,
+    /// Done; an app of this pass needs attention (or the editor failed).
+    Unhealthy,
+}
+
+/// The one place where outcomes and errors become exit codes (SPEC §1).
+fn exit_code(result: &Result<Outcome>) -> u8 {
+    match result {
+        Ok(Outcome::Healthy) => 0,
+        Ok(Outcome::Unhealthy) => EXIT_UNHEALTHY,
+        Err(e) => match e.kind() {
+            Kind::Config => EXIT_CONFIG,
+            Kind::Locked => EXIT_LOCKED,
+            // Anything else (signal setup, lock file I/O, the editor not starting) is not
+            // the config's fault: "needs attention".
+            _ => EXIT_UNHEALTHY,
+        },
+    }
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -70,13 +93,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging();
-    match try_main(args) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            log::error!("{e}");
-            ExitCode::from(EXIT_CONFIG)
-        }
+    let result = try_main(args);
+    if let Err(e) = &result {
+        log::error!("{e}");
     }
+    ExitCode::from(exit_code(&result))
 }
 
 /// Like `argh::from_env`, but a usage error exits 2 (1 means "an app needs attention").
@@ -118,7 +139,7 @@ fn init_logging() {
     let _ = logger.init();
 }
 
-fn try_main(args: Args) -> Result<u8> {
+fn try_main(args: Args) -> Result<Outcome> {
     let config_path = args
         .config
         .or_else(|| {
@@ -138,7 +159,7 @@ fn try_main(args: Args) -> Result<u8> {
     if args.once {
         run_once(&config_path, &layout, args.force_report, lock_wait)
     } else {
-        daemon::run(&config_path, &layout, args.force_report, lock_wait).map(|c| c as u8)
+        daemon::run(&config_path, &layout, args.force_report, lock_wait).map(|()| Outcome::Healthy)
     }
 }
 
@@ -148,14 +169,8 @@ fn run_once(
     layout: &Layout,
     force_report: bool,
     lock_wait: Duration,
-) -> Result<u8> {
-    let cfg: AgentConfig = match config::load(config_path) {
-        Ok(c) => c,
-        Err(e) => {
-            log::error!("{e}");
-            return Ok(EXIT_CONFIG);
-        }
-    };
+) -> Result<Outcome> {
+    let cfg: AgentConfig = config::load(config_path)?;
     for w in &cfg.warnings {
         log::warn!("{w}");
     }
@@ -165,21 +180,18 @@ fn run_once(
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("install signal handlers")?;
     }
-    let _lock = match lock::acquire(&layout.lock_file(), lock_wait, &stop) {
-        Ok(l) => l,
-        Err(LockError::Busy(msg)) => {
-            log::error!("{msg}");
-            return Ok(EXIT_LOCKED);
-        }
-        Err(LockError::Io(e)) => return Err(e),
-    };
+    let _lock = lock::acquire(&layout.lock_file(), lock_wait, &stop)?;
     let summary = pass::run(&cfg, layout, force_report, &stop, None);
     log::info!("pass done: {}", summary.line());
-    Ok(if summary.healthy() { 0 } else { EXIT_UNHEALTHY })
+    Ok(if summary.healthy() {
+        Outcome::Healthy
+    } else {
+        Outcome::Unhealthy
+    })
 }
 
 /// `--configure`: edit the config with the operator's editor.
-fn configure(path: &std::path::Path) -> Result<u8> {
+fn configure(path: &std::path::Path) -> Result<Outcome> {
     let editor = std::env::var("EDITOR")
         .ok()
         .filter(|e| !e.trim().is_empty())
@@ -197,5 +209,11 @@ fn configure(path: &std::path::Path) -> Result<u8> {
         .arg(path)
         .status()
         .with_context(|| format!("start editor `{editor}`"))?;
-    Ok(if status.success() { 0 } else { EXIT_UNHEALTHY })
+    if status.success() {
+        Ok(Outcome::Healthy)
+    } else {
+        Err(Error::msg(format!(
+            "editor `{editor}` exited with {status}"
+        )))
+    }
 }

@@ -24,7 +24,7 @@ use gix_pack::data::output;
 use super::transport::{connect, BoxedTransport};
 use super::NetOptions;
 use crate::bail;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, Kind, Result};
 use crate::url::redact;
 
 /// One ref update to send.
@@ -95,6 +95,7 @@ fn push_inner(
     if remote_old != update.expected_old {
         let _ = close_without_commands(&mut transport);
         bail!(
+            Kind::RefMoved,
             "remote ref moved: expected {}, remote has {} (someone else pushed; retry after fetching)",
             describe(update.expected_old),
             describe(remote_old)
@@ -176,17 +177,22 @@ fn push_inner(
         // A report that explains the failure beats the bare socket error it caused.
         if let Ok(lines) = &report {
             if let Err(reason) = check_report(lines, &update.name) {
-                bail!("{}{remote_said}", reason.message());
+                return Err(Error::new(
+                    reason.kind(),
+                    format!("{}{remote_said}", reason.message()),
+                ));
             }
         }
         bail!(
+            Kind::Network,
             "{} (the remote hung up while the pack was being sent; it may have refused the pack){remote_said}",
             e.message()
         );
     }
-    let report = report.map_err(|e| Error::msg(format!("{}{remote_said}", e.message())))?;
+    let report =
+        report.map_err(|e| Error::new(e.kind(), format!("{}{remote_said}", e.message())))?;
     check_report(&report, &update.name)
-        .map_err(|e| Error::msg(format!("{}{remote_said}", e.message())))
+        .map_err(|e| Error::new(e.kind(), format!("{}{remote_said}", e.message())))
 }
 
 const HUNG_UP: &str = "read push report (the remote hung up; it may have refused the pack)";
@@ -433,9 +439,15 @@ fn check_report(lines: &[String], name: &str) -> Result<()> {
         Some("unpack ok") => {}
         Some(other) => {
             let reason = other.strip_prefix("unpack ").unwrap_or(other);
-            bail!("the remote failed to unpack the pack: {reason}");
+            bail!(
+                Kind::Rejected,
+                "the remote failed to unpack the pack: {reason}"
+            );
         }
-        None => bail!("the remote sent no report (connection closed?)"),
+        None => bail!(
+            Kind::Network,
+            "the remote sent no report (connection closed?)"
+        ),
     }
     for line in lines {
         if let Some(rest) = line.strip_prefix("ok ") {
@@ -445,11 +457,28 @@ fn check_report(lines: &[String], name: &str) -> Result<()> {
         } else if let Some(rest) = line.strip_prefix("ng ") {
             let (ref_name, reason) = rest.split_once(' ').unwrap_or((rest, "no reason given"));
             if ref_name == name {
-                bail!("rejected by the remote: {reason}");
+                // The server's words for a lost compare-and-swap (another pusher won).
+                let moved = [
+                    "cannot lock ref",
+                    "fetch first",
+                    "non-fast-forward",
+                    "stale info",
+                ]
+                .iter()
+                .any(|m| reason.contains(m));
+                let kind = if moved {
+                    Kind::RefMoved
+                } else {
+                    Kind::Rejected
+                };
+                bail!(kind, "rejected by the remote: {reason}");
             }
         }
     }
-    bail!("the remote's report does not mention the ref")
+    bail!(
+        Kind::Invalid,
+        "the remote's report does not mention the ref"
+    )
 }
 
 /// Messages the server sent on the side band, formatted as an error suffix.
