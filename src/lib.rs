@@ -19,5 +19,6 @@ pub mod reconcile;
 pub mod report;
 pub mod sdnotify;
 pub mod state;
+pub mod text;
 pub mod trim;
 pub mod url;

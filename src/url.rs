@@ -21,11 +21,15 @@ pub fn split_branch(value: &str) -> (String, String) {
 
 /// A `scheme://user[:password]@host/...` url split as (`scheme://`, `user[:password]`,
 /// `host/...`); `None` for urls without userinfo (and for scp-style `git@host:path`).
+///
+/// The userinfo ends at the LAST `@` before any `?` or `#`, even past a `/`: a password
+/// written unencoded may hold `/`, and showing too little of a rare url with `@` in its
+/// path is better than showing a secret.
 fn split_userinfo(url: &str) -> Option<(&str, &str, &str)> {
     let rest_start = url.find("://")? + 3;
     let rest = &url[rest_start..];
-    let auth_end = rest.find('/').unwrap_or(rest.len());
-    let at = rest[..auth_end].rfind('@')?;
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let at = rest[..end].rfind('@')?;
     Some((&url[..rest_start], &rest[..at], &rest[at + 1..]))
 }
 
@@ -61,14 +65,77 @@ pub fn short_hash(url: &str) -> String {
     digest[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The url with any password/token (and the user of `scheme://` urls that carry one)
-/// replaced, safe for logs, errors and the feedback file. scp-style `git@host:` is kept:
-/// that user is not a secret.
+/// Query parameters whose values are secrets (GitLab, GitHub, Azure SAS, ...).
+const SECRET_PARAMS: &[&str] = &[
+    "token",
+    "access_token",
+    "private_token",
+    "password",
+    "key",
+    "sig",
+];
+
+/// The url with any password/token (and the user of `scheme://` urls that carry one) and
+/// the values of secret query parameters replaced, safe for logs, errors and the feedback
+/// file; at most `text::MAX_SHOWN` characters. scp-style `git@host:` is kept: that user is
+/// not a secret.
 pub fn redact(url: &str) -> String {
     let s = url.trim();
-    match split_userinfo(s) {
+    let s = match split_userinfo(s) {
         Some((scheme, _, rest)) => format!("{scheme}***@{rest}"),
         None => s.to_string(),
+    };
+    let s = redact_query(&s);
+    crate::text::clip(&s).into_owned()
+}
+
+/// `?a=1&token=x#f` -> `?a=1&token=***#f` for the names in `SECRET_PARAMS` (any case).
+fn redact_query(url: &str) -> String {
+    let Some(q) = url.find('?') else {
+        return url.to_string();
+    };
+    let (head, query) = url.split_at(q + 1);
+    let (query, fragment) = match query.find('#') {
+        Some(h) => query.split_at(h),
+        None => (query, ""),
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((name, _)) if SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(name)) => {
+                format!("{name}=***")
+            }
+            _ => p.to_string(),
+        })
+        .collect();
+    format!("{head}{}{fragment}", params.join("&"))
+}
+
+/// A remote url whose `Display` and `Debug` are redacted, so no message can show its
+/// secret by accident; `secret()` gives the real url to the code that connects.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Url(String);
+
+impl Url {
+    pub fn new(url: impl Into<String>) -> Self {
+        Url(url.into())
+    }
+
+    /// The url as written, secrets included: for connecting, never for showing.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+impl std::fmt::Debug for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Url({:?})", redact(&self.0))
     }
 }
 
@@ -164,5 +231,45 @@ mod tests {
         assert_eq!(redact("https://h/o/r"), "https://h/o/r");
         assert_eq!(redact("git@h:o/r"), "git@h:o/r");
         assert!(!redact("http://tok@127.0.0.1:8/r@x").contains("tok"));
+    }
+
+    #[test]
+    fn redact_hides_a_password_holding_a_slash() {
+        assert!(!redact("https://u:se/cret@h/o/r").contains("cret"));
+    }
+
+    #[test]
+    fn redact_hides_secret_query_values() {
+        assert_eq!(
+            redact("https://h/o/r?access_token=abc&x=1#f"),
+            "https://h/o/r?access_token=***&x=1#f"
+        );
+        assert_eq!(
+            redact("https://h/r?PRIVATE_TOKEN=z"),
+            "https://h/r?PRIVATE_TOKEN=***"
+        );
+        assert_eq!(
+            redact("https://h/r?sig=z&key=k"),
+            "https://h/r?sig=***&key=***"
+        );
+        assert_eq!(redact("https://h/r?keep=z"), "https://h/r?keep=z");
+    }
+
+    #[test]
+    fn redact_clips_long_urls() {
+        let long = format!("https://h/{}", "a".repeat(1000));
+        assert!(redact(&long).chars().count() <= crate::text::MAX_SHOWN + 1);
+    }
+
+    #[test]
+    fn url_display_and_debug_are_redacted() {
+        let u = Url::new("https://u:sekret@h/o/r?token=t0k");
+        assert_eq!(u.secret(), "https://u:sekret@h/o/r?token=t0k");
+        for shown in [u.to_string(), format!("{u:?}")] {
+            assert!(
+                !shown.contains("sekret") && !shown.contains("t0k"),
+                "{shown}"
+            );
+        }
     }
 }
