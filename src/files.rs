@@ -3,67 +3,15 @@
 //! mode and owner of the file being replaced. Also resolving a config `src` safely.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
 
-/// Replace `dst` with `bytes` so that a reader sees the old or the new file, never a part.
-/// Missing parent folders are created.
+/// Replace `dst` with `bytes` so that a reader sees the old or the new file, never a part;
+/// mode and owner kept. Missing parent folders are created. See `atomic::write`.
 pub fn atomic_write(dst: &Path, bytes: &[u8]) -> Result<()> {
-    let parent = dst
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .with_context(|| format!("{}: has no parent folder", dst.display()))?;
-    fs::create_dir_all(parent).with_context(|| format!("create folder {}", parent.display()))?;
-    let name = dst
-        .file_name()
-        .with_context(|| format!("{}: not a file path", dst.display()))?;
-    let tmp = parent.join(format!(".{}.gitops-agent-tmp", name.to_string_lossy()));
-    let existing = fs::metadata(dst).ok();
-    let result = (|| -> Result<()> {
-        let mut f = fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("write {}", tmp.display()))?;
-        if let Some(meta) = &existing {
-            f.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
-                .with_context(|| format!("keep the mode of {}", dst.display()))?;
-            chown_like(&f, meta, dst);
-        }
-        f.sync_all()
-            .with_context(|| format!("fsync {}", tmp.display()))?;
-        fs::rename(&tmp, dst)
-            .with_context(|| format!("rename {} to {}", tmp.display(), dst.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    // The rename is durable only once the folder is synced.
-    if let Ok(dir) = fs::File::open(parent) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
-}
-
-fn chown_like(f: &fs::File, meta: &fs::Metadata, dst: &Path) {
-    use std::os::fd::AsRawFd;
-    if meta.uid() == current_uid() && meta.gid() == current_gid() {
-        return;
-    }
-    // SAFETY: fchown on an fd we own; failure is reported, not fatal (non-root agents).
-    let rc = unsafe { libc::fchown(f.as_raw_fd(), meta.uid(), meta.gid()) };
-    if rc != 0 {
-        log::warn!(
-            "{}: could not keep owner {}:{} ({})",
-            dst.display(),
-            meta.uid(),
-            meta.gid(),
-            std::io::Error::last_os_error()
-        );
-    }
+    crate::atomic::write(dst, bytes, None)
 }
 
 pub fn current_uid() -> u32 {
@@ -151,6 +99,7 @@ fn chown_tree(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn tmpdir(name: &str) -> PathBuf {
         let d =

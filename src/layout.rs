@@ -1,8 +1,10 @@
 //! Where things live under `$GITOPS_AGENT_HOME` (SPEC §3): byte for byte the Python agent's
 //! clone folders, so a migrated device reuses them, plus the agent's own state.
 
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::error::{Context, Result};
 use crate::url;
 
 /// The state root and the paths derived from it.
@@ -42,6 +44,32 @@ impl Layout {
 
     pub fn lock_file(&self) -> PathBuf {
         self.home.join("agent.lock")
+    }
+
+    /// Make the home and the agent's state folder private (0700), also when an earlier
+    /// agent (or a migration) left them 0755: the deploy clones there hold every device's
+    /// config secrets (SPEC §10).
+    pub fn prepare_home(&self) -> Result<()> {
+        for dir in [
+            self.home.clone(),
+            self.home.join("state"),
+            self.applied_dir(),
+        ] {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .with_context(|| format!("create {}", dir.display()))?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).with_context(
+                || {
+                    format!(
+                        "make {} private (0700); is $GITOPS_AGENT_HOME yours?",
+                        dir.display()
+                    )
+                },
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 //! gitops-agent: GitOps for machines without Kubernetes. See ARCHITECTURE.md for the map.
 
+pub mod atomic;
 pub mod backoff;
 pub mod clock;
 pub mod config;

@@ -3,6 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,11 +26,14 @@ pub fn acquire(path: &Path, wait: Duration, stop: &AtomicBool) -> Result<PassLoc
         std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     }
     let file = OpenOptions::new()
+        .mode(0o600)
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
         .with_context(|| format!("open lock file {}", path.display()))?;
+    // An older agent made it 0644; the agent's own files are 0600 (SPEC §10).
+    let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
     let deadline = Instant::now() + wait;
     loop {
         // SAFETY: flock on an fd we own.

@@ -152,6 +152,7 @@ fn try_main(args: Args) -> Result<Outcome> {
         return configure(&config_path);
     }
     let layout = Layout::from_env();
+    layout.prepare_home()?;
     let lock_wait = std::env::var("GITOPS_AGENT_LOCK_WAIT")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::error::Result;
-use crate::{files, layout};
+use crate::layout;
 
 /// The section last applied for `app`, if any.
 pub fn applied(dir: &Path, app: &str) -> Option<String> {
@@ -13,5 +13,10 @@ pub fn applied(dir: &Path, app: &str) -> Option<String> {
 
 /// Remember `section` as applied for `app` (atomically: a crash keeps the old record).
 pub fn record_applied(dir: &Path, app: &str, section: &str) -> Result<()> {
-    files::atomic_write(&layout::applied_record(dir, app), section.as_bytes())
+    // 0600: the agent's own memory is nobody else's business (SPEC §10).
+    crate::atomic::write(
+        &layout::applied_record(dir, app),
+        section.as_bytes(),
+        Some(0o600),
+    )
 }
