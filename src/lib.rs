@@ -9,6 +9,7 @@ pub mod error;
 pub mod files;
 pub mod git;
 pub mod health;
+pub mod hook_env;
 pub mod hooks;
 pub mod infra_meta;
 pub mod layout;
