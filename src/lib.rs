@@ -24,3 +24,4 @@ pub mod state;
 pub mod text;
 pub mod trim;
 pub mod url;
+pub mod windows;

@@ -2,7 +2,7 @@
 //! of generated inputs each, no panic, bounded output, and redaction never shows the secret.
 
 use gitops_agent::url::{normalize, redact, short_hash, slug, split_branch, Url};
-use gitops_agent::{infra_meta, report, text};
+use gitops_agent::{infra_meta, report, text, windows};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
@@ -145,6 +145,25 @@ proptest! {
         let fb = report::build(Some(&prev), &[], "2026-01-01 00:00:00");
         prop_assert!(fb.text.contains("overall_status"));
         let _ = report::same_content(&prev, &fb.text);
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn window_parser_never_panics_and_errors_stay_short(
+        s in prop_oneof![
+            any::<String>(),
+            "(Mon|Tue|Sun|Xyz|-|,){0,6} [0-9:]{0,6}-[0-9:]{0,6}",
+        ],
+        weekday in 0u8..7,
+        minute in 0u16..1440,
+    ) {
+        match windows::Window::parse(&s) {
+            Ok(w) => { let _ = w.contains(windows::LocalMinute { weekday, minute }); }
+            Err(e) => prop_assert!(e.to_string().chars().count() < 400),
+        }
     }
 }
 
