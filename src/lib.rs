@@ -17,6 +17,7 @@ pub mod lock;
 pub mod monitoring;
 pub mod pass;
 pub mod plan;
+pub mod prune;
 pub mod reconcile;
 pub mod report;
 pub mod sdnotify;
