@@ -20,6 +20,7 @@ pub mod plan;
 pub mod prune;
 pub mod reconcile;
 pub mod report;
+pub mod rollback;
 pub mod sdnotify;
 pub mod state;
 pub mod text;

@@ -1,0 +1,99 @@
+//! Health-checked updates (SPEC §12): what a failed health check leads to, and whether a
+//! refused section is still quarantined. Pure decisions; the shell saves the snapshot before
+//! an update and puts it back.
+
+use sha2::{Digest, Sha256};
+
+/// What to do once the health check of an update has answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Healthy (or no health check): keep the update.
+    Keep,
+    /// Unhealthy, and what ran before is known: put it back.
+    RollBack,
+    /// Unhealthy on a first install: nothing to go back to (`❌ health check failed`).
+    FailNoPrevious,
+}
+
+/// `health_ok`: the check passed within its retries (`None`: no check is configured).
+/// `has_previous`: a snapshot of what ran before was saved before the update.
+pub fn verdict(health_ok: Option<bool>, has_previous: bool) -> Verdict {
+    match (health_ok, has_previous) {
+        (None | Some(true), _) => Verdict::Keep,
+        (Some(false), true) => Verdict::RollBack,
+        (Some(false), false) => Verdict::FailNoPrevious,
+    }
+}
+
+/// What identifies "this section as deployed": its text and the bytes of its config `src`
+/// files. A refused section stays refused until this changes.
+pub fn fingerprint(section: &str, srcs: &[(&str, &[u8])]) -> String {
+    let mut h = Sha256::new();
+    h.update((section.len() as u64).to_le_bytes());
+    h.update(section.as_bytes());
+    for (name, bytes) in srcs {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether the update to `current` must not be tried: it is the one that was rolled back.
+pub fn is_quarantined(refused: Option<&str>, current: &str) -> bool {
+    refused == Some(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passing_or_absent_health_check_keeps_the_update() {
+        assert_eq!(verdict(None, true), Verdict::Keep);
+        assert_eq!(verdict(Some(true), false), Verdict::Keep);
+    }
+
+    #[test]
+    fn a_failing_health_check_rolls_back_to_what_ran_before() {
+        assert_eq!(verdict(Some(false), true), Verdict::RollBack);
+    }
+
+    #[test]
+    fn a_failing_first_install_has_nothing_to_roll_back_to() {
+        assert_eq!(verdict(Some(false), false), Verdict::FailNoPrevious);
+    }
+
+    #[test]
+    fn a_refused_section_stays_quarantined_until_it_or_a_src_changes() {
+        let refused = fingerprint(
+            "[web]\ncode_commit_hash = \"b\"\n",
+            &[("e/web.env", b"A=1")],
+        );
+        let same = fingerprint(
+            "[web]\ncode_commit_hash = \"b\"\n",
+            &[("e/web.env", b"A=1")],
+        );
+        assert!(is_quarantined(Some(&refused), &same));
+        let new_src = fingerprint(
+            "[web]\ncode_commit_hash = \"b\"\n",
+            &[("e/web.env", b"A=2")],
+        );
+        assert!(!is_quarantined(Some(&refused), &new_src));
+        let new_section = fingerprint(
+            "[web]\ncode_commit_hash = \"c\"\n",
+            &[("e/web.env", b"A=1")],
+        );
+        assert!(!is_quarantined(Some(&refused), &new_section));
+        assert!(!is_quarantined(None, &same));
+    }
+
+    #[test]
+    fn fingerprint_fields_cannot_run_into_each_other() {
+        assert_ne!(
+            fingerprint("ab", &[("c", b"d")]),
+            fingerprint("a", &[("bc", b"d")])
+        );
+    }
+}
