@@ -1,6 +1,9 @@
-//! Health of one app entry of the feedback file, the overall status line and the status
-//! commit message (SPEC §6). Pure functions over TOML values: entries written by the Python
-//! agent or by hand are judged by the same rules and a malformed one never crashes a pass.
+//! Health of one app (SPEC §6): the success rule ([`judge`]), applied to this pass's typed
+//! reports and to the entries of the feedback file, the overall status line and the status
+//! commit message. Pure: entries written by the Python agent or by hand are judged by the
+//! same rule and a malformed one never crashes a pass.
+
+use crate::report::{AppReport, Commands};
 
 /// The label of one app, first matching rule wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +27,35 @@ impl Health {
     }
 }
 
+/// The success rule, first match wins: the code update failed, the config update failed, a
+/// pre/post command exited non-zero, else healthy. An apply is recorded as successful exactly
+/// when its outcome is [`Health::Healthy`] (`plan::record_after_apply`).
+pub fn judge(app_ok: bool, config_ok: bool, codes: impl IntoIterator<Item = i64>) -> Health {
+    if !app_ok {
+        Health::AppUpdateFailed
+    } else if !config_ok {
+        Health::ConfigUpdateFailed
+    } else if codes.into_iter().any(|c| c != 0) {
+        Health::CommandFailed
+    } else {
+        Health::Healthy
+    }
+}
+
+/// Judge one app's outcome this pass, from the report alone (nothing carried forward from a
+/// previous feedback file: when nothing ran, no command failed).
+pub fn of_report(r: &AppReport) -> Health {
+    let codes: &[(&str, i32)] = match &r.commands {
+        Commands::Ran { codes, .. } => codes,
+        Commands::NothingRan => &[],
+    };
+    judge(
+        r.app.ok,
+        r.config.ok,
+        codes.iter().map(|(_, c)| i64::from(*c)),
+    )
+}
+
 /// Judge one `[app]` table of the feedback file.
 pub fn of_entry(entry: &toml::Value) -> Health {
     let flag = |section: &str| entry.get(section)?.get("updation-return-value")?.as_bool();
@@ -33,17 +65,7 @@ pub fn of_entry(entry: &toml::Value) -> Health {
         .and_then(|v| v.as_str())
         .and_then(parse_return_val);
     match (flag("app-updation"), flag("config-updation"), codes) {
-        (Some(app), Some(config), Some(codes)) => {
-            if !app {
-                Health::AppUpdateFailed
-            } else if !config {
-                Health::ConfigUpdateFailed
-            } else if codes.iter().any(|&c| c != 0) {
-                Health::CommandFailed
-            } else {
-                Health::Healthy
-            }
-        }
+        (Some(app), Some(config), Some(codes)) => judge(app, config, codes),
         _ => Health::Unknown,
     }
 }
@@ -126,6 +148,64 @@ mod tests {
             .parse()
             .unwrap(),
         )
+    }
+
+    #[test]
+    fn failed_app_update_is_app_update_failed_whatever_else() {
+        assert_eq!(judge(false, false, [1]), Health::AppUpdateFailed);
+    }
+
+    #[test]
+    fn failed_config_update_comes_before_commands() {
+        assert_eq!(judge(true, false, [1]), Health::ConfigUpdateFailed);
+    }
+
+    #[test]
+    fn any_non_zero_command_is_command_failed() {
+        assert_eq!(judge(true, true, [0, 2]), Health::CommandFailed);
+        assert_eq!(judge(true, true, [-9]), Health::CommandFailed);
+    }
+
+    #[test]
+    fn both_sides_ok_and_zero_codes_is_healthy() {
+        assert_eq!(judge(true, true, [0, 0]), Health::Healthy);
+        assert_eq!(judge(true, true, []), Health::Healthy);
+    }
+
+    #[test]
+    fn report_is_judged_by_the_same_rule() {
+        use crate::report::Updation;
+        let side = |ok| Updation {
+            ok,
+            git_status: String::new(),
+            latest_commit: "NA".into(),
+        };
+        let report = |config_ok, commands| AppReport {
+            name: "web".into(),
+            config: side(config_ok),
+            app: side(true),
+            commands,
+        };
+        let ran = |codes| Commands::Ran {
+            codes,
+            logs: String::new(),
+        };
+        assert_eq!(
+            of_report(&report(true, Commands::NothingRan)),
+            Health::Healthy
+        );
+        assert_eq!(
+            of_report(&report(false, Commands::NothingRan)),
+            Health::ConfigUpdateFailed
+        );
+        assert_eq!(
+            of_report(&report(true, ran(vec![("pre", 0), ("post", 3)]))),
+            Health::CommandFailed
+        );
+        assert_eq!(
+            of_report(&report(true, ran(vec![("post", 0)]))),
+            Health::Healthy
+        );
     }
 
     #[test]

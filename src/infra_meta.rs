@@ -4,7 +4,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 /// What one app must look like on this device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,34 +45,41 @@ const LEGACY_KEYS: &[&str] = &["config_src_path_rel_in_this_repo", "config_dst_p
 /// Parse the whole file. A non-UTF-8 or invalid file fails every app of the group.
 pub fn parse_file(file: &str, bytes: &[u8]) -> Result<toml::Table> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        Error::msg(format!(
-            "{file}: not valid UTF-8 (first bad byte at offset {}); save it as UTF-8",
-            e.valid_up_to()
-        ))
+        Error::new(
+            Kind::Invalid,
+            format!(
+                "{file}: not valid UTF-8 (first bad byte at offset {}); save it as UTF-8",
+                e.valid_up_to()
+            ),
+        )
     })?;
-    text.parse::<toml::Table>()
-        .map_err(|e| Error::msg(format!("{file}: invalid TOML: {}", e.to_string().trim())))
+    text.parse::<toml::Table>().map_err(|e| {
+        Error::new(
+            Kind::Invalid,
+            format!("{file}: invalid TOML: {}", e.to_string().trim()),
+        )
+    })
 }
 
 /// The validated section of `app`.
 pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
-    let err = |key: &str, what: &str| Error::msg(format!("{file}: [{app}] key `{key}`: {what}"));
+    let err = |key: &str, what: &str| {
+        Error::new(
+            Kind::Invalid,
+            format!("{file}: [{app}] key `{key}`: {what}"),
+        )
+    };
     let table = match doc.get(app) {
         Some(toml::Value::Table(t)) => t,
-        Some(v) => return Err(Error::msg(format!("{file}: `{app}` must be a table `[{app}]`, found {}", v.type_str()))),
+        Some(v) => return Err(Error::new(Kind::Invalid, format!("{file}: `{app}` must be a table `[{app}]`, found {}", v.type_str()))),
         None => {
-            return Err(Error::msg(format!(
+            return Err(Error::new(Kind::Invalid, format!(
                 "{file}: no [{app}] section; add one with code_url, code_commit_hash and code_local_path"
             )))
         }
     };
-    for key in LEGACY_KEYS {
-        if table.contains_key(*key) {
-            return Err(err(
-                key,
-                "was removed; write `config_files = [ { src = \"<path in this repo>\", dst = \"/absolute/path\" } ]` instead",
-            ));
-        }
+    if let Some(e) = legacy_keys(table) {
+        return Err(Error::new(Kind::Invalid, format!("{file}: [{app}] {e}")));
     }
     let mut warnings = Vec::new();
     for key in table.keys() {
@@ -175,6 +182,25 @@ pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
     })
 }
 
+/// The removed keys present in `table`, all named in one message (fixing one at a time
+/// would take one deploy per key), with the form that replaces them.
+fn legacy_keys(table: &toml::Table) -> Option<String> {
+    let present: Vec<String> = LEGACY_KEYS
+        .iter()
+        .filter(|k| table.contains_key(**k))
+        .map(|k| format!("`{k}`"))
+        .collect();
+    let (keys, were) = match present.len() {
+        0 => return None,
+        1 => ("key", "was"),
+        _ => ("keys", "were"),
+    };
+    Some(format!(
+        "{keys} {}: {were} removed; write `config_files = [ {{ src = \"<path in this repo>\", dst = \"/absolute/path\" }} ]` instead",
+        present.join(" and ")
+    ))
+}
+
 fn absolute_path(p: &str) -> std::result::Result<PathBuf, String> {
     if p.chars().any(char::is_control) {
         return Err(format!(
@@ -268,6 +294,33 @@ command_timeout = 10
             .to_string();
         assert!(
             e.contains("config_src_path_rel_in_this_repo") && e.contains("config_files = ["),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn legacy_key_alone_is_named_like_any_bad_key() {
+        let e = spec("[web]\nconfig_dst_path_abs = \"/x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "{F}: [web] key `config_dst_path_abs`: was removed"
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn both_legacy_keys_are_named_in_one_error() {
+        let e = spec("[web]\ncode_url = \"u\"\ncode_commit_hash = \"c\"\ncode_local_path = \"/a\"\nconfig_src_path_rel_in_this_repo = \"x\"\nconfig_dst_path_abs = \"/x\"\n")
+            .unwrap_err();
+        assert_eq!(e.kind(), Kind::Invalid);
+        let e = e.to_string();
+        assert!(
+            e.contains(
+                "keys `config_src_path_rel_in_this_repo` and `config_dst_path_abs`: were removed"
+            ) && e.contains("config_files = ["),
             "{e}"
         );
     }

@@ -4,8 +4,9 @@
 use std::sync::atomic::AtomicBool;
 
 use crate::config::AgentConfig;
-use crate::health::Health;
+use crate::health::{self, Health};
 use crate::layout::Layout;
+use crate::report::AppReport;
 use crate::{monitoring, reconcile, url};
 
 /// What a pass did, summed over groups.
@@ -71,13 +72,12 @@ pub fn run(
         }
         let shown = format!("{}@{}", url::redact(&group.url), group.branch);
         let outcome = reconcile::group(cfg, layout, &group, stop);
-        let names: Vec<String> = outcome.reports.iter().map(|r| r.name.clone()).collect();
-        summary.apps += names.len();
+        summary.apps += outcome.reports.len();
         if outcome.stopped {
             // Shutting down: the report waits for the next run, so the agent exits within
             // seconds instead of spending up to 2 x network_timeout on a push.
             log::info!("{shown}: stopping; this pass's report is not published");
-            summary.attention.extend(unhealthy(&outcome.reports));
+            summary.attention.extend(attention(&outcome.reports, None));
             summary.stopped = true;
             break;
         }
@@ -90,16 +90,14 @@ pub fn run(
                 if published != monitoring::Published::Unchanged {
                     summary.pushed += 1;
                 }
-                for (name, h) in apps {
-                    if h != Health::Healthy && names.contains(&name) {
-                        summary.attention.push(name);
-                    }
-                }
+                summary
+                    .attention
+                    .extend(attention(&outcome.reports, Some(&apps)));
             }
             Err(e) => {
                 log::error!("{shown}: feedback not published: {e}");
                 summary.failed_groups.push(shown);
-                summary.attention.extend(unhealthy(&outcome.reports));
+                summary.attention.extend(attention(&outcome.reports, None));
             }
         }
     }
@@ -108,12 +106,91 @@ pub fn run(
     summary
 }
 
-/// This pass's apps that are not healthy, judged from the reports alone (no previous file).
-fn unhealthy(reports: &[crate::report::AppReport]) -> Vec<String> {
-    crate::report::build(None, reports, "")
-        .apps
-        .into_iter()
-        .filter(|(_, h)| *h != Health::Healthy)
-        .map(|(n, _)| n)
+/// This pass's apps that need attention. With `published` (every app of the feedback file
+/// and its health as published), as the file says: it carries command output forward from
+/// earlier passes. Without (not published), judged from the typed reports alone.
+fn attention(reports: &[AppReport], published: Option<&[(String, Health)]>) -> Vec<String> {
+    reports
+        .iter()
+        .filter(|r| {
+            let h = match published {
+                Some(apps) => apps.iter().find(|(n, _)| *n == r.name).map(|(_, h)| *h),
+                None => Some(health::of_report(r)),
+            };
+            h.is_some_and(|h| h != Health::Healthy)
+        })
+        .map(|r| r.name.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Commands, Updation};
+
+    fn report(name: &str, app_ok: bool, codes: Vec<(&'static str, i32)>) -> AppReport {
+        let side = |ok| Updation {
+            ok,
+            git_status: String::new(),
+            latest_commit: "NA".into(),
+        };
+        AppReport {
+            name: name.into(),
+            config: side(true),
+            app: side(app_ok),
+            commands: if codes.is_empty() {
+                Commands::NothingRan
+            } else {
+                Commands::Ran {
+                    codes,
+                    logs: String::new(),
+                }
+            },
+        }
+    }
+
+    #[test]
+    fn unpublished_apps_are_judged_from_their_reports() {
+        let reports = [
+            report("a", true, vec![]),
+            report("b", false, vec![]),
+            report("c", true, vec![("post", 1)]),
+            report("d", true, vec![("pre", 0), ("post", 0)]),
+        ];
+        assert_eq!(attention(&reports, None), ["b", "c"]);
+    }
+
+    #[test]
+    fn published_apps_are_judged_as_the_file_says() {
+        // `a` ran nothing this pass, but the file carries its failed command forward; `old`
+        // is only in the file (another pass's app) and is not this pass's concern.
+        let reports = [report("a", true, vec![]), report("b", true, vec![])];
+        let file = [
+            ("a".to_string(), Health::CommandFailed),
+            ("b".to_string(), Health::Healthy),
+            ("old".to_string(), Health::Unknown),
+        ];
+        assert_eq!(attention(&reports, Some(&file)), ["a"]);
+    }
+
+    #[test]
+    fn summary_line_names_apps_and_unpublished_groups() {
+        let s = PassSummary {
+            apps: 3,
+            attention: vec!["b".into(), "c".into()],
+            failed_groups: vec!["h/o/r@main".into()],
+            ..PassSummary::default()
+        };
+        assert!(!s.healthy());
+        assert_eq!(
+            s.line(),
+            "2 of 3 apps need attention: b, c; feedback not published for h/o/r@main"
+        );
+        let ok = PassSummary {
+            apps: 2,
+            ..PassSummary::default()
+        };
+        assert!(ok.healthy());
+        assert_eq!(ok.line(), "2 apps healthy");
+    }
 }

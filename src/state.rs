@@ -1,22 +1,80 @@
-//! The agent's own memory under `$GITOPS_AGENT_HOME/state`: the infra_meta section of each
-//! app as last applied successfully (the fifth drift trigger, SPEC §5).
+//! The agent's own memory under `$GITOPS_AGENT_HOME/state`: per app, the infra_meta section
+//! last applied successfully, or that the last apply failed (the fifth drift trigger and the
+//! retry of a failed apply, SPEC §5). The record's encoding on disk lives here only.
 
 use std::path::Path;
 
 use crate::error::Result;
 use crate::layout;
 
-/// The section last applied for `app`, if any.
-pub fn applied(dir: &Path, app: &str) -> Option<String> {
-    std::fs::read_to_string(layout::applied_record(dir, app)).ok()
+/// What the agent remembers of an app's last apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// This section (canonical TOML, `AppSpec::section`) was applied successfully.
+    Applied(String),
+    /// The last apply did not succeed; the next pass tries again.
+    Failed,
 }
 
-/// Remember `section` as applied for `app` (atomically: a crash keeps the old record).
-pub fn record_applied(dir: &Path, app: &str, section: &str) -> Result<()> {
+/// How a failed apply is written. The previous version wrote exactly this line, and a
+/// section (canonical TOML from `toml::to_string`) never starts with a comment, so the two
+/// cannot be confused; keeping the same text lets a device swap binaries either way.
+const FAILED_MARKER: &str = "# gitops-agent: the last apply failed; it is retried\n";
+
+/// The record of `app`, if any. An unreadable record counts as none.
+pub fn read(dir: &Path, app: &str) -> Option<Record> {
+    std::fs::read_to_string(layout::applied_record(dir, app))
+        .ok()
+        .map(decode)
+}
+
+/// Remember `record` for `app` (atomically: a crash keeps the old record).
+pub fn write(dir: &Path, app: &str, record: &Record) -> Result<()> {
     // 0600: the agent's own memory is nobody else's business (SPEC §10).
     crate::atomic::write(
         &layout::applied_record(dir, app),
-        section.as_bytes(),
+        encode(record).as_bytes(),
         Some(0o600),
     )
+}
+
+fn decode(text: String) -> Record {
+    if text.trim_end() == FAILED_MARKER.trim_end() {
+        Record::Failed
+    } else {
+        Record::Applied(text)
+    }
+}
+
+fn encode(record: &Record) -> &str {
+    match record {
+        Record::Applied(section) => section,
+        Record::Failed => FAILED_MARKER,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applied_section_is_stored_as_is() {
+        // The Python-era and previous records are the bare section: keep reading them alike.
+        let section = "code_url = \"u\"\ncode_commit_hash = \"c\"\n".to_string();
+        assert_eq!(encode(&Record::Applied(section.clone())), section);
+        assert_eq!(decode(section.clone()), Record::Applied(section));
+    }
+
+    #[test]
+    fn previous_versions_failed_marker_reads_as_failed() {
+        let previous = "# gitops-agent: the last apply failed; it is retried\n";
+        assert_eq!(decode(previous.to_string()), Record::Failed);
+        assert_eq!(decode(previous.trim_end().to_string()), Record::Failed);
+        assert_eq!(encode(&Record::Failed), previous);
+    }
+
+    #[test]
+    fn empty_record_is_an_applied_empty_section() {
+        assert_eq!(decode(String::new()), Record::Applied(String::new()));
+    }
 }

@@ -1,0 +1,114 @@
+//! A group's deploy clone: fetch `<branch>`, put the worktree at its tip, read
+//! `<infra_name>/infra_meta.toml`, and say how that went (the config side of every app's
+//! report). A failed fetch falls back on the last fetched config.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use crate::config::{AgentConfig, Group};
+use crate::error::{Context, Error, Result};
+use crate::git::worktree::{self, HeadTarget};
+use crate::git::{repo, NetOptions};
+use crate::infra_meta;
+use crate::report::Updation;
+use crate::url;
+
+/// The parsed `infra_meta.toml` and its path for messages, or why there is none.
+pub(super) type Meta = Result<(String, toml::Table)>;
+
+/// Sync the deploy clone at `dir` for `group` and read its infra_meta file.
+pub(super) fn sync(
+    cfg: &AgentConfig,
+    group: &Group,
+    dir: &Path,
+    net: &NetOptions,
+    stop: &AtomicBool,
+) -> (Updation, Meta) {
+    let shown = url::redact(&group.url);
+    match sync_clone(dir, &group.url, &group.branch, net, stop) {
+        Ok((deploy, fetch_err)) => {
+            let mut side = Updation {
+                ok: fetch_err.is_none(),
+                git_status: worktree::status_summary(&deploy).unwrap_or_else(|e| e.to_string()),
+                latest_commit: worktree::head_commit(&deploy)
+                    .and_then(|h| worktree::describe(&deploy, h).ok())
+                    .unwrap_or_else(|| "NA".into()),
+            };
+            if let Some(e) = fetch_err {
+                log::error!(
+                    "{shown}@{}: {e}; using the last fetched config",
+                    group.branch
+                );
+                side.git_status = format!("{e}\n(last fetched state)\n{}", side.git_status);
+            }
+            (side, read_meta(cfg, dir))
+        }
+        Err(e) => {
+            log::error!("{shown}@{}: {e}", group.branch);
+            let side = Updation {
+                ok: false,
+                git_status: e.to_string(),
+                latest_commit: "NA".into(),
+            };
+            (side, Err(e))
+        }
+    }
+}
+
+fn read_meta(cfg: &AgentConfig, dir: &Path) -> Meta {
+    let file = dir.join(&cfg.infra_name).join("infra_meta.toml");
+    std::fs::read(&file)
+        .map_err(|e| {
+            Error::msg(format!(
+                "{}: cannot read ({e}); the deploy repo needs <infra_name>/infra_meta.toml for infra `{}`",
+                file.display(),
+                cfg.infra_name
+            ))
+        })
+        .and_then(|bytes| infra_meta::parse_file(&file.display().to_string(), &bytes))
+        .map(|doc| (file.display().to_string(), doc))
+}
+
+/// Open (or create) the deploy clone, fetch its branch and put the worktree at the tip.
+/// A fetch failure is returned beside the repo: the last fetched config still applies.
+fn sync_clone(
+    dir: &Path,
+    repo_url: &str,
+    branch: &str,
+    net: &NetOptions,
+    stop: &AtomicBool,
+) -> Result<(gix::Repository, Option<Error>)> {
+    let deploy = repo::open_or_init(dir, repo_url)?;
+    let tracking = format!("refs/remotes/origin/{branch}");
+    let fetched = repo::fetch_until(
+        &deploy,
+        repo_url,
+        &[&format!("+refs/heads/{branch}:{tracking}")],
+        net,
+        stop,
+    );
+    let tip = repo::find_ref(&deploy, &tracking)?;
+    let fetch_err = match (fetched, tip) {
+        (Err(e), _) => Some(e),
+        (Ok(()), None) => Some(Error::msg(format!(
+            "branch `{branch}` not found on {}; push it, or fix the branch after `@` in [applications]",
+            url::redact(repo_url)
+        ))),
+        (Ok(()), Some(_)) => None,
+    };
+    match (tip, fetch_err) {
+        (Some(tip), fetch_err) => {
+            // (the status walk only when HEAD is already at the tip)
+            if worktree::head_commit(&deploy) != Some(tip)
+                || worktree::has_tracked_changes(&deploy)?
+            {
+                worktree::checkout(&deploy, tip, HeadTarget::Branch(branch.to_string()))
+                    .with_context(|| format!("check out {branch} in {}", dir.display()))?;
+            }
+            Ok((deploy, fetch_err))
+        }
+        // Nothing was ever fetched: there is no config to fall back on.
+        (None, Some(e)) if worktree::head_commit(&deploy).is_none() => Err(e),
+        (None, fetch_err) => Ok((deploy, fetch_err)),
+    }
+}

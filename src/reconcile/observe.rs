@@ -1,0 +1,83 @@
+//! Looking at one app without changing anything, without network and without a child
+//! process: the facts `plan::decide` rules on. No decision is taken here.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::git::{repo, worktree};
+use crate::infra_meta::AppSpec;
+use crate::plan::{self, ConfigSeen, ConfigState, Observed};
+use crate::{files, state};
+
+/// The facts, and the code clone they were read from (the report describes it).
+pub(super) struct Observation {
+    pub facts: Observed,
+    /// Open when the code folder is a clone of the app's repo.
+    pub clone: Option<gix::Repository>,
+}
+
+impl Observation {
+    /// The number of changed tracked files, when it was counted (saves the report a walk).
+    pub fn changed_count(&self) -> Option<usize> {
+        self.facts.changed_tracked.as_ref().map(Vec::len)
+    }
+}
+
+/// Observe `app` as described by `spec`; `deploy_root` is the canonical deploy clone that
+/// config `src` paths are resolved in, `applied_dir` holds the apply records.
+pub(super) fn observe(
+    deploy_root: &Path,
+    spec: &AppSpec,
+    applied_dir: &Path,
+    app: &str,
+) -> Result<Observation> {
+    let mut facts = Observed {
+        folder_exists: spec.code_local_path.is_dir(),
+        applied: state::read(applied_dir, app),
+        ..Observed::default()
+    };
+    for cf in &spec.config_files {
+        let state = match files::resolve_src(deploy_root, &cf.src)? {
+            None => {
+                log::warn!(
+                    "[{app}] config src \"{}\" does not exist in the deploy repo; skipped",
+                    cf.src
+                );
+                ConfigState::SrcMissing
+            }
+            Some(src) if files::same_bytes(&src, &cf.dst) => ConfigState::Same,
+            Some(_) => ConfigState::Differs,
+        };
+        facts.config_files.push(ConfigSeen {
+            dst: cf.dst.clone(),
+            state,
+        });
+    }
+    let mut clone = None;
+    if facts.folder_exists {
+        // A folder that is not (yet) a clone has no HEAD; the origin guard in open_clone
+        // keeps a clone of another repo from looking in sync.
+        let is_clone = spec.code_local_path.join(".git").exists();
+        if let Some(r) = is_clone
+            .then(|| repo::open_clone(&spec.code_local_path, &spec.code_url).ok())
+            .flatten()
+        {
+            facts.head = worktree::head_commit(&r);
+            facts.desired = repo::resolve_commit(&r, &spec.code_commit_hash);
+            // One status walk per app, only where it can matter: it decides drift and
+            // feeds the report.
+            if plan::at_desired_commit(facts.head, facts.desired) {
+                facts.changed_tracked = worktree::changed_tracked_paths(&r).ok().map(|paths| {
+                    paths
+                        .iter()
+                        .map(|p| spec.code_local_path.join(OsStr::from_bytes(p)))
+                        .collect()
+                });
+            }
+            clone = Some(r);
+        }
+    }
+    Ok(Observation { facts, clone })
+}
