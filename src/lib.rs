@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod infra_meta;
 pub mod layout;
 pub mod lock;
+pub mod metrics;
 pub mod monitoring;
 pub mod pass;
 pub mod plan;
