@@ -3,13 +3,13 @@
 //! nothing here decides *what* to do (that is `plan`, `report`, `trim`).
 
 pub mod commit;
-pub mod http;
-pub mod process;
 pub mod push;
 pub mod repo;
-pub mod ssh;
 pub mod transport;
 pub mod worktree;
+
+// The transports' old paths (`git::http`, ...), still used outside `git/`.
+pub use transport::{http, process, ssh};
 
 use std::time::Duration;
 

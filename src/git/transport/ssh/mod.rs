@@ -29,10 +29,10 @@ use gix::protocol::transport::client::{MessageKind, TransportWithoutIO, WriteMod
 use gix::protocol::transport::{Protocol, Service};
 
 use super::process::{MakeCommand, ProcessTransport};
-use super::transport::BoxedTransport;
-use super::NetOptions;
+use super::BoxedTransport;
 use crate::bail;
 use crate::error::{Context, Result};
+use crate::git::NetOptions;
 use crate::url::redact;
 
 /// Where the ssh command came from; named in errors (the command itself is not shown: it

@@ -35,9 +35,9 @@ use gix::protocol::transport::Protocol;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::CertificateDer;
 
-use super::transport::BoxedTransport;
-use super::NetOptions;
+use super::BoxedTransport;
 use crate::error::{Context, Error, Result};
+use crate::git::NetOptions;
 use crate::url::redact;
 
 /// The Basic-auth user sent when only a password/token is known (from `https_password_file`,

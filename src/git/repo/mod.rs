@@ -11,9 +11,9 @@ use gix::bstr::{BStr, ByteSlice};
 use gix::protocol::transport::Service;
 use gix::ObjectId;
 
-use super::transport::connect;
-use super::NetOptions;
 use crate::error::{Context, Result};
+use crate::git::transport::connect;
+use crate::git::NetOptions;
 use crate::url::{redact, same_repo};
 
 /// The fetch refspec `git clone` writes; ours is the same so the git CLI behaves as usual.
@@ -249,7 +249,7 @@ fn write_origin(repo: &gix::Repository, url: &str) -> Result<()> {
 }
 
 /// Fetch `refspecs` from `url` into `repo` over one connection made by
-/// [`connect`](super::transport::connect) (so `net.timeout` and our http client apply).
+/// [`connect`](crate::git::transport::connect) (so `net.timeout` and our http client apply).
 ///
 /// A refspec whose source the remote lacks is not an error (a monitoring branch may not
 /// exist yet): the caller checks the local ref afterwards. Tags are only fetched when a

@@ -21,10 +21,10 @@ use gix::protocol::transport::{Protocol, Service};
 use gix::ObjectId;
 use gix_pack::data::output;
 
-use super::transport::{connect, BoxedTransport};
-use super::NetOptions;
 use crate::bail;
 use crate::error::{Context, Error, Kind, Result};
+use crate::git::transport::{connect, BoxedTransport};
+use crate::git::NetOptions;
 use crate::url::redact;
 
 /// One ref update to send.

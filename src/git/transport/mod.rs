@@ -15,9 +15,13 @@ use gix::bstr::ByteSlice;
 use gix::protocol::transport::client::blocking_io::Transport;
 use gix::protocol::transport::{Protocol, Service};
 
-use super::process::{MakeCommand, ProcessTransport};
-use super::NetOptions;
+pub mod http;
+pub mod process;
+pub mod ssh;
+
+use self::process::{MakeCommand, ProcessTransport};
 use crate::error::{Context, Error, Result};
+use crate::git::NetOptions;
 use crate::url::redact;
 
 /// A boxed transport ready for a handshake.
@@ -34,7 +38,7 @@ pub fn connect(url: &str, service: Service, net: &NetOptions) -> Result<BoxedTra
     match parsed.scheme {
         gix::url::Scheme::Git => connect_git(&parsed, version, net),
         gix::url::Scheme::Http | gix::url::Scheme::Https => connect_http(url, parsed, version, net),
-        gix::url::Scheme::Ssh => super::ssh::connect(parsed, version, net),
+        gix::url::Scheme::Ssh => ssh::connect(parsed, version, net),
         gix::url::Scheme::File => Ok(connect_file(parsed, version, net)),
         other => Err(Error::msg(format!(
             "{}: unsupported url scheme '{other}' (use git://, http(s)://, ssh:// or scp-style git@host:path, or file://)",
@@ -107,6 +111,5 @@ fn connect_http(
     version: Protocol,
     net: &NetOptions,
 ) -> Result<BoxedTransport> {
-    super::http::connect(&parsed, version, net)
-        .with_context(|| format!("connect to {}", redact(url)))
+    http::connect(&parsed, version, net).with_context(|| format!("connect to {}", redact(url)))
 }
