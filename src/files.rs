@@ -20,7 +20,7 @@ pub fn atomic_write(dst: &Path, bytes: &[u8]) -> Result<()> {
     let name = dst
         .file_name()
         .with_context(|| format!("{}: not a file path", dst.display()))?;
-    let tmp = parent.join(format!(".{}.gitops-agent-tmp", name.to_string_lossy()));
+    let tmp = temp_path(parent, &name.to_string_lossy());
     let existing = fs::metadata(dst).ok();
     let result = (|| -> Result<()> {
         let mut f = fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
@@ -46,6 +46,14 @@ pub fn atomic_write(dst: &Path, bytes: &[u8]) -> Result<()> {
         let _ = dir.sync_all();
     }
     Ok(())
+}
+
+/// The agent's one name for a temp file in `dir`: for the file `name` it is about to replace
+/// (the same name every time, so a leftover of a crash is simply replaced by the next
+/// write), or for a scratch file whose `name` the caller makes unique. Hidden, and marked
+/// as the agent's, so an operator who finds one knows where it came from.
+pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}.gitops-agent-tmp"))
 }
 
 fn chown_like(f: &fs::File, meta: &fs::Metadata, dst: &Path) {

@@ -15,6 +15,7 @@ pub mod lock;
 pub mod monitoring;
 pub mod pass;
 pub mod plan;
+pub mod procgroup;
 pub mod reconcile;
 pub mod report;
 pub mod sdnotify;

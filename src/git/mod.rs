@@ -3,6 +3,7 @@
 //! nothing here decides *what* to do (that is `plan`, `report`, `trim`).
 
 pub mod commit;
+pub mod locks;
 pub mod push;
 pub mod repo;
 pub mod transport;

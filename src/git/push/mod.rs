@@ -7,23 +7,27 @@
 //! then read the `report-status` answer. The old value in the command makes the server refuse
 //! the update if the ref moved since the advertisement, so a concurrent pusher is never
 //! overwritten, even for forced updates.
+//!
+//! This module decides and talks; `pack` makes the pack, `report` reads the answer.
 
-use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+mod pack;
+mod report;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use gix::bstr::ByteSlice;
 use gix::protocol::handshake::Ref;
 use gix::protocol::transport::client::blocking_io::{ExtendedBufRead, Transport};
 use gix::protocol::transport::client::{MessageKind, WriteMode};
-use gix::protocol::transport::{Protocol, Service};
+use gix::protocol::transport::Service;
 use gix::ObjectId;
-use gix_pack::data::output;
 
+use self::pack::{objects_to_send, write_pack};
+use self::report::{check_report, read_report};
 use crate::bail;
 use crate::error::{Context, Error, Kind, Result};
-use crate::git::transport::{connect, BoxedTransport};
+use crate::git::transport::{self, BoxedTransport};
 use crate::git::NetOptions;
 use crate::url::redact;
 
@@ -48,9 +52,22 @@ pub struct RefUpdate {
 /// ("remote ref moved": someone else pushed; retry on the next pass) or when the update is
 /// not a fast-forward and `force` is unset. A remote already at `update.new` is success
 /// without a push, whatever `expected_old` says: the wanted state is reached.
-/// Every error names the (redacted) url and the ref.
+/// Every error names the (redacted) url and the ref, and has a kind: `RefMoved` for a lost
+/// compare-and-swap, `Rejected` for the server's refusals, `Network` for the link.
 pub fn push(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefUpdate) -> Result<()> {
-    push_inner(repo, url, net, update)
+    push_until(repo, url, net, update, &AtomicBool::new(false))
+}
+
+/// [`push`] that gives up when `stop` becomes true (the agent is shutting down) while the
+/// pack is made or sent; the error is then `Interrupted`, and the remote ref is unchanged.
+pub fn push_until(
+    repo: &gix::Repository,
+    url: &str,
+    net: &NetOptions,
+    update: &RefUpdate,
+    stop: &AtomicBool,
+) -> Result<()> {
+    push_inner(repo, url, net, update, stop)
         .map_err(|e| e.context(format!("push {} to {}", update.name, redact(url))))
 }
 
@@ -59,18 +76,25 @@ fn push_inner(
     url: &str,
     net: &NetOptions,
     update: &RefUpdate,
+    stop: &AtomicBool,
 ) -> Result<()> {
     gix::validate::reference::name(update.name.as_bytes().as_bstr())
-        .with_context(|| format!("invalid ref name '{}'", update.name))?;
+        .with_context(|| format!("invalid ref name '{}'", update.name))
+        .map_err(|e| e.with_kind(Kind::Invalid))?;
     if !update.name.starts_with("refs/") {
-        bail!("ref name '{}' must be a full ref (refs/...)", update.name);
+        bail!(
+            Kind::Invalid,
+            "ref name '{}' must be a full ref (refs/...)",
+            update.name
+        );
     }
     let new_commit = repo
         .find_commit(update.new)
         .with_context(|| format!("new value {} is not a local commit", update.new))?;
     drop(new_commit);
 
-    let mut transport = connect(url, Service::ReceivePack, net)?;
+    let link = transport::open(url, Service::ReceivePack, net)?;
+    let (mut transport, failure) = (link.transport, link.failure);
     let handshake = gix::protocol::handshake(
         &mut transport,
         Service::ReceivePack,
@@ -79,7 +103,7 @@ fn push_inner(
         Vec::new(),
         &mut gix::progress::Discard,
     )
-    .context("handshake")?;
+    .map_err(|e| failure.wrap(e, stop, "handshake"))?;
     let refs = handshake.refs.unwrap_or_default();
     let remote_old = advertised_value(&refs, &update.name);
 
@@ -111,7 +135,10 @@ fn push_inner(
     let caps = &handshake.capabilities;
     if !caps.contains("report-status") {
         let _ = close_without_commands(&mut transport);
-        bail!("the server does not offer report-status; cannot learn the outcome of a push");
+        bail!(
+            Kind::Invalid,
+            "the server does not offer report-status; cannot learn the outcome of a push"
+        );
     }
     // Ask only for what the server advertised. side-band-64k lets hook and error messages
     // (e.g. a pre-receive hook's stderr) reach us, so they can go into the error;
@@ -128,7 +155,7 @@ fn push_inner(
         wanted.push(format!("agent=gitops-agent/{}", env!("CARGO_PKG_VERSION")));
     }
 
-    let objects = match objects_to_send(repo, &refs, update.new) {
+    let objects = match objects_to_send(repo, &refs, update.new, stop) {
         Ok(objects) => objects,
         Err(e) => {
             let _ = close_without_commands(&mut transport);
@@ -155,96 +182,65 @@ fn push_inner(
     // the pack afterwards must go raw, hence `into_parts`.
     let mut request = transport
         .request(WriteMode::Binary, MessageKind::Flush, false)
-        .context("start request")?;
+        .map_err(|e| failure.wrap(e, stop, "start request"))?;
     request
         .write_all(command.as_bytes())
-        .context("send update command")?;
+        .map_err(|e| failure.wrap(e, stop, "send update command"))?;
     request
         .write_message(MessageKind::Flush)
-        .context("send flush after command")?;
+        .map_err(|e| failure.wrap(e, stop, "send flush after command"))?;
     let (mut writer, mut reader) = request.into_parts();
-    let sent =
-        write_pack(repo, objects, &mut writer).and_then(|()| writer.flush().context("flush pack"));
+    let sent = write_pack(repo, objects, &mut writer, stop)
+        .and_then(|()| writer.flush().context("flush pack"));
     // Dropping the writer ends the request (for http, the POST body) before reading.
     drop(writer);
-
-    // Read the answer even when sending failed: a server that gave up mid-pack (size
-    // limit, full disk) says why on the side band before hanging up.
-    let (report, remote_said) = read_report(&mut reader, sideband);
-    drop(reader);
-    drop(transport);
     if let Err(e) = sent {
-        // A report that explains the failure beats the bare socket error it caused.
-        if let Ok(lines) = &report {
-            if let Err(reason) = check_report(lines, &update.name) {
-                return Err(Error::new(
-                    reason.kind(),
-                    format!("{}{remote_said}", reason.message()),
-                ));
-            }
+        if e.kind() == Kind::Interrupted || stop.load(Ordering::Relaxed) {
+            // The remote waits for the rest of the pack; no report will come. Dropping the
+            // connection ends the session; a pack cut short is never applied.
+            return Err(e.with_kind(Kind::Interrupted));
         }
-        bail!(
-            Kind::Network,
-            "{} (the remote hung up while the pack was being sent; it may have refused the pack){remote_said}",
-            e.message()
-        );
+        return Err(finish_after_failed_send(
+            e,
+            &mut reader,
+            sideband,
+            &failure,
+            stop,
+            &update.name,
+        ));
     }
+
+    let (report, remote_said) = read_report(&mut reader, sideband, &failure, stop);
     let report =
         report.map_err(|e| Error::new(e.kind(), format!("{}{remote_said}", e.message())))?;
     check_report(&report, &update.name)
         .map_err(|e| Error::new(e.kind(), format!("{}{remote_said}", e.message())))
 }
 
-const HUNG_UP: &str = "read push report (the remote hung up; it may have refused the pack)";
-
-/// Read `report-status` lines; also returns what the server said on the side band,
-/// formatted as an error suffix (empty if nothing).
-fn read_report<'a>(
+/// The error for a pack that could not be sent. The answer is read anyway: a server that
+/// gave up mid-pack (size limit, full disk) says why on the side band before hanging up,
+/// and that beats the bare socket error it caused.
+fn finish_after_failed_send<'a>(
+    sent: Error,
     reader: &mut Box<dyn ExtendedBufRead<'a> + Unpin + 'a>,
     sideband: bool,
-) -> (Result<Vec<String>>, String) {
-    // The reader stopped at the flush ending the ref advertisement; go past it.
-    reader.reset(Protocol::V1);
-    if !sideband {
-        let mut lines = Vec::new();
-        while let Some(line) = reader.readline() {
-            match line
-                .context(HUNG_UP)
-                .and_then(|l| l.context("decode push report"))
-            {
-                Ok(line) => {
-                    if let Some(data) = line.as_slice() {
-                        lines.push(String::from_utf8_lossy(data).trim_end().to_string());
-                    }
-                }
-                Err(e) => return (Err(e), String::new()),
-            }
+    failure: &transport::Failure,
+    stop: &AtomicBool,
+    name: &str,
+) -> Error {
+    let (report, remote_said) = read_report(reader, sideband, failure, stop);
+    if let Ok(lines) = &report {
+        if let Err(reason) = check_report(lines, name) {
+            return Error::new(reason.kind(), format!("{}{remote_said}", reason.message()));
         }
-        return (Ok(lines), String::new());
     }
-    // Channel 2/3 (hook output, errors) is collected; channel 1 carries the report as
-    // pkt-lines inside the side-band pkt-lines, up to the outer flush.
-    let messages = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let sink = Arc::clone(&messages);
-    reader.set_progress_handler(Some(Box::new(move |_is_error: bool, text: &[u8]| {
-        if let Ok(mut buf) = sink.lock() {
-            buf.extend_from_slice(text);
-            if !text.ends_with(b"\n") {
-                buf.push(b'\n');
-            }
-        }
-        std::ops::ControlFlow::Continue(())
-    })));
-    let mut band1 = Vec::new();
-    let read = reader.read_to_end(&mut band1);
-    reader.set_progress_handler(None);
-    let remote_said = take_messages(&messages);
-    // A server that stops reading mid-pack and exits resets a TCP connection, which can
-    // destroy its last words (git's own client shows the same); say what that likely means.
-    let report = read
-        .context(HUNG_UP)
-        .and_then(|_| parse_pkt_lines(&band1).context("decode push report"));
-    (report, remote_said)
+    Error::new(
+        Kind::Network,
+        format!(
+            "{} (the remote hung up while the pack was being sent; it may have refused the pack){remote_said}",
+            sent.message()
+        ),
+    )
 }
 
 /// The value of `name` in the advertisement (the tag object for annotated tags).
@@ -296,231 +292,4 @@ fn ensure_fast_forward(repo: &gix::Repository, old: ObjectId, new: ObjectId) -> 
         bail!("not a fast-forward: the remote tip {old} is not an ancestor of {new}");
     }
     Ok(())
-}
-
-/// Objects the remote lacks for `new`: commits reachable from `new` but not from any
-/// advertised tip we have locally, with their trees and blobs, minus everything in the
-/// trees of those tips (the remote has them). Objects the remote has deeper in its history
-/// may be sent again; that costs bytes, never correctness. Never relies on the remote for
-/// delta bases (no thin pack).
-fn objects_to_send(
-    repo: &gix::Repository,
-    refs: &[Ref],
-    new: ObjectId,
-) -> Result<Vec<output::Count>> {
-    let hidden: Vec<ObjectId> = refs
-        .iter()
-        .filter_map(|r| match r {
-            Ref::Direct { object, .. }
-            | Ref::Peeled { object, .. }
-            | Ref::Symbolic { object, .. } => Some(*object),
-            Ref::Unborn { .. } => None,
-        })
-        // Only commits can be hidden in a walk; tips we lack locally tell us nothing.
-        .filter(|id| {
-            repo.find_header(*id)
-                .is_ok_and(|h| h.kind() == gix::object::Kind::Commit)
-        })
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-
-    let commits: Vec<ObjectId> = repo
-        .rev_walk([new])
-        .with_hidden(hidden.iter().copied())
-        .all()
-        .context("walk commits to send")?
-        .map(|info| info.map(|i| i.id))
-        .collect::<std::result::Result<_, _>>()
-        .context("walk commits to send")?;
-
-    let db = pack_db(repo)?;
-    let interrupt = AtomicBool::new(false);
-    let (counts, _) = output::count::objects_unthreaded(
-        &db,
-        &mut commits.into_iter().map(Ok),
-        &gix::progress::Discard,
-        &interrupt,
-        output::count::objects::ObjectExpansion::TreeContents,
-    )
-    .context("count objects to send")?;
-    if hidden.is_empty() || counts.is_empty() {
-        return Ok(counts);
-    }
-    let (known, _) = output::count::objects_unthreaded(
-        &db,
-        &mut hidden.into_iter().map(Ok),
-        &gix::progress::Discard,
-        &interrupt,
-        output::count::objects::ObjectExpansion::TreeContents,
-    )
-    .context("count objects the remote has")?;
-    let known: HashSet<ObjectId> = known.into_iter().map(|c| c.id).collect();
-    Ok(counts
-        .into_iter()
-        .filter(|c| !known.contains(&c.id))
-        .collect())
-}
-
-/// The object database as a thread-safe `gix_pack::Find`; packs must stay loaded while
-/// entries are copied out of them, or `iter_from_counts` panics.
-fn pack_db(repo: &gix::Repository) -> Result<gix::odb::HandleArc> {
-    let mut db = repo
-        .objects
-        .clone()
-        .into_arc()
-        .context("open object database for packing")?
-        .into_inner();
-    db.prevent_pack_unload();
-    Ok(db)
-}
-
-/// Write a complete V2 pack of `counts` to `out` (a 0-object pack is valid).
-fn write_pack(
-    repo: &gix::Repository,
-    counts: Vec<output::Count>,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let num_entries = u32::try_from(counts.len()).context("too many objects for one pack")?;
-    let db = pack_db(repo)?;
-    let entries = output::entry::iter_from_counts(
-        counts,
-        db,
-        Box::new(gix::progress::Discard),
-        output::entry::iter_from_counts::Options {
-            thread_limit: Some(1),
-            mode: output::entry::iter_from_counts::Mode::PackCopyAndBaseObjects,
-            allow_thin_pack: false,
-            version: gix_pack::data::Version::V2,
-            ..Default::default()
-        },
-    )
-    .context("prepare pack entries")?;
-    let pack = output::bytes::FromEntriesIter::new(
-        gix::parallel::InOrderIter::from(entries),
-        out,
-        num_entries,
-        gix_pack::data::Version::V2,
-        repo.object_hash(),
-    );
-    for written in pack {
-        written.context("write pack")?;
-    }
-    Ok(())
-}
-
-/// Split side-band channel 1 data into its pkt-lines (the report is pkt-lines inside pkt-lines).
-fn parse_pkt_lines(mut data: &[u8]) -> Result<Vec<String>> {
-    let mut lines = Vec::new();
-    while data.len() >= 4 {
-        let len_hex = std::str::from_utf8(&data[..4]).context("bad pkt-line length")?;
-        let len = usize::from_str_radix(len_hex, 16).context("bad pkt-line length")?;
-        if len == 0 {
-            // A flush ends the report.
-            break;
-        }
-        if len < 4 || len > data.len() {
-            bail!("truncated pkt-line in push report");
-        }
-        lines.push(
-            String::from_utf8_lossy(&data[4..len])
-                .trim_end()
-                .to_string(),
-        );
-        data = &data[len..];
-    }
-    Ok(lines)
-}
-
-/// Interpret `report-status`: `unpack ok|<reason>`, then `ok <ref>` or `ng <ref> <reason>`.
-fn check_report(lines: &[String], name: &str) -> Result<()> {
-    let mut lines = lines.iter();
-    match lines.next().map(String::as_str) {
-        Some("unpack ok") => {}
-        Some(other) => {
-            let reason = other.strip_prefix("unpack ").unwrap_or(other);
-            bail!(
-                Kind::Rejected,
-                "the remote failed to unpack the pack: {reason}"
-            );
-        }
-        None => bail!(
-            Kind::Network,
-            "the remote sent no report (connection closed?)"
-        ),
-    }
-    for line in lines {
-        if let Some(rest) = line.strip_prefix("ok ") {
-            if rest == name {
-                return Ok(());
-            }
-        } else if let Some(rest) = line.strip_prefix("ng ") {
-            let (ref_name, reason) = rest.split_once(' ').unwrap_or((rest, "no reason given"));
-            if ref_name == name {
-                // The server's words for a lost compare-and-swap (another pusher won).
-                let moved = [
-                    "cannot lock ref",
-                    "fetch first",
-                    "non-fast-forward",
-                    "stale info",
-                ]
-                .iter()
-                .any(|m| reason.contains(m));
-                let kind = if moved {
-                    Kind::RefMoved
-                } else {
-                    Kind::Rejected
-                };
-                bail!(kind, "rejected by the remote: {reason}");
-            }
-        }
-    }
-    bail!(
-        Kind::Invalid,
-        "the remote's report does not mention the ref"
-    )
-}
-
-/// Messages the server sent on the side band, formatted as an error suffix.
-fn take_messages(messages: &Mutex<Vec<u8>>) -> String {
-    let text = messages
-        .lock()
-        .map(|buf| String::from_utf8_lossy(&buf).trim().to_string())
-        .unwrap_or_default();
-    if text.is_empty() {
-        String::new()
-    } else {
-        format!(" (remote: {})", text.lines().collect::<Vec<_>>().join("; "))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn report_parsing() {
-        let ok = vec!["unpack ok".to_string(), "ok refs/heads/x".to_string()];
-        assert!(check_report(&ok, "refs/heads/x").is_ok());
-        let ng = vec![
-            "unpack ok".to_string(),
-            "ng refs/heads/x pre-receive hook declined".to_string(),
-        ];
-        let e = check_report(&ng, "refs/heads/x").unwrap_err();
-        assert!(e.message().contains("pre-receive hook declined"), "{e}");
-        let unpack = vec!["unpack index-pack abnormal exit".to_string()];
-        let e = check_report(&unpack, "refs/heads/x").unwrap_err();
-        assert!(e.message().contains("index-pack abnormal exit"), "{e}");
-        assert!(check_report(&[], "refs/heads/x").is_err());
-    }
-
-    #[test]
-    fn nested_pkt_lines() {
-        let data = b"000eunpack ok\n0014ok refs/heads/x\n0000";
-        assert_eq!(
-            parse_pkt_lines(data).unwrap(),
-            vec!["unpack ok".to_string(), "ok refs/heads/x".to_string()]
-        );
-        assert!(parse_pkt_lines(b"00ffshort").is_err());
-    }
 }
