@@ -280,16 +280,24 @@ fn close_without_commands(transport: &mut BoxedTransport) -> Result<()> {
 }
 
 /// receive-pack does not refuse non-fast-forwards unless configured to, so check here:
-/// the remote tip must be an ancestor of `new` in the local history.
+/// the remote tip must be an ancestor of `new` in the local history. A tip we lack is
+/// `RefMoved` (fetching first helps); one that is not an ancestor is `Invalid` (the update
+/// itself is wrong without `force`).
 fn ensure_fast_forward(repo: &gix::Repository, old: ObjectId, new: ObjectId) -> Result<()> {
     if !repo.has_object(old) {
-        bail!("not a fast-forward: the remote tip {old} is unknown locally (fetch first)");
+        bail!(
+            Kind::RefMoved,
+            "not a fast-forward: the remote tip {old} is unknown locally (fetch first)"
+        );
     }
     let base = repo
         .merge_base(old, new)
         .with_context(|| format!("find merge base of {old} and {new}"))?;
     if base.map(|b| b.detach()) != Some(old) {
-        bail!("not a fast-forward: the remote tip {old} is not an ancestor of {new}");
+        bail!(
+            Kind::Invalid,
+            "not a fast-forward: the remote tip {old} is not an ancestor of {new}"
+        );
     }
     Ok(())
 }

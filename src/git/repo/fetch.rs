@@ -240,8 +240,28 @@ mod tests {
         let tmp = TempDir::new("unreachable");
         let url = format!("file://{}/missing.git", tmp.path().display());
         let repo = open_or_init(&tmp.path().join("clone"), &url).unwrap();
-        let err = fetch(&repo, &url, &[MAIN], &net()).unwrap_err().to_string();
+        let err = fetch(&repo, &url, &[MAIN], &net()).unwrap_err();
+        // The helper died before speaking: the link failed, as far as we can tell.
+        assert_eq!(err.kind(), Kind::Network);
+        let err = err.to_string();
         assert!(err.contains("missing.git"), "{err}");
+    }
+
+    #[test]
+    fn a_set_stop_flag_gives_up_the_fetch_as_interrupted() {
+        let tmp = TempDir::new("stopped");
+        let remote = make_remote(tmp.path());
+        let repo = open_or_init(&tmp.path().join("clone"), &remote.url()).unwrap();
+        let stop = AtomicBool::new(true);
+        let err = fetch_until(&repo, &remote.url(), &[MAIN], &net(), &stop).unwrap_err();
+        assert_eq!(err.kind(), Kind::Interrupted);
+        assert_eq!(find_ref(&repo, "refs/remotes/origin/main").unwrap(), None);
+        // Nothing is lost: the next fetch gets it all.
+        fetch(&repo, &remote.url(), &[MAIN], &net()).unwrap();
+        assert_eq!(
+            find_ref(&repo, "refs/remotes/origin/main").unwrap(),
+            Some(remote.c2)
+        );
     }
 
     #[test]

@@ -213,9 +213,9 @@ mod tests {
         let tmp = TempDir::new("guard");
         let dir = tmp.path().join("clone");
         open_or_init(&dir, "https://u:sekret@h.example/o/r.git").unwrap();
-        let err = open_or_init(&dir, "https://h.example/o/other")
-            .unwrap_err()
-            .to_string();
+        let err = open_or_init(&dir, "https://h.example/o/other").unwrap_err();
+        assert_eq!(err.kind(), crate::error::Kind::Invalid);
+        let err = err.to_string();
         assert!(err.contains("https://h.example/o/r.git"), "{err}");
         assert!(err.contains("https://h.example/o/other"), "{err}");
         assert!(!err.contains("sekret"), "{err}");
@@ -293,7 +293,35 @@ mod tests {
         git(tmp.path(), &["init", "-q", dir.to_str().unwrap()]);
         write(&dir, "f", "x");
         commit_all(&dir, "c");
-        let err = open_or_init(&dir, "https://h/o/r").unwrap_err().to_string();
+        let err = open_or_init(&dir, "https://h/o/r").unwrap_err();
+        assert_eq!(err.kind(), crate::error::Kind::Invalid);
+        let err = err.to_string();
         assert!(err.contains("no origin"), "{err}");
+        // Only looking at it: the same guard.
+        let err = open_clone(&dir, "https://h/o/r").unwrap_err();
+        assert_eq!(err.kind(), crate::error::Kind::Invalid);
+    }
+
+    #[test]
+    fn open_clone_applies_the_origin_guard() {
+        let tmp = TempDir::new("openclone");
+        let dir = tmp.path().join("clone");
+        open_or_init(&dir, "https://h.example/o/r.git").unwrap();
+        open_clone(&dir, "https://tok@h.example/o/r").unwrap();
+        let err = open_clone(&dir, "https://h.example/o/other").unwrap_err();
+        assert_eq!(err.kind(), crate::error::Kind::Invalid);
+        assert!(err.to_string().contains("not touching it"), "{err}");
+    }
+
+    #[test]
+    fn stale_locks_are_swept_on_open() {
+        let tmp = TempDir::new("stale");
+        let dir = tmp.path().join("clone");
+        open_or_init(&dir, "https://h/o/r").unwrap();
+        std::fs::write(dir.join(".git/index.lock"), "").unwrap();
+        std::fs::create_dir_all(dir.join(".git/refs/remotes/origin")).unwrap();
+        std::fs::write(dir.join(".git/refs/remotes/origin/main.lock"), "").unwrap();
+        open_or_init(&dir, "https://h/o/r").unwrap();
+        assert!(lock_files(&dir).is_empty(), "{:?}", lock_files(&dir));
     }
 }

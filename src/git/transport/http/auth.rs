@@ -7,7 +7,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Kind, Result};
 use crate::git::NetOptions;
 
 /// The Basic-auth user sent when only a password/token is known (from `https_password_file`,
@@ -32,7 +32,10 @@ pub fn basic_auth(url: &gix::url::Url, net: &NetOptions) -> Result<Option<Secret
     let user = url.user().filter(|u| !u.is_empty());
     let password = match (url.password(), &net.https_password_file) {
         (Some(p), _) => Some(p.to_string()),
-        (None, Some(file)) => Some(read_password_file(file)?),
+        // The agent config names the file: what is wrong with it is a config error.
+        (None, Some(file)) => {
+            Some(read_password_file(file).map_err(|e| e.with_kind(Kind::Config))?)
+        }
         (None, None) => None,
     };
     let pair = match (user, password) {
@@ -133,9 +136,9 @@ mod tests {
             "bot:inurl"
         );
         std::fs::write(&file, "\n").unwrap();
-        let err = basic_auth(&url("https://h/r"), &net)
-            .unwrap_err()
-            .to_string();
+        let err = basic_auth(&url("https://h/r"), &net).unwrap_err();
+        assert_eq!(err.kind(), Kind::Config);
+        let err = err.to_string();
         assert!(err.contains("is empty"), "{err}");
         std::fs::write(&file, "a\nb\n").unwrap();
         let err = basic_auth(&url("https://h/r"), &net)

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::CertificateDer;
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Kind, Result};
 
 /// rustls client config: bundled roots + system bundle + `ca_file`. Read on every connect (a
-/// few ms), so an updated system store or CA file is used without a restart.
+/// few ms), so an updated system store or CA file is used without a restart. A CA file
+/// that cannot be used is `Kind::Config` (the agent config names it).
 pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -33,20 +34,7 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {
         }
     }
     if let Some(path) = ca_file {
-        let shown = path.display();
-        let mut count = 0;
-        for cert in CertificateDer::pem_file_iter(path)
-            .with_context(|| format!("read https_ca_file {shown}"))?
-        {
-            let cert = cert.with_context(|| format!("https_ca_file {shown}: bad PEM"))?;
-            roots
-                .add(cert)
-                .with_context(|| format!("https_ca_file {shown}: unusable CA certificate"))?;
-            count += 1;
-        }
-        if count == 0 {
-            crate::bail!("https_ca_file {shown}: no PEM certificate in it");
-        }
+        add_ca_file(&mut roots, path).map_err(|e| e.with_kind(Kind::Config))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -55,6 +43,25 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// Add the certificates of the PEM file `path` (`https_ca_file`) to `roots`.
+fn add_ca_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<()> {
+    let shown = path.display();
+    let mut count = 0;
+    for cert in CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("read https_ca_file {shown}"))?
+    {
+        let cert = cert.with_context(|| format!("https_ca_file {shown}: bad PEM"))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("https_ca_file {shown}: unusable CA certificate"))?;
+        count += 1;
+    }
+    if count == 0 {
+        crate::bail!("https_ca_file {shown}: no PEM certificate in it");
+    }
+    Ok(())
 }
 
 /// The system's CA bundle: `SSL_CERT_FILE`, else the first of the usual distribution paths.
