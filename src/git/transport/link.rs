@@ -1,11 +1,12 @@
 //! What every transport hands the operation that uses it (fetch, push): the boxed gix
 //! transport, and a [`Failure`] slot where the transport notes what kind of failure it met.
 //!
-//! The slot exists because kinds cannot be read back from gix's errors: gix wraps transport
-//! errors in its own types, and for http (gix-error's `Exn`) the `io::Error` inside is no
-//! longer reachable through `source()`. A transport knows best (an http 401 is `Rejected`,
-//! a helper gone silent is `Network`), so it says so here; the operation turns a failed gix
-//! call into a kind with [`Failure::kind_of`].
+//! The slot exists because kinds cannot be relied on to survive gix's errors: gix wraps
+//! transport errors in its own types, and not every layer keeps the `io::Error` reachable
+//! through `source()` (gix-error's `Exn`, used for http, does not; our own `Error` carried
+//! inside one, see [`io_error`], is found today). A transport knows best (an http 401 is
+//! `Rejected`, a helper gone silent is `Network`), so it notes that here; the operation
+//! turns a failed gix call into a kind with [`Failure::kind_of`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
