@@ -3,6 +3,7 @@
 //! mode and owner of the file being replaced. Also resolving a config `src` safely.
 
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,14 @@ use crate::error::{Context, Error, Result};
 /// mode and owner kept. Missing parent folders are created. See `atomic::write`.
 pub fn atomic_write(dst: &Path, bytes: &[u8]) -> Result<()> {
     crate::atomic::write(dst, bytes, None)
+}
+
+/// The agent's one name for a temp file in `dir` (`atomic::temp_name`): hidden, marked as the
+/// agent's so an operator who finds one knows where it came from, and random, so nobody who
+/// can write `dir` can plant something under it first. Create it with `create_new`.
+pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
+    let name = crate::atomic::temp_name(std::ffi::OsStr::new(name));
+    dir.join(std::ffi::OsStr::from_bytes(name.as_bytes()))
 }
 
 pub fn current_uid() -> u32 {

@@ -1,15 +1,16 @@
 //! Running an app's pre/post commands (SPEC §5, §8): `sh -c` in the code folder, stdout and
 //! stderr merged, echoed to the log, kept ANSI-free and bounded, killed with its whole
-//! process group on timeout or shutdown.
+//! process group (`procgroup`) on timeout or shutdown.
 
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Context, Result};
+use crate::procgroup::{Ending, Group};
 
 /// Captured output is cut to its last this many bytes.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
@@ -29,60 +30,33 @@ pub struct Outcome {
 /// Run `command` with `sh -c` in `cwd`. Ends it (and its process group) after `timeout`, or
 /// when `stop` becomes true. Only a failure to start is an `Err`.
 pub fn run(command: &str, cwd: &Path, timeout: Duration, stop: &AtomicBool) -> Result<Outcome> {
-    use std::os::unix::process::CommandExt;
     let (reader, writer) = std::io::pipe().context("create a pipe for the command's output")?;
     let writer2 = writer.try_clone().context("duplicate the output pipe")?;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(writer2)
-        // Its own process group, so the whole tree it starts can be signalled at once.
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("start `sh -c` in {}", cwd.display()))?;
-    let pgid = child.id() as libc::pid_t;
+    // Its own process group, so the whole tree it starts can be signalled at once.
+    let mut group = Group::spawn(
+        Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(writer2),
+    )
+    .with_context(|| format!("start `sh -c` in {}", cwd.display()))?;
 
     let captured = Arc::new(Mutex::new(Tail::default()));
     let sink = Arc::clone(&captured);
     let pump = std::thread::spawn(move || pump_output(reader, &sink));
 
-    let started = Instant::now();
-    let mut term_sent: Option<Instant> = None;
-    let mut killed_note = None;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) => {}
-            Err(e) => {
-                log::warn!("waiting for `{command}`: {e}");
-                break None;
-            }
-        }
-        let due = started.elapsed() >= timeout || stop.load(Ordering::Relaxed);
-        match term_sent {
-            None if due => {
-                killed_note = Some(if stop.load(Ordering::Relaxed) {
-                    "stopped: the agent is shutting down".to_string()
-                } else {
-                    format!("killed after command_timeout of {} s", timeout.as_secs())
-                });
-                signal_group(pgid, libc::SIGTERM);
-                term_sent = Some(Instant::now());
-            }
-            Some(at) if at.elapsed() >= GRACE => {
-                signal_group(pgid, libc::SIGKILL);
-            }
-            _ => {}
-        }
-        crate::sdnotify::watchdog_tick();
-        std::thread::sleep(POLL);
-    };
+    let ending = group.wait(
+        Instant::now() + timeout,
+        Some(stop),
+        GRACE,
+        &mut crate::sdnotify::watchdog_tick,
+    );
     // Whatever the hook left running in its group ends with it (services belong under
     // systemd or setsid, SPEC §8).
-    signal_group(pgid, libc::SIGKILL);
+    let status = group.finish();
     // A process that left the group may still hold the pipe: wait a little, then go on with
     // what was captured (the pump thread ends when that process does).
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -96,17 +70,18 @@ pub fn run(command: &str, cwd: &Path, timeout: Duration, stop: &AtomicBool) -> R
             .unwrap_or(-1)
     });
     let mut output = captured.lock().map(|mut t| t.text()).unwrap_or_default();
-    if let Some(note) = killed_note {
+    let note = match ending {
+        Ending::Exited => None,
+        Ending::Stopped => Some("stopped: the agent is shutting down".to_string()),
+        Ending::TimedOut => Some(format!(
+            "killed after command_timeout of {} s",
+            timeout.as_secs()
+        )),
+    };
+    if let Some(note) = note {
         output.push_str(&format!("\n[gitops-agent: {note}]\n"));
     }
     Ok(Outcome { code, output })
-}
-
-fn signal_group(pgid: libc::pid_t, sig: libc::c_int) {
-    // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
-    unsafe {
-        libc::kill(-pgid, sig);
-    }
 }
 
 /// Keeps the last `OUTPUT_LIMIT` bytes of a stream and whether anything was cut.

@@ -19,6 +19,7 @@ pub mod monitoring;
 pub mod pass;
 pub mod plan;
 pub mod prune;
+pub mod procgroup;
 pub mod reconcile;
 pub mod report;
 pub mod rollback;

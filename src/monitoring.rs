@@ -2,6 +2,8 @@
 //! `<branch>-monitoring` branch, build the new one (`report`), and when it says something new
 //! commit it as a full snapshot, trim old history (`trim`) and push.
 
+use std::sync::atomic::AtomicBool;
+
 use crate::config::{AgentConfig, Group};
 use crate::error::{Context, Result};
 use crate::git::commit::{self, Sig};
@@ -23,12 +25,14 @@ pub enum Published {
 }
 
 /// Publish the reports of `group`. Returns the health of every app in the file too.
+/// The fetch and the push give up when `stop` is set (SIGTERM reaches the network).
 pub fn publish(
     cfg: &AgentConfig,
     layout: &Layout,
     group: &Group,
     reports: &[AppReport],
     force_report: bool,
+    stop: &AtomicBool,
 ) -> Result<(Published, Vec<(String, Health)>)> {
     let net: NetOptions = cfg.net_options();
     let dir = layout.monitoring_clone(&group.url, &group.branch);
@@ -38,11 +42,12 @@ pub fn publish(
     let shown = url::redact(&group.url);
 
     let mon = repo::open_or_init(&dir, &group.url)?;
-    repo::fetch(
+    repo::fetch_until(
         &mon,
         &group.url,
         &[&format!("+refs/heads/{branch}:{tracking}")],
         &net,
+        stop,
     )
     .with_context(|| format!("monitoring branch {branch}"))?;
     let remote_head = repo::find_ref(&mon, &tracking)?;
@@ -78,7 +83,7 @@ pub fn publish(
     let status_commit = commit::write_commit(&mon, tree, &parents, &message, &sig, &sig)?;
     let (new_head, trimmed) = trim_history(&mon, status_commit, cfg.retention_days, &sig)?;
 
-    push::push(
+    push::push_until(
         &mon,
         &group.url,
         &net,
@@ -88,6 +93,7 @@ pub fn publish(
             new: new_head,
             force: trimmed,
         },
+        stop,
     )?;
     commit::set_ref(&mon, &tracking, new_head, "gitops-agent: pushed status")?;
     show_on_disk(&mon, &dir, &file, &feedback.text, new_head, &branch);

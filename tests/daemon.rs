@@ -282,3 +282,50 @@ fn sigterm_while_waiting_for_the_lock_exits_at_once() {
     assert_eq!(d.stop(Duration::from_secs(5)), 0);
     assert!(!s.srv("web").exists());
 }
+
+/// SIGTERM while publishing: the monitoring branch (another device's big file on it) trickles
+/// in over a thin link. The fetch is given up and the daemon exits within 10 s (SPEC §8);
+/// the stop flag reaches publishing as it reaches the deploy and code fetches.
+#[test]
+fn sigterm_during_a_slow_monitoring_fetch_stops_within_10_s() {
+    let s = Scenario::new();
+    s.one_app("true");
+    // ~8 MB that git cannot compress: about 50 s through the throttle.
+    let other = s.path().join("other-device");
+    common::work_repo(&other);
+    fs::write(other.join("other-device.bin"), common::noise(8 << 20)).unwrap();
+    common::git(&other, &["add", "-A"]);
+    common::git(&other, &["commit", "--quiet", "-m", "other device"]);
+    common::git(
+        &other,
+        &[
+            "push",
+            "--quiet",
+            &common::file_url(&s.deploy_bare),
+            "HEAD:refs/heads/main-monitoring",
+        ],
+    );
+    let before = s.monitoring_head();
+
+    let log = s.path().join("daemon.log");
+    let child = s
+        .agent()
+        .env("PATH", common::throttled_git_on_path(s.path()))
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let d = Daemon { child, log };
+    let app_configs = s.home.join("app-configs");
+    d.wait_for("the monitoring fetch", Duration::from_secs(30), |_| {
+        fs::read_dir(&app_configs).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.file_name().to_string_lossy().ends_with("-monitoring")
+                    && e.path().join(".git").exists()
+            })
+        })
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(d.stop(Duration::from_secs(10)), 0);
+    assert_eq!(s.monitoring_head(), before, "nothing was pushed");
+}

@@ -8,6 +8,7 @@ mod support_http;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
+use gitops_agent::error::Kind;
 use gitops_agent::git::transport::{self, BoxedTransport};
 use gitops_agent::git::{http, NetOptions};
 use gix::protocol::transport::client::blocking_io::Transport as _;
@@ -57,6 +58,14 @@ fn fetch_with(transport: BoxedTransport, url: &str, dir: &Path) -> Result<(), St
 fn fetch(url: &str, net: &NetOptions, dir: &Path) -> Result<(), String> {
     let transport = transport::connect(url, Service::UploadPack, net).map_err(|e| e.to_string())?;
     fetch_with(transport, url, dir)
+}
+
+/// The same fetch through the agent's own entry point (`git::repo`), for the error's kind.
+fn agent_fetch_kind(url: &str, net: &NetOptions, dir: &Path) -> Kind {
+    let repo = gitops_agent::git::repo::open_or_init(dir, url).expect("init");
+    gitops_agent::git::repo::fetch(&repo, url, &["+refs/heads/*:refs/remotes/origin/*"], net)
+        .expect_err("fetch must fail")
+        .kind()
 }
 
 fn assert_no_secret(text: &str) {
@@ -242,9 +251,23 @@ fn wrong_token_is_a_clear_error_without_the_secret() {
     // No credential helper was consulted and nothing was retried: one GET, rejected.
     assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
 
+    let url_wrong = format!(
+        "http://{USER}:{TOKEN}-wrong@127.0.0.1:{}/repo.git",
+        server.port
+    );
+    let net = NetOptions::default();
+    assert_eq!(
+        agent_fetch_kind(&url_wrong, &net, &tmp.0.join("kind")),
+        Kind::Rejected
+    );
+
     let url = format!("http://127.0.0.1:{}/repo.git", server.port);
     let err = fetch(&url, &NetOptions::default(), &tmp.0.join("dest2")).unwrap_err();
     assert!(err.contains("authentication required"), "{err}");
+    assert_eq!(
+        agent_fetch_kind(&url, &net, &tmp.0.join("kind2")),
+        Kind::Rejected
+    );
 }
 
 #[test]
@@ -261,6 +284,8 @@ fn missing_repo_is_a_clear_404() {
         "{err}"
     );
     assert_no_secret(&err);
+    let kind = agent_fetch_kind(&url, &NetOptions::default(), &tmp.0.join("kind"));
+    assert_eq!(kind, Kind::Rejected);
 }
 
 #[test]
@@ -284,6 +309,8 @@ fn refused_connection_names_the_url() {
         "{err}"
     );
     assert_no_secret(&err);
+    let kind = agent_fetch_kind(&url, &NetOptions::default(), &tmp.0.join("kind"));
+    assert_eq!(kind, Kind::Network);
 }
 
 #[test]
@@ -304,6 +331,8 @@ fn https_with_private_ca() {
         "{err}"
     );
     assert_no_secret(&err);
+    let kind = agent_fetch_kind(&url, &NetOptions::default(), &tmp.0.join("kind-noca"));
+    assert_eq!(kind, Kind::Network, "a TLS failure is the link's");
 
     // With it: fetch works (roots = bundled + system + this file).
     let net = NetOptions {
@@ -327,6 +356,10 @@ fn https_with_private_ca() {
         "{err}"
     );
     assert_no_secret(&err);
+    assert_eq!(
+        agent_fetch_kind(&url, &net, &tmp.0.join("kind-bad")),
+        Kind::Config
+    );
 }
 
 #[test]
@@ -356,6 +389,10 @@ fn read_timeout_bounds_a_silent_server() {
     );
     assert!(err.contains("network_timeout"), "{err}");
     assert_no_secret(&err);
+    assert_eq!(
+        agent_fetch_kind(&url, &net, &tmp.0.join("kind")),
+        Kind::Network
+    );
 }
 
 /// Runs last-ish in its own right: whatever the other tests logged so far, and its own
@@ -539,4 +576,6 @@ fn redirect_is_reported_not_followed() {
     assert!(!err.contains("leak"), "{err}");
     assert_no_secret(&err);
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let kind = agent_fetch_kind(&url, &NetOptions::default(), &tmp.0.join("kind"));
+    assert_eq!(kind, Kind::Rejected);
 }

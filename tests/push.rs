@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use gitops_agent::error::Kind;
 use gitops_agent::git::push::{push, RefUpdate};
 use gitops_agent::git::NetOptions;
 
@@ -215,6 +216,7 @@ fn forced_update_replaces_history_with_squashed_chain() {
 
         let err = push_ref(f, "refs/heads/main", Some(&c4), &r4, false).expect_err("needs force");
         assert!(err.message().contains("not a fast-forward"), "{err}");
+        assert_eq!(err.kind(), Kind::Invalid);
         assert_remote(f, "refs/heads/main", &c4);
 
         push_ref(f, "refs/heads/main", Some(&c4), &r4, true).expect("forced update");
@@ -257,9 +259,12 @@ fn refuses_when_expected_old_does_not_match() {
         assert!(msg.contains("remote ref moved"), "{msg}");
         assert!(msg.contains("refs/heads/main"), "names the ref: {msg}");
         assert!(msg.contains(&f.url), "names the url: {msg}");
+        assert_eq!(err.kind(), Kind::RefMoved);
+        assert!(err.can_retry());
 
         let err = push_ref(f, "refs/heads/main", None, &c3, false).expect_err("exists already");
         assert!(err.message().contains("remote ref moved"), "{err}");
+        assert_eq!(err.kind(), Kind::RefMoved);
 
         let err =
             push_ref(f, "refs/heads/absent", Some(&c1), &c3, false).expect_err("does not exist");
@@ -280,6 +285,7 @@ fn refuses_non_fast_forward_without_force() {
 
         let err = push_ref(f, "refs/heads/main", Some(&c2), &d2, false).expect_err("not ff");
         assert!(err.message().contains("not a fast-forward"), "{err}");
+        assert_eq!(err.kind(), Kind::Invalid);
         assert_remote(f, "refs/heads/main", &c2);
     });
 }
@@ -330,6 +336,8 @@ fn pre_receive_hook_message_reaches_the_error() {
             msg.contains("policy: this repository is frozen"),
             "hook output: {msg}"
         );
+        assert_eq!(err.kind(), Kind::Rejected);
+        assert!(!err.can_retry());
         assert_eq!(rev_parse(&f.remote, "refs/heads/main"), None);
     });
 }
@@ -345,10 +353,13 @@ fn unpack_failure_carries_the_servers_reason() {
         let msg = err.message();
         eprintln!("error: {msg}");
         match f.daemon {
-            None => assert!(
-                msg.contains("maximum allowed size"),
-                "server's reason: {msg}"
-            ),
+            None => {
+                assert!(
+                    msg.contains("maximum allowed size"),
+                    "server's reason: {msg}"
+                );
+                assert_eq!(err.kind(), Kind::Rejected);
+            }
             // receive-pack exits with our pack unread, so TCP resets the connection and
             // its report can be lost (`git push` prints "Connection reset by peer" too).
             Some(_) => assert!(

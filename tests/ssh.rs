@@ -478,3 +478,88 @@ fn ssh_server_stalling_after_login_fails_within_network_timeout() {
         "no ssh left behind"
     );
 }
+
+/// Whether process `pid` is gone within `bound` (dead, or a zombie: in a container pid 1
+/// may never reap).
+fn gone_within(pid: i32, bound: Duration) -> bool {
+    let t0 = std::time::Instant::now();
+    loop {
+        // SAFETY: signal 0 only checks that the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        let zombie = fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        });
+        if !alive || zombie {
+            return true;
+        }
+        if t0.elapsed() > bound {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An ssh wrapper (a name the agent cannot recognise, so it is probed with `-G`) that
+/// starts a child in the background and then hangs, whatever it is asked: the probe and the
+/// connection both end within `network_timeout` bounds, and everything the wrapper started
+/// ends with them. No sshd needed: the wrapper never connects anywhere.
+#[test]
+fn hanging_ssh_wrapper_and_its_children_are_gone_within_the_bound() {
+    let mut s = Scenario::new();
+    let pids = s.path().join("wrapper-children");
+    let wrapper = s.path().join("wrap-ssh");
+    script(
+        &wrapper,
+        &format!(
+            "sleep 1000 &\necho $! >> '{}'\nwhile :; do sleep 1; done",
+            pids.display()
+        ),
+    );
+    s.config_extra = format!(
+        "network_timeout = 1\n{}",
+        toml_line("ssh_command", &wrapper.to_string_lossy())
+    );
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    let mut config = fs::read_to_string(&s.config).unwrap();
+    // No port: a probed-as-simple wrapper could not take one, and the connection must run.
+    config.push_str("hang = \"ssh://git@127.0.0.1/srv/hang.git@main\"\n");
+    fs::write(&s.config, config).unwrap();
+
+    let mut cmd = agent(&s);
+    cmd.arg("--once");
+    let (run, elapsed) = run_with_deadline(cmd, Duration::from_secs(60));
+    run.expect_code(1);
+    // Per ssh contact: the probe (1 s) and the first read (1.5 s); the deploy fetch and
+    // the monitoring fetch of the dead group each make one.
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "network_timeout = 1, took {elapsed:?}:\n{}",
+        run.stderr
+    );
+    let children: Vec<i32> = fs::read_to_string(&pids)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert!(
+        children.len() >= 4,
+        "probes and connections ran: {children:?}"
+    );
+    let survivors: Vec<i32> = children
+        .iter()
+        .copied()
+        .filter(|&pid| !gone_within(pid, Duration::from_secs(1)))
+        .collect();
+    for &pid in &survivors {
+        // SAFETY: ending this test's own leftovers before failing.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert!(
+        survivors.is_empty(),
+        "the wrapper's children {survivors:?} (of {children:?}) outlived the run"
+    );
+    assert_eq!(head(&s.srv("web")), c1, "the other group still reconciled");
+}

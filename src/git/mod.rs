@@ -1,15 +1,20 @@
 //! Everything that talks git, in-process with gix: transports, clone/fetch, worktree,
 //! commit and push. Callers see plain functions over `gix::Repository` and object ids;
 //! nothing here decides *what* to do (that is `plan`, `report`, `trim`).
+//!
+//! One folder per operation, as gitoxide does: `transport/` (reaching a remote: tcp, http,
+//! ssh, file, each failure with its kind), `repo/` (open or create a clone, fetch, resolve),
+//! `push/` (decide, pack, report); `worktree`, `commit` and `locks` work on a clone.
 
 pub mod commit;
-pub mod http;
-pub mod process;
+pub mod locks;
 pub mod push;
 pub mod repo;
-pub mod ssh;
 pub mod transport;
 pub mod worktree;
+
+// The transports' short paths (`git::http`, ...), used outside `git/` and by tests.
+pub use transport::{http, process, ssh};
 
 use std::time::Duration;
 

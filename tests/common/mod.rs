@@ -304,3 +304,43 @@ pub fn loose_object_count(git_dir: &Path) -> usize {
         .unwrap_or_else(|| panic!("unexpected count-objects output: {out}"))
 }
 pub mod scenario;
+
+/// `len` bytes of noise (xorshift): content git cannot compress, for slow transfers.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for b in bytes.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    bytes
+}
+
+/// A PATH whose `git` (used only by the agent's file:// transport) serves `upload-pack`
+/// through a throttle of about 160 KB/s: a thin link. Everything else runs the real git.
+pub fn throttled_git_on_path(dir: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let real_git = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .expect("find git")
+            .stdout,
+    )
+    .expect("git path");
+    let bin = dir.join("throttled-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("git");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = upload-pack ]; then\n  {git} \"$@\" | python3 -c '\nimport sys, time\nwhile True:\n    b = sys.stdin.buffer.read1(16384)\n    if not b: break\n    sys.stdout.buffer.write(b); sys.stdout.buffer.flush(); time.sleep(0.1)\n'\nelse\n  exec {git} \"$@\"\nfi\n",
+            git = real_git.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
+}

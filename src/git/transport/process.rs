@@ -6,13 +6,13 @@
 //! byte while still answering keep-alives, a local repo on a hung NFS mount) hangs the pass
 //! for good. Here our end of each pipe is non-blocking and every read and write waits at most
 //! `timeout` for the helper (`network_timeout`, the same silence bound git:// and http get
-//! from their sockets). The helper runs in its own process group, so a shell wrapper around
-//! `ssh` (`GIT_SSH_COMMAND` is shell text) is ended together with it.
+//! from their sockets). The helper runs in its own process group (`procgroup`), so a shell
+//! wrapper around `ssh` (`GIT_SSH_COMMAND` is shell text) is ended together with it.
 
 use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::process::{Child, ChildStdin, ChildStdout, Command};
+use std::process::{ChildStdin, ChildStdout, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +25,10 @@ use gix::protocol::transport::client::{
     Error as ClientError, MessageKind, TransportWithoutIO, WriteMode,
 };
 use gix::protocol::transport::{Protocol, Service};
+
+use super::link::Failure;
+use crate::error::Kind;
+use crate::procgroup::Group;
 
 /// Variables git clears before running a transport helper (as gix does): they would point
 /// the helper at our repository instead of the remote one.
@@ -63,9 +67,11 @@ pub struct ProcessTransport {
     what: String,
     make: MakeCommand,
     connection: Option<Connection<TimedReader, TimedWriter>>,
-    child: Option<Child>,
+    helper: Option<Group>,
     /// Set by a pipe whose wait timed out: the helper is known stuck, end it at once.
     stalled: Arc<AtomicBool>,
+    /// Where a stall is noted as `Kind::Network` for the operation.
+    failure: Failure,
     missing_hint: Option<&'static str>,
 }
 
@@ -84,10 +90,17 @@ impl ProcessTransport {
             what: what.into(),
             make,
             connection: None,
-            child: None,
+            helper: None,
             stalled: Arc::new(AtomicBool::new(false)),
+            failure: Failure::default(),
             missing_hint: None,
         }
+    }
+
+    /// Note failures in `failure` (shared with the operation using this transport).
+    pub fn recording(mut self, failure: Failure) -> ProcessTransport {
+        self.failure = failure;
+        self
     }
 
     /// What to tell the operator when the helper program is not installed.
@@ -97,7 +110,6 @@ impl ProcessTransport {
     }
 
     fn spawn(&mut self, service: Service) -> std::io::Result<()> {
-        use std::os::unix::process::CommandExt;
         let mut cmd = (self.make)(service);
         for name in ENV_TO_REMOVE {
             cmd.env_remove(name);
@@ -106,26 +118,26 @@ impl ProcessTransport {
             cmd.env("GIT_PROTOCOL", format!("version={}", self.version as usize));
         }
         cmd.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            // Its own group: a shell wrapper and the ssh it starts end together.
-            .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| match (e.kind(), self.missing_hint) {
+            .stdout(std::process::Stdio::piped());
+        // Its own group: a shell wrapper and the ssh it starts end together.
+        let mut helper =
+            Group::spawn(&mut cmd).map_err(|e| match (e.kind(), self.missing_hint) {
                 (std::io::ErrorKind::NotFound, Some(hint)) => std::io::Error::new(
                     e.kind(),
                     format!("{} not found on PATH: {hint}", self.what),
                 ),
                 _ => e,
             })?;
+        let child = helper.child();
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            end_group(&mut child);
             return Err(std::io::Error::other("helper started without pipes"));
         };
-        let reader =
-            TimedReader::new(stdout, self.timeout, &self.what)?.flagging(Arc::clone(&self.stalled));
-        let writer =
-            TimedWriter::new(stdin, self.timeout, &self.what)?.flagging(Arc::clone(&self.stalled));
+        let stall = Stall {
+            flag: Arc::clone(&self.stalled),
+            failure: self.failure.clone(),
+        };
+        let reader = TimedReader::new(stdout, self.timeout, &self.what)?.flagging(stall.clone());
+        let writer = TimedWriter::new(stdin, self.timeout, &self.what)?.flagging(stall);
         self.connection = Some(Connection::new(
             reader,
             writer,
@@ -135,7 +147,7 @@ impl ProcessTransport {
             ConnectMode::Process,
             false,
         ));
-        self.child = Some(child);
+        self.helper = Some(helper);
         Ok(())
     }
 }
@@ -145,34 +157,31 @@ impl Drop for ProcessTransport {
         // Closing the pipes first lets a helper that is done exit on its own (a receive-pack
         // still running its post-receive hook is not cut short); a stalled one is killed.
         self.connection = None;
-        if let Some(mut child) = self.child.take() {
+        if let Some(mut helper) = self.helper.take() {
             let grace = if self.stalled.load(Ordering::Relaxed) {
                 Duration::ZERO
             } else {
                 EXIT_GRACE
             };
-            let deadline = Instant::now() + grace;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            end_group(&mut child);
+            helper.wait(Instant::now() + grace, None, Duration::ZERO, &mut || {});
+            helper.finish();
         }
     }
 }
 
-/// SIGKILL the child's process group and reap the child.
-fn end_group(child: &mut Child) {
-    if let Ok(pgid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
+/// What a pipe whose wait timed out sets: the helper is stuck (end it at once), and the
+/// operation failed for a network reason.
+#[derive(Clone, Default)]
+struct Stall {
+    flag: Arc<AtomicBool>,
+    failure: Failure,
+}
+
+impl Stall {
+    fn note(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+        self.failure.record(Kind::Network);
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 impl TransportWithoutIO for ProcessTransport {
@@ -299,7 +308,7 @@ pub struct TimedReader {
     timeout: Duration,
     what: String,
     got_data: bool,
-    stalled: Arc<AtomicBool>,
+    stall: Stall,
 }
 
 /// The first byte comes only after ssh has connected, exchanged keys and logged in, each
@@ -318,12 +327,12 @@ impl TimedReader {
             timeout,
             what: what.to_string(),
             got_data: false,
-            stalled: Arc::default(),
+            stall: Stall::default(),
         })
     }
 
-    fn flagging(self, stalled: Arc<AtomicBool>) -> TimedReader {
-        TimedReader { stalled, ..self }
+    fn flagging(self, stall: Stall) -> TimedReader {
+        TimedReader { stall, ..self }
     }
 }
 
@@ -339,7 +348,7 @@ impl Read for TimedReader {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     let fd = self.pipe.as_fd();
                     wait_ready(fd, libc::POLLIN, bound, self.timeout, &self.what)
-                        .inspect_err(|_| self.stalled.store(true, Ordering::Relaxed))?;
+                        .inspect_err(|_| self.stall.note())?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 other => {
@@ -358,7 +367,7 @@ pub struct TimedWriter {
     pipe: ChildStdin,
     timeout: Duration,
     what: String,
-    stalled: Arc<AtomicBool>,
+    stall: Stall,
 }
 
 impl TimedWriter {
@@ -368,12 +377,12 @@ impl TimedWriter {
             pipe,
             timeout,
             what: what.to_string(),
-            stalled: Arc::default(),
+            stall: Stall::default(),
         })
     }
 
-    fn flagging(self, stalled: Arc<AtomicBool>) -> TimedWriter {
-        TimedWriter { stalled, ..self }
+    fn flagging(self, stall: Stall) -> TimedWriter {
+        TimedWriter { stall, ..self }
     }
 }
 
@@ -384,7 +393,7 @@ impl Write for TimedWriter {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     let t = self.timeout;
                     wait_ready(self.pipe.as_fd(), libc::POLLOUT, t, t, &self.what)
-                        .inspect_err(|_| self.stalled.store(true, Ordering::Relaxed))?;
+                        .inspect_err(|_| self.stall.note())?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 other => return other,
@@ -402,51 +411,59 @@ mod tests {
     use super::*;
     use std::process::Stdio;
 
-    fn child(script: &str) -> Child {
-        Command::new("sh")
-            .args(["-c", script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap()
+    fn helper(script: &str) -> Group {
+        Group::spawn(
+            Command::new("sh")
+                .args(["-c", script])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped()),
+        )
+        .unwrap()
     }
 
     #[test]
-    fn silent_helper_read_times_out_and_data_still_flows() {
-        let mut c = child("printf hello; sleep 5");
-        let mut r =
-            TimedReader::new(c.stdout.take().unwrap(), Duration::from_millis(300), "ssh").unwrap();
+    fn silent_helper_read_times_out_as_a_network_failure_and_data_still_flows() {
+        let mut h = helper("printf hello; sleep 5");
+        let stall = Stall::default();
+        let stdout = h.child().stdout.take().unwrap();
+        let mut r = TimedReader::new(stdout, Duration::from_millis(300), "ssh")
+            .unwrap()
+            .flagging(stall.clone());
         let mut buf = [0u8; 5];
         r.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"hello");
+        assert_eq!(stall.failure.recorded(), None);
         let t0 = Instant::now();
         let err = r.read(&mut buf).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
         assert!(err.to_string().contains("no data from ssh"), "{err}");
         assert!(t0.elapsed() < Duration::from_secs(3));
-        end_group(&mut c);
+        assert!(stall.flag.load(Ordering::Relaxed));
+        assert_eq!(stall.failure.recorded(), Some(Kind::Network));
     }
 
     #[test]
     fn helper_that_takes_no_input_times_out_the_writer() {
-        let mut c = child("sleep 5");
-        let mut w =
-            TimedWriter::new(c.stdin.take().unwrap(), Duration::from_millis(300), "ssh").unwrap();
+        let mut h = helper("sleep 5");
+        let stall = Stall::default();
+        let stdin = h.child().stdin.take().unwrap();
+        let mut w = TimedWriter::new(stdin, Duration::from_millis(300), "ssh")
+            .unwrap()
+            .flagging(stall.clone());
         // Far more than a pipe holds.
         let err = w.write_all(&vec![0u8; 4 << 20]).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
         assert!(err.to_string().contains("ssh took no data"), "{err}");
-        end_group(&mut c);
+        assert_eq!(stall.failure.recorded(), Some(Kind::Network));
     }
 
     #[test]
     fn end_of_output_is_eof_not_timeout() {
-        let mut c = child("printf x");
-        let mut r =
-            TimedReader::new(c.stdout.take().unwrap(), Duration::from_secs(5), "ssh").unwrap();
+        let mut h = helper("printf x");
+        let stdout = h.child().stdout.take().unwrap();
+        let mut r = TimedReader::new(stdout, Duration::from_secs(5), "ssh").unwrap();
         let mut all = Vec::new();
         r.read_to_end(&mut all).unwrap();
         assert_eq!(all, b"x");
-        let _ = c.wait();
     }
 }

@@ -1,0 +1,167 @@
+//! The pack a push sends: the objects the remote lacks, as a complete (never thin) V2 pack.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use gix::protocol::handshake::Ref;
+use gix::ObjectId;
+use gix_pack::data::output;
+
+use crate::bail;
+use crate::error::{Context, Kind, Result};
+
+/// Objects the remote lacks for `new`: commits reachable from `new` but not from any
+/// advertised tip we have locally, with their trees and blobs, minus everything in the
+/// trees of those tips (the remote has them). Objects the remote has deeper in its history
+/// may be sent again; that costs bytes, never correctness. Never relies on the remote for
+/// delta bases (no thin pack). Counting gives up when `stop` is set.
+pub fn objects_to_send(
+    repo: &gix::Repository,
+    refs: &[Ref],
+    new: ObjectId,
+    stop: &AtomicBool,
+) -> Result<Vec<output::Count>> {
+    let hidden: Vec<ObjectId> = refs
+        .iter()
+        .filter_map(|r| match r {
+            Ref::Direct { object, .. }
+            | Ref::Peeled { object, .. }
+            | Ref::Symbolic { object, .. } => Some(*object),
+            Ref::Unborn { .. } => None,
+        })
+        // Only commits can be hidden in a walk; tips we lack locally tell us nothing.
+        .filter(|id| {
+            repo.find_header(*id)
+                .is_ok_and(|h| h.kind() == gix::object::Kind::Commit)
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+
+    let commits: Vec<ObjectId> = repo
+        .rev_walk([new])
+        .with_hidden(hidden.iter().copied())
+        .all()
+        .context("walk commits to send")?
+        .map(|info| info.map(|i| i.id))
+        .collect::<std::result::Result<_, _>>()
+        .context("walk commits to send")?;
+
+    let db = pack_db(repo)?;
+    let (counts, _) = output::count::objects_unthreaded(
+        &db,
+        &mut commits.into_iter().map(Ok),
+        &gix::progress::Discard,
+        stop,
+        output::count::objects::ObjectExpansion::TreeContents,
+    )
+    .context("count objects to send")?;
+    if hidden.is_empty() || counts.is_empty() {
+        return Ok(counts);
+    }
+    let (known, _) = output::count::objects_unthreaded(
+        &db,
+        &mut hidden.into_iter().map(Ok),
+        &gix::progress::Discard,
+        stop,
+        output::count::objects::ObjectExpansion::TreeContents,
+    )
+    .context("count objects the remote has")
+    .map_err(|e| interrupted_if(e, stop))?;
+    let known: HashSet<ObjectId> = known.into_iter().map(|c| c.id).collect();
+    Ok(counts
+        .into_iter()
+        .filter(|c| !known.contains(&c.id))
+        .collect())
+}
+
+/// The object database as a thread-safe `gix_pack::Find`; packs must stay loaded while
+/// entries are copied out of them, or `iter_from_counts` panics.
+pub fn pack_db(repo: &gix::Repository) -> Result<gix::odb::HandleArc> {
+    let mut db = repo
+        .objects
+        .clone()
+        .into_arc()
+        .context("open object database for packing")?
+        .into_inner();
+    db.prevent_pack_unload();
+    Ok(db)
+}
+
+/// Write a complete V2 pack of `counts` to `out` (a 0-object pack is valid). Between two
+/// pieces of the pack it looks at `stop`: a stopping agent does not finish sending a big
+/// pack over a thin link (the remote discards a pack cut short; nothing changes there).
+pub fn write_pack(
+    repo: &gix::Repository,
+    counts: Vec<output::Count>,
+    out: &mut dyn Write,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let num_entries = u32::try_from(counts.len()).context("too many objects for one pack")?;
+    let db = pack_db(repo)?;
+    let entries = output::entry::iter_from_counts(
+        counts,
+        db,
+        Box::new(gix::progress::Discard),
+        output::entry::iter_from_counts::Options {
+            thread_limit: Some(1),
+            mode: output::entry::iter_from_counts::Mode::PackCopyAndBaseObjects,
+            allow_thin_pack: false,
+            version: gix_pack::data::Version::V2,
+            ..Default::default()
+        },
+    )
+    .context("prepare pack entries")?;
+    let pack = output::bytes::FromEntriesIter::new(
+        gix::parallel::InOrderIter::from(entries),
+        out,
+        num_entries,
+        gix_pack::data::Version::V2,
+        repo.object_hash(),
+    );
+    for written in pack {
+        if stop.load(Ordering::Relaxed) {
+            bail!(
+                Kind::Interrupted,
+                "stopped while sending the pack: the agent is shutting down"
+            );
+        }
+        written.context("write pack")?;
+    }
+    Ok(())
+}
+
+/// A counting error caused by `stop` is `Interrupted`, whatever gix called it.
+fn interrupted_if(err: crate::error::Error, stop: &AtomicBool) -> crate::error::Error {
+    if stop.load(Ordering::Relaxed) {
+        err.with_kind(Kind::Interrupted)
+    } else {
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::git::repo::test_support::*;
+
+    #[test]
+    fn a_set_stop_flag_ends_writing_the_pack_as_interrupted() {
+        let tmp = TempDir::new("pack-stop");
+        let remote = make_remote(tmp.path());
+        let repo = gix::open(&remote.bare).unwrap();
+        let counts = objects_to_send(&repo, &[], remote.c2, &AtomicBool::new(false)).unwrap();
+        assert!(!counts.is_empty());
+        let mut out = Vec::new();
+        let err = write_pack(&repo, counts, &mut out, &AtomicBool::new(true)).unwrap_err();
+        assert_eq!(err.kind(), Kind::Interrupted);
+        // Without the flag the same pack is complete: git can index it.
+        let counts = objects_to_send(&repo, &[], remote.c2, &AtomicBool::new(false)).unwrap();
+        let mut out = Vec::new();
+        write_pack(&repo, counts, &mut out, &AtomicBool::new(false)).unwrap();
+        let pack = tmp.path().join("p.pack");
+        std::fs::write(&pack, &out).unwrap();
+        git(tmp.path(), &["index-pack", pack.to_str().unwrap()]);
+    }
+}

@@ -1,0 +1,327 @@
+//! Opening a clone, or creating it: the origin guard (`origin`), repairs after a crash
+//! (stale locks, an init cut short), and adopting a non-empty folder.
+
+use std::path::Path;
+
+use super::origin;
+use crate::error::{Context, Result};
+use crate::git::locks;
+use crate::url::redact;
+
+/// Options for opening every repository the agent touches.
+///
+/// `isolated()` reads no global/system git config and no `GIT_*` (or other) environment
+/// variables: the agent must behave the same on every device, whatever the shell around it
+/// sets. Trust is forced to full and every config section is accepted because these clones
+/// are the agent's own (it may run as root over folders owned by a service user, and git's
+/// ownership rules would otherwise hide `.git/config`, including `remote.origin.url`).
+fn open_options() -> gix::open::Options {
+    gix::open::Options::isolated()
+        .with(gix::sec::Trust::Full)
+        .filter_config_section(accept_all_sections)
+}
+
+fn accept_all_sections(_meta: &gix::config::file::Metadata) -> bool {
+    true
+}
+
+/// Open `dir` and install the committer fallback (ref updates write reflogs, which need an
+/// identity; the agent needs no global git config, so there usually is none).
+fn open_repo(dir: &Path) -> Result<gix::Repository> {
+    let mut repo = gix::open_opts(dir, open_options())
+        .with_context(|| format!("open git repository {}", dir.display()))?;
+    repo.committer_or_set_generic_fallback()
+        .with_context(|| format!("set committer fallback in {}", dir.display()))?;
+    Ok(repo)
+}
+
+/// Open the clone at `dir`, or create it when `dir` is missing or an empty folder.
+///
+/// An existing clone must have an `origin` whose url names the same repository as `url`
+/// (SPEC §3, "origin guard"): a clone of anything else is never touched and this returns an
+/// error naming both (redacted) urls. A non-empty folder that is not a git repository becomes
+/// a clone with its files kept untracked; a `.git` left by an interrupted init is redone.
+/// A fresh clone gets `remote.origin.url`
+/// and the standard fetch refspec in `.git/config`, readable by the git CLI.
+pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
+    let dot_git = dir.join(".git");
+    if dot_git.exists() {
+        let repo = match open_repo(dir) {
+            Ok(repo) => repo,
+            // Killed while creating it: no ref was ever written, nothing to lose.
+            Err(e) if is_abandoned_init(&dot_git) => return redo_init(dir, url, &e.to_string()),
+            Err(e) => return Err(e),
+        };
+        let found = origin::url(&repo);
+        // A crash during `init` (before or while the config was written) leaves a repo with
+        // no origin and no refs: nothing to lose, so set it up anew instead of failing
+        // forever.
+        if found.is_none() && is_pristine(&repo) {
+            drop(repo);
+            return redo_init(dir, url, "no origin");
+        }
+        origin::check(dir, found.as_deref(), url)?;
+        // The caller holds the agent's pass lock: no writer of ours is running.
+        if let Err(e) = locks::remove_stale(repo.git_dir()) {
+            log::warn!("{e}");
+        }
+        return Ok(repo);
+    }
+
+    if dir.exists() {
+        if !dir.is_dir() {
+            crate::bail!("{}: exists and is not a folder", dir.display());
+        }
+        let mut entries =
+            std::fs::read_dir(dir).with_context(|| format!("read folder {}", dir.display()))?;
+        if entries.next().is_some() {
+            // Converge rather than wedge: the files stay (untracked; a checkout overwrites
+            // only the paths the commit tracks), as after a clone killed half-way.
+            log::warn!(
+                "{}: folder is not empty and not a git repository; making it a clone of {}",
+                dir.display(),
+                redact(url)
+            );
+        }
+    }
+    init_with_origin(dir, url)
+}
+
+/// Replace an unfinished `.git` in `dir` (`why` says what was wrong) with a fresh init.
+fn redo_init(dir: &Path, url: &str, why: &str) -> Result<gix::Repository> {
+    let dot_git = dir.join(".git");
+    log::warn!(
+        "{}: unfinished clone ({why}); starting it again",
+        dir.display()
+    );
+    std::fs::remove_dir_all(&dot_git)
+        .with_context(|| format!("remove unfinished {}", dot_git.display()))?;
+    init_with_origin(dir, url)
+}
+
+/// Open the existing clone at `dir` only to look at it: the origin guard applies, but
+/// nothing is created or repaired (an unchanged pass stays read-only and cheap).
+pub fn open_clone(dir: &Path, url: &str) -> Result<gix::Repository> {
+    let repo = open_repo(dir)?;
+    origin::check(dir, origin::url(&repo).as_deref(), url)?;
+    Ok(repo)
+}
+
+/// A `.git` that cannot be opened and holds no ref at all: an `init` cut short.
+fn is_abandoned_init(dot_git: &Path) -> bool {
+    fn has_file(dir: &Path) -> bool {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    has_file(&p)
+                } else {
+                    true
+                }
+            })
+        })
+    }
+    dot_git.is_dir() && !dot_git.join("packed-refs").exists() && !has_file(&dot_git.join("refs"))
+}
+
+/// `git init` (non-bare) in `dir` plus the origin remote, then open it like any clone.
+fn init_with_origin(dir: &Path, url: &str) -> Result<gix::Repository> {
+    std::fs::create_dir_all(dir).with_context(|| format!("create folder {}", dir.display()))?;
+    let repo = gix::ThreadSafeRepository::init_opts(
+        dir,
+        gix::create::Kind::WithWorktree,
+        gix::create::Options {
+            destination_must_be_empty: Some(false),
+            ..Default::default()
+        },
+        open_options(),
+    )
+    .with_context(|| format!("init git repository in {}", dir.display()))?
+    .to_thread_local();
+    origin::write(&repo, url)?;
+    // Reopen so the in-memory config sees the origin we just wrote.
+    open_repo(dir)
+}
+
+/// A repository with no references at all (HEAD may still be a symbolic ref to an unborn branch).
+fn is_pristine(repo: &gix::Repository) -> bool {
+    let Ok(platform) = repo.references() else {
+        return false;
+    };
+    let Ok(mut all) = platform.all() else {
+        return false;
+    };
+    all.next().is_none()
+}
+
+/// The worktree (or git dir) of `repo`, for error messages.
+pub fn repo_dir(repo: &gix::Repository) -> String {
+    repo.workdir()
+        .unwrap_or_else(|| repo.git_dir())
+        .display()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin::ORIGIN_FETCH_REFSPEC;
+    use super::*;
+    use crate::git::repo::fetch;
+    use crate::git::repo::test_support::*;
+    use crate::git::NetOptions;
+    use std::time::Duration;
+
+    const MAIN: &str = "+refs/heads/main:refs/remotes/origin/main";
+
+    fn net() -> NetOptions {
+        NetOptions {
+            timeout: Duration::from_secs(20),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn init_writes_origin_the_git_cli_reads() {
+        let tmp = TempDir::new("init");
+        let dir = tmp.path().join("clone");
+        let repo = open_or_init(&dir, "https://tok@h.example/o/r.git").unwrap();
+        assert!(repo.workdir().is_some());
+        assert_eq!(
+            git(&dir, &["config", "remote.origin.url"]),
+            "https://h.example/o/r.git",
+            "no token is stored on disk"
+        );
+        assert_eq!(
+            git(&dir, &["config", "remote.origin.fetch"]),
+            ORIGIN_FETCH_REFSPEC
+        );
+        // Reopening with the same repo spelled differently passes the origin guard.
+        open_or_init(&dir, "https://h.example/o/r").unwrap();
+        open_or_init(&dir, " https://h.example/o/r/ ").unwrap();
+        // An empty existing folder is fine too.
+        let empty = tmp.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        open_or_init(&empty, "https://h.example/o/r").unwrap();
+        assert_eq!(
+            git(&empty, &["config", "remote.origin.url"]),
+            "https://h.example/o/r"
+        );
+    }
+
+    #[test]
+    fn origin_guard_refuses_other_repo() {
+        let tmp = TempDir::new("guard");
+        let dir = tmp.path().join("clone");
+        open_or_init(&dir, "https://u:sekret@h.example/o/r.git").unwrap();
+        let err = open_or_init(&dir, "https://h.example/o/other").unwrap_err();
+        assert_eq!(err.kind(), crate::error::Kind::Invalid);
+        let err = err.to_string();
+        assert!(err.contains("https://h.example/o/r.git"), "{err}");
+        assert!(err.contains("https://h.example/o/other"), "{err}");
+        assert!(!err.contains("sekret"), "{err}");
+        // Nothing was changed.
+        assert_eq!(
+            git(&dir, &["config", "remote.origin.url"]),
+            "https://h.example/o/r.git"
+        );
+    }
+
+    #[test]
+    fn interrupted_init_is_redone() {
+        let tmp = TempDir::new("abandoned");
+        let dir = tmp.path().join("x");
+        // what a kill during `init` leaves: a .git without HEAD or refs
+        std::fs::create_dir_all(dir.join(".git/refs/heads")).unwrap();
+        std::fs::create_dir_all(dir.join(".git/objects")).unwrap();
+        write(&dir, "file.txt", "data");
+        open_or_init(&dir, "https://h/o/r").unwrap();
+        assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://h/o/r");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("file.txt")).unwrap(),
+            "data"
+        );
+    }
+
+    #[test]
+    fn adopting_a_non_empty_folder_keeps_its_files() {
+        let tmp = TempDir::new("adopt");
+        let remote = make_remote(tmp.path());
+        let dir = tmp.path().join("code");
+        write(&dir, "local.conf", "keep\n");
+        write(&dir, "a.txt", "will be overwritten\n");
+        let repo = open_or_init(&dir, &remote.url()).unwrap();
+        fetch(&repo, &remote.url(), &[MAIN], &net()).unwrap();
+        crate::git::worktree::checkout(
+            &repo,
+            remote.c2,
+            crate::git::worktree::HeadTarget::Detached,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("local.conf")).unwrap(),
+            "keep\n"
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("a.txt")).unwrap(), "two\n");
+        assert_eq!(git(&dir, &["status", "--porcelain"]), "?? local.conf");
+        // Afterwards it is an ordinary clone.
+        open_or_init(&dir, &remote.url()).unwrap();
+    }
+
+    #[test]
+    fn half_initialized_repo_gets_its_origin() {
+        // A crash right after `init`: no origin, no refs. Nothing to lose, so it is finished.
+        let tmp = TempDir::new("half");
+        let dir = tmp.path().join("r");
+        git(tmp.path(), &["init", "-q", dir.to_str().unwrap()]);
+        open_or_init(&dir, "https://h/o/r").unwrap();
+        assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://h/o/r");
+        // Killed before the config was written at all (seen in the crash test): redone too.
+        let dir = tmp.path().join("no-config");
+        git(tmp.path(), &["init", "-q", dir.to_str().unwrap()]);
+        std::fs::remove_file(dir.join(".git/config")).unwrap();
+        write(&dir, "kept.txt", "x");
+        open_or_init(&dir, "https://h/o/r").unwrap();
+        assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://h/o/r");
+        assert_eq!(git(&dir, &["config", "core.bare"]), "false");
+        assert_eq!(git(&dir, &["status", "--porcelain"]), "?? kept.txt");
+    }
+
+    #[test]
+    fn repo_without_origin_but_with_history_is_refused() {
+        let tmp = TempDir::new("noorigin");
+        let dir = tmp.path().join("r");
+        git(tmp.path(), &["init", "-q", dir.to_str().unwrap()]);
+        write(&dir, "f", "x");
+        commit_all(&dir, "c");
+        let err = open_or_init(&dir, "https://h/o/r").unwrap_err();
+        assert_eq!(err.kind(), crate::error::Kind::Invalid);
+        let err = err.to_string();
+        assert!(err.contains("no origin"), "{err}");
+        // Only looking at it: the same guard.
+        let err = open_clone(&dir, "https://h/o/r").unwrap_err();
+        assert_eq!(err.kind(), crate::error::Kind::Invalid);
+    }
+
+    #[test]
+    fn open_clone_applies_the_origin_guard() {
+        let tmp = TempDir::new("openclone");
+        let dir = tmp.path().join("clone");
+        open_or_init(&dir, "https://h.example/o/r.git").unwrap();
+        open_clone(&dir, "https://tok@h.example/o/r").unwrap();
+        let err = open_clone(&dir, "https://h.example/o/other").unwrap_err();
+        assert_eq!(err.kind(), crate::error::Kind::Invalid);
+        assert!(err.to_string().contains("not touching it"), "{err}");
+    }
+
+    #[test]
+    fn stale_locks_are_swept_on_open() {
+        let tmp = TempDir::new("stale");
+        let dir = tmp.path().join("clone");
+        open_or_init(&dir, "https://h/o/r").unwrap();
+        std::fs::write(dir.join(".git/index.lock"), "").unwrap();
+        std::fs::create_dir_all(dir.join(".git/refs/remotes/origin")).unwrap();
+        std::fs::write(dir.join(".git/refs/remotes/origin/main.lock"), "").unwrap();
+        open_or_init(&dir, "https://h/o/r").unwrap();
+        assert!(lock_files(&dir).is_empty(), "{:?}", lock_files(&dir));
+    }
+}

@@ -1,0 +1,270 @@
+//! smart-HTTP for git: the client behind gix-transport's `Http` trait, built on ureq + rustls,
+//! used for clone, fetch and push over `http://` and `https://` (protocol v2 or v1, whatever
+//! the server offers; gix does the protocol, this module moves the bytes).
+//!
+//! This module owns, for http(s) remotes:
+//! - **credentials**: taken only from the url's userinfo and `https_password_file`, and sent
+//!   preemptively as `Authorization: Basic` on every request. gix never sees them: the url
+//!   handed to gix-transport has its userinfo removed, so it cannot echo into gix errors, and
+//!   a 401 is reported as a plain error rather than `PermissionDenied`, so gix never starts
+//!   its credential-helper machinery (no `git credential` process, no prompt). Credentials are
+//!   sent over plain `http://` too when configured (as git does); use https for real secrets.
+//! - **TLS roots**: the bundled webpki roots, plus the system CA bundle when the image has one,
+//!   plus `https_ca_file` (PEM) for private CAs.
+//! - **proxy**: `https_proxy`/`HTTPS_PROXY`, `http_proxy`, `all_proxy`/`ALL_PROXY`, minus
+//!   `no_proxy`/`NO_PROXY` (curl's rules; ureq 2 alone ignores NO_PROXY). Proxy credentials
+//!   (`http://user:pw@proxy:port`) are sent in the CONNECT for https and as
+//!   `Proxy-Authorization` on plain http requests (ureq only does the former). Only http
+//!   proxies: `socks*://` needs ureq's `socks-proxy` feature, which is off.
+//! - **timeouts**: `NetOptions::timeout` bounds connect and every single read and write.
+//! - **redirects**: not followed. ureq would turn a redirected POST into a GET and could carry
+//!   the Authorization header to another host; a 3xx becomes an error naming the new location.
+//! - **errors**: 401/403/404, TLS and connect failures become messages that name the repo url
+//!   (never userinfo) and say what to fix, and a kind (`exchange`). No secret reaches a log
+//!   line or an error.
+//!
+//! Submodules: `auth` (credentials), `proxy`, `tls` (roots), `exchange` (a request's errors
+//! and kinds), `body` (the readers and writer gix gets).
+
+mod auth;
+mod body;
+mod exchange;
+mod proxy;
+mod tls;
+
+use std::io::BufReader;
+use std::sync::{Arc, Mutex};
+
+use gix::protocol::transport::client::blocking_io::http::{
+    connect_http, GetResponse, Http, PostBodyDataKind, PostResponse,
+};
+use gix::protocol::transport::Protocol;
+
+pub use self::auth::DEFAULT_USER;
+use self::auth::{basic_auth, proxy_basic_auth, Secret};
+use self::body::{header_lines, Body, Headers, Post, PostBody};
+use self::exchange::Exchange;
+pub use self::proxy::proxy_from_env;
+use super::link::{BoxedTransport, Failure};
+use crate::error::{Context, Error, Kind, Result};
+use crate::git::NetOptions;
+use crate::url::redact;
+
+/// Open a gix transport for an http(s) `url` (which may carry `user:token@`), speaking
+/// `version` of the git protocol (the server may answer with another; gix adapts).
+pub fn connect(url: &gix::url::Url, version: Protocol, net: &NetOptions) -> Result<BoxedTransport> {
+    connect_with_env(url, version, net, |name| std::env::var(name).ok())
+}
+
+/// `connect`, with the proxy variables read through `env` instead of the process environment
+/// (tests; the environment is process-global).
+pub fn connect_with_env(
+    url: &gix::url::Url,
+    version: Protocol,
+    net: &NetOptions,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<BoxedTransport> {
+    open(url, version, net, env, &Failure::default())
+}
+
+/// [`connect_with_env`], noting the kind of a failed request in `failure`.
+pub fn open(
+    url: &gix::url::Url,
+    version: Protocol,
+    net: &NetOptions,
+    env: impl Fn(&str) -> Option<String>,
+    failure: &Failure,
+) -> Result<BoxedTransport> {
+    let client = Ureq::new(url, net, env, failure.clone())?;
+    Ok(Box::new(connect_http(
+        client,
+        without_userinfo(url),
+        version,
+        false,
+    )))
+}
+
+/// `url` with user and password removed: what gix-transport gets, so its errors and
+/// `to_url()` never show a secret.
+pub fn without_userinfo(url: &gix::url::Url) -> gix::url::Url {
+    let mut bare = url.clone();
+    bare.set_user(None);
+    bare.set_password(None);
+    bare
+}
+
+/// The `Http` implementation: one configured ureq agent per remote (its proxy choice and TLS
+/// roots depend on the url), plus the Authorization header to send.
+#[derive(Debug)]
+pub struct Ureq {
+    agent: ureq::Agent,
+    authorization: Option<Secret>,
+    /// `Proxy-Authorization` for http:// requests through a proxy with `user:password@`.
+    proxy_authorization: Option<Secret>,
+    timeout_secs: u64,
+    /// Where a failed request notes its kind.
+    failure: Failure,
+}
+
+impl Ureq {
+    /// A client for `url` (http or https): credentials from its userinfo or
+    /// `net.https_password_file`, TLS roots (`tls`), proxy from `env`, timeouts.
+    fn new(
+        url: &gix::url::Url,
+        net: &NetOptions,
+        env: impl Fn(&str) -> Option<String>,
+        failure: Failure,
+    ) -> Result<Ureq> {
+        let shown = redact(&url.to_bstring().to_string());
+        let https = url.scheme == gix::url::Scheme::Https;
+        let mut builder = ureq::AgentBuilder::new()
+            .timeout_connect(net.timeout)
+            .timeout_read(net.timeout)
+            .timeout_write(net.timeout)
+            .redirects(0)
+            .user_agent(concat!("gitops-agent/", env!("CARGO_PKG_VERSION")))
+            // Done by `proxy_from_env` below, which also honours NO_PROXY.
+            .try_proxy_from_env(false);
+        if https {
+            builder = builder.tls_config(tls::tls_config(net.https_ca_file.as_deref())?);
+        }
+        let host = url.host().unwrap_or_default();
+        let mut proxy_authorization = None;
+        if let Some(proxy) = proxy_from_env(url.scheme.as_str(), host, env) {
+            let parsed = ureq::Proxy::new(&proxy).map_err(|e| {
+                Error::new(
+                    Kind::Config,
+                    format!(
+                        "proxy {} from the environment: {}",
+                        redact(&proxy),
+                        e.kind()
+                    ),
+                )
+            })?;
+            log::debug!("http: {shown} goes through proxy {}", redact(&proxy));
+            builder = builder.proxy(parsed);
+            // ureq sends proxy credentials only in a CONNECT (https); plain http requests
+            // go to the proxy directly and need the header on the request itself.
+            if !https {
+                proxy_authorization = proxy_basic_auth(&proxy);
+            }
+        }
+        let authorization =
+            basic_auth(url, net).with_context(|| format!("credentials for {shown}"))?;
+        if authorization.is_some() && !https {
+            log::debug!("http: sending credentials without TLS to {shown}");
+        }
+        Ok(Ureq {
+            agent: builder.build(),
+            authorization,
+            proxy_authorization,
+            timeout_secs: net.timeout.as_secs(),
+            failure,
+        })
+    }
+
+    /// A request carrying gix's header lines (`Name: value`) and our Authorization.
+    fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> ureq::Request {
+        let mut req = self.agent.request(method, url);
+        for line in headers {
+            if let Some((name, value)) = line.as_ref().split_once(':') {
+                let name = name.trim();
+                // Credentials come only from us (gix has none: its url has no userinfo).
+                if !name.eq_ignore_ascii_case("authorization") {
+                    req = req.set(name, value.trim());
+                }
+            }
+        }
+        if let Some(auth) = &self.authorization {
+            req = req.set("Authorization", &auth.0);
+        }
+        if let Some(auth) = &self.proxy_authorization {
+            req = req.set("Proxy-Authorization", &auth.0);
+        }
+        req
+    }
+
+    fn describe(&self, method: &'static str, url: &str, base_url: &str) -> Exchange {
+        Exchange {
+            method,
+            shown: redact(base_url),
+            what: url
+                .strip_prefix(base_url)
+                .unwrap_or(url)
+                .trim_start_matches('/')
+                .to_string(),
+            authorized: self.authorization.is_some(),
+            timeout_secs: self.timeout_secs,
+            failure: self.failure.clone(),
+        }
+    }
+}
+
+impl Http for Ureq {
+    type Headers = Headers;
+    type ResponseBody = Body;
+    type PostBody = PostBody;
+
+    fn get(
+        &mut self,
+        url: &str,
+        base_url: &str,
+        headers: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> gix::error::Result<GetResponse<Headers, Body>> {
+        let exchange = self.describe("GET", url, base_url);
+        log::debug!("http: GET {} {}", exchange.shown, exchange.what);
+        // Failures are returned here, not as PermissionDenied through the headers: gix then
+        // shows our message and never asks a credential helper.
+        let resp = exchange
+            .check(self.request("GET", url, headers).call())
+            .map_err(|e| gix::error::Error::from_error(e.to_io()))?;
+        Ok(GetResponse {
+            headers: Headers::answered(header_lines(&resp)),
+            body: Body::answered(BufReader::new(resp.into_reader()), self.failure.clone()),
+        })
+    }
+
+    fn post(
+        &mut self,
+        url: &str,
+        base_url: &str,
+        headers: impl IntoIterator<Item = impl AsRef<str>>,
+        _body: PostBodyDataKind,
+    ) -> gix::error::Result<PostResponse<Headers, Body, PostBody>> {
+        let shared = Arc::new(Mutex::new(Post::Buffering {
+            request: self.request("POST", url, headers),
+            body: Vec::new(),
+            exchange: self.describe("POST", url, base_url),
+        }));
+        Ok(PostResponse {
+            post_body: PostBody(shared.clone()),
+            headers: Headers::pending(shared.clone()),
+            body: Body::pending(shared, self.failure.clone()),
+        })
+    }
+
+    /// gix passes `http.*` options from the repo config here; the agent config is the only
+    /// source of truth for how to reach remotes, so they are ignored.
+    fn configure(&mut self, _config: &dyn std::any::Any) -> gix::error::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> gix::url::Url {
+        gix::url::parse(gix::bstr::BStr::new(s)).expect("valid url")
+    }
+
+    #[test]
+    fn gix_never_sees_userinfo() {
+        assert!(!format!("{:?}", without_userinfo(&url("https://u:tok@h/r"))).contains("tok"));
+    }
+}

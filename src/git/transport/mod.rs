@@ -1,0 +1,57 @@
+//! Opening a connection to a remote, one place for every scheme, so each is bounded by
+//! `NetOptions::timeout` and each failure gets a kind (see `link`).
+//!
+//! One module per way of reaching a remote: `tcp` (git://, our own socket with timeouts),
+//! `http` (smart-HTTP over ureq), `ssh` (the system ssh client) and `file` (`git
+//! upload-pack`), the last two over a helper's pipes (`process`). Imports only go down:
+//! this module picks one; `ssh` and `file` use `process`; all of them use `link`.
+
+pub mod file;
+pub mod http;
+pub mod link;
+pub mod process;
+pub mod ssh;
+pub mod tcp;
+
+use gix::protocol::transport::{Protocol, Service};
+
+pub use self::link::{BoxedTransport, Failure, Link};
+use crate::error::{Context, Error, Kind, Result};
+use crate::git::NetOptions;
+use crate::url::redact;
+
+/// Connect to `url` for `service` (fetch uses protocol v2 when offered; push is v1 only).
+pub fn connect(url: &str, service: Service, net: &NetOptions) -> Result<BoxedTransport> {
+    open(url, service, net).map(|link| link.transport)
+}
+
+/// [`connect`], keeping the transport's failure slot for the operation's error kind.
+pub fn open(url: &str, service: Service, net: &NetOptions) -> Result<Link> {
+    let version = match service {
+        Service::ReceivePack => Protocol::V1,
+        _ => Protocol::V2,
+    };
+    let parsed = gix::url::parse(gix::bstr::BStr::new(url.as_bytes()))
+        .with_context(|| format!("parse url {}", redact(url)))
+        .map_err(|e| e.with_kind(Kind::Invalid))?;
+    let failure = Failure::default();
+    let transport = match parsed.scheme {
+        gix::url::Scheme::Git => tcp::connect(&parsed, version, net)?,
+        gix::url::Scheme::Http | gix::url::Scheme::Https => {
+            http::open(&parsed, version, net, |name| std::env::var(name).ok(), &failure)
+                .with_context(|| format!("connect to {}", redact(url)))?
+        }
+        gix::url::Scheme::Ssh => ssh::connect(parsed, version, net, &failure)?,
+        gix::url::Scheme::File => file::connect(parsed, version, net, &failure),
+        other => {
+            return Err(Error::new(
+                Kind::Invalid,
+                format!(
+                    "{}: unsupported url scheme '{other}' (use git://, http(s)://, ssh:// or scp-style git@host:path, or file://)",
+                    redact(url)
+                ),
+            ))
+        }
+    };
+    Ok(Link { transport, failure })
+}
