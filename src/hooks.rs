@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Context, Result};
+use crate::hook_env::{hook_env, HookContext};
 use crate::procgroup::{Ending, Group};
 
 /// Captured output is cut to its last this many bytes.
@@ -27,9 +28,16 @@ pub struct Outcome {
     pub output: String,
 }
 
-/// Run `command` with `sh -c` in `cwd`. Ends it (and its process group) after `timeout`, or
-/// when `stop` becomes true. Only a failure to start is an `Err`.
-pub fn run(command: &str, cwd: &Path, timeout: Duration, stop: &AtomicBool) -> Result<Outcome> {
+/// Run `command` with `sh -c` in `cwd`, with the environment `hook_env` documents for
+/// `hook`. Ends it (and its process group) after `timeout`, or when `stop` becomes true.
+/// Only a failure to start is an `Err`.
+pub fn run(
+    command: &str,
+    cwd: &Path,
+    timeout: Duration,
+    stop: &AtomicBool,
+    hook: &HookContext,
+) -> Result<Outcome> {
     let (reader, writer) = std::io::pipe().context("create a pipe for the command's output")?;
     let writer2 = writer.try_clone().context("duplicate the output pipe")?;
     // Its own process group, so the whole tree it starts can be signalled at once.
@@ -38,6 +46,8 @@ pub fn run(command: &str, cwd: &Path, timeout: Duration, stop: &AtomicBool) -> R
             .arg("-c")
             .arg(command)
             .current_dir(cwd)
+            .env_clear()
+            .envs(hook_env(std::env::vars_os(), hook))
             .stdin(Stdio::null())
             .stdout(writer)
             .stderr(writer2),
@@ -193,7 +203,14 @@ mod tests {
     use super::*;
 
     fn run_sh(cmd: &str, timeout: Duration) -> Outcome {
-        run(cmd, Path::new("/tmp"), timeout, &AtomicBool::new(false)).unwrap()
+        run(
+            cmd,
+            Path::new("/tmp"),
+            timeout,
+            &AtomicBool::new(false),
+            &HookContext::default(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -229,6 +246,7 @@ mod tests {
             Path::new("/"),
             Duration::from_secs(10),
             &AtomicBool::new(false),
+            &HookContext::default(),
         )
         .unwrap();
         assert_eq!(o.output.trim(), "/");

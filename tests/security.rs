@@ -77,3 +77,43 @@ fn home_left_world_readable_by_a_migration_becomes_private() {
         assert_eq!(mode(&r), 0o600, "{}", r.display());
     }
 }
+
+/// A deploy-repo hook is root's business, but the agent's own secrets are not: its ssh
+/// command, git knobs and proxy credentials do not reach hooks; `GITOPS_*` tell the hook what
+/// is happening.
+#[test]
+fn hooks_do_not_inherit_the_agents_git_and_proxy_secrets() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    let dump = s.path().join("hook-env");
+    let extra = format!("post_updation_command = \"env > {}\"", dump.display());
+    s.infra_meta(&[s.section("web", &code, &c1, &extra)]);
+    s.agent_config(&["web"]);
+    let out = s
+        .agent()
+        .arg("--once")
+        .env("GIT_SSH_COMMAND", "ssh -i /root/.ssh/fleet_key")
+        .env("https_proxy", "http://proxyuser:proxypass@127.0.0.1:3128")
+        .env("HTTP_PROXY", "127.0.0.1:3128")
+        .env("GITOPS_APP", "spoofed")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = fs::read_to_string(&dump).unwrap();
+    for leaked in ["fleet_key", "proxypass", "GITOPS_AGENT_HOME", "spoofed"] {
+        assert!(!env.contains(leaked), "hook saw {leaked}:\n{env}");
+    }
+    assert!(env.contains("HTTP_PROXY=127.0.0.1:3128"), "{env}");
+    assert!(env.contains(&format!("GITOPS_INFRA={INFRA}\n")), "{env}");
+    assert!(env.contains("GITOPS_APP=web\n"));
+    assert!(env.contains(&format!("GITOPS_COMMIT={c1}\n")), "{env}");
+    assert!(
+        env.contains("GITOPS_PREVIOUS_COMMIT=\n"),
+        "first install: set and empty"
+    );
+    assert!(env.contains("GITOPS_REASON=code folder missing"), "{env}");
+}

@@ -9,6 +9,7 @@ use super::{code_updation, Ctx};
 use crate::error::{Context, Result};
 use crate::git::worktree::{self, HeadTarget};
 use crate::git::{repo, NetOptions};
+use crate::hook_env::HookContext;
 use crate::infra_meta::AppSpec;
 use crate::report::{AppReport, Commands, Updation};
 use crate::state::Record;
@@ -21,6 +22,7 @@ pub(super) fn apply(
     spec: &AppSpec,
     mut config: Updation,
     applied_dir: &Path,
+    hook: &HookContext,
 ) -> AppReport {
     // A clone of another repo (origin guard) is never touched: fail before any hook runs,
     // or every pass would stop and start the service for nothing.
@@ -49,12 +51,10 @@ pub(super) fn apply(
             return;
         };
         log::info!("[{app}] running {which}_updation_command: {cmd}");
-        let outcome =
-            hooks::run(cmd, &spec.code_local_path, timeout, ctx.stop).unwrap_or_else(|e| {
-                hooks::Outcome {
-                    code: 127,
-                    output: e.to_string(),
-                }
+        let outcome = hooks::run(cmd, &spec.code_local_path, timeout, ctx.stop, hook)
+            .unwrap_or_else(|e| hooks::Outcome {
+                code: 127,
+                output: e.to_string(),
             });
         if outcome.code != 0 {
             log::warn!("[{app}] {which}_updation_command exited {}", outcome.code);

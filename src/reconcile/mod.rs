@@ -13,6 +13,7 @@ use crate::config::{AgentConfig, Group};
 use crate::error::{Error, Result};
 use crate::git::worktree;
 use crate::git::NetOptions;
+use crate::hook_env::HookContext;
 use crate::infra_meta::{self, AppSpec};
 use crate::layout::Layout;
 use crate::plan::{self, Decision};
@@ -108,8 +109,25 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
     if let Decision::Update(reasons) = decision {
         let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
         log::info!("[{app}] updating: {}", why.join("; "));
+        let hook = HookContext {
+            infra: ctx.cfg.infra_name.clone(),
+            app: app.to_string(),
+            commit: seen
+                .facts
+                .desired
+                .map_or_else(|| spec.code_commit_hash.clone(), |id| id.to_string()),
+            previous_commit: seen.facts.head.map(|id| id.to_string()),
+            reason: why.join("; "),
+        };
         drop(seen);
-        return apply::apply(ctx, app, &spec, ctx.config_side.clone(), &applied_dir);
+        return apply::apply(
+            ctx,
+            app,
+            &spec,
+            ctx.config_side.clone(),
+            &applied_dir,
+            &hook,
+        );
     }
     if decision == Decision::Adopt {
         log::info!("[{app}] in sync; adopting its current infra_meta section as applied");
