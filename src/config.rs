@@ -167,6 +167,14 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         }
     };
     let ssh_key = opt_path("ssh_key")?;
+    if let (Some(cmd), Some(_)) = (&ssh_command, &ssh_key) {
+        if !crate::git::transport::ssh::takes_key(cmd) {
+            return Err(err(
+                "ssh_key",
+                "is set together with `ssh_command`, whose program is not OpenSSH `ssh` and may not take `-i`; put the key into `ssh_command` (e.g. `-i /path/key`) and remove `ssh_key`",
+            ));
+        }
+    }
     let https_password_file = opt_path("https_password_file")?;
     let https_ca_file = opt_path("https_ca_file")?;
 
@@ -380,6 +388,10 @@ c = "https://h/o/d.git@dev"
                 "network_timeout",
             ),
             ("infra_name = \"x\"\nssh_key = \"id_rsa\"", "ssh_key"),
+            (
+                "infra_name = \"x\"\nssh_command = \"/opt/my-wrapper\"\nssh_key = \"/k\"",
+                "ssh_key",
+            ),
             ("infra_name = \"x\"\napplications = 3", "applications"),
             (
                 "infra_name = \"x\"\n[applications]\nweb = 3",

@@ -563,3 +563,30 @@ fn hanging_ssh_wrapper_and_its_children_are_gone_within_the_bound() {
     );
     assert_eq!(head(&s.srv("web")), c1, "the other group still reconciled");
 }
+
+/// Issue 14: `ssh_key` used to be ignored silently when `ssh_command` was set; an
+/// `ssh_command` without `-i` plus `ssh_key` failed with "Permission denied". Now the key is
+/// passed after the operator's options.
+#[test]
+fn ssh_key_is_used_together_with_an_ssh_command_without_a_key() {
+    let Some(sshd) = Sshd::start("ssh_key_is_used_together_with_an_ssh_command_without_a_key")
+    else {
+        return;
+    };
+    let mut s = ssh_scenario(&sshd);
+    let no_key = format!(
+        "ssh -F /dev/null -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes",
+        sshd.known_hosts.display()
+    );
+    s.config_extra = format!(
+        "{}{}",
+        toml_line("ssh_command", &no_key),
+        toml_line("ssh_key", &sshd.key.display().to_string())
+    );
+    let (code, c1) = ssh_code_repo(&s, &sshd, "web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    once(&s).expect_code(0);
+    assert_eq!(head(&s.srv("web")), c1);
+    assert!(s.monitoring_head().is_some());
+}

@@ -47,8 +47,14 @@ pub struct Choice {
 pub fn choose(net: &NetOptions, env: impl Fn(&str) -> Option<String>) -> Choice {
     let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     if let Some(cmd) = non_empty(net.ssh_command.clone()) {
+        let mut base = cmd.trim().to_string();
+        // Both set: the key is passed too, after the operator's options (config load refuses
+        // the pair when `ssh_command` is not OpenSSH, which may not understand `-i`).
+        if let Some(key) = &net.ssh_key {
+            base.push_str(&key_options(key));
+        }
         return Choice {
-            base: cmd.trim().to_string(),
+            base,
             source: Source::Config,
         };
     }
@@ -67,10 +73,7 @@ pub fn choose(net: &NetOptions, env: impl Fn(&str) -> Option<String>) -> Choice 
     }
     if let Some(key) = &net.ssh_key {
         return Choice {
-            base: format!(
-                "ssh -i {} -o IdentitiesOnly=yes",
-                shell_quote(&key.to_string_lossy())
-            ),
+            base: format!("ssh{}", key_options(key)),
             source: Source::Key,
         };
     }
@@ -78,6 +81,20 @@ pub fn choose(net: &NetOptions, env: impl Fn(&str) -> Option<String>) -> Choice 
         base: "ssh".into(),
         source: Source::Default,
     }
+}
+
+/// ` -i 'KEY' -o IdentitiesOnly=yes`: log in with that key only.
+fn key_options(key: &Path) -> String {
+    format!(
+        " -i {} -o IdentitiesOnly=yes",
+        shell_quote(&key.to_string_lossy())
+    )
+}
+
+/// Whether `ssh_key` can be added to this `ssh_command` (OpenSSH understands `-i`; a
+/// wrapper or PuTTY may not): the agent config refuses the pair otherwise.
+pub fn takes_key(ssh_command: &str) -> bool {
+    kind_by_name(ssh_command) == Some(ProgramKind::Ssh)
 }
 
 /// Quote `s` for a POSIX shell (single quotes; a `'` becomes `'\''`).
@@ -254,7 +271,11 @@ mod tests {
         };
         let both = env_of(&[("GIT_SSH_COMMAND", "ssh -v"), ("GIT_SSH", "/usr/bin/myssh")]);
         assert_eq!(choose(&net, &both).source, Source::Config);
-        assert_eq!(choose(&net, &both).base, "ssh -F /etc/x");
+        // ssh_key is passed after the operator's options when both are set
+        assert_eq!(
+            choose(&net, &both).base,
+            "ssh -F /etc/x -i '/k/id' -o IdentitiesOnly=yes"
+        );
         net.ssh_command = Some("  ".into());
         assert_eq!(choose(&net, &both).base, "ssh -v");
         assert_eq!(choose(&net, &both).source, Source::GitSshCommand);
@@ -267,6 +288,14 @@ mod tests {
         net.ssh_key = None;
         assert_eq!(choose(&net, &none).base, "ssh");
         assert_eq!(choose(&net, &none).source, Source::Default);
+    }
+
+    #[test]
+    fn only_openssh_commands_take_the_key() {
+        assert!(takes_key("ssh -F /etc/x"));
+        assert!(takes_key("/usr/bin/ssh"));
+        assert!(!takes_key("/usr/local/bin/my-wrapper --fast"));
+        assert!(!takes_key("plink -batch"));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! and its kind (`explain`). The command line itself is made in `command`.
 
 mod command;
+pub(crate) use command::takes_key;
 mod explain;
 
 use std::borrow::Cow;
