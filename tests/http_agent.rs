@@ -163,3 +163,144 @@ fn wrong_credentials_fail_clearly_without_the_secret() {
     assert!(!run.stderr.contains("wrong-S3CRET"), "{}", run.stderr);
     assert!(!s.srv("web").exists());
 }
+
+/// A TCP relay to `upstream` that passes the first `limit` bytes the server sends on each
+/// connection, then goes silent while keeping the connection open (a link that dies
+/// mid-transfer without a reset).
+fn stalling_relay(upstream: u16, limit: usize) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut s2);
+            });
+            std::thread::spawn(move || {
+                let mut sent = 0;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = server.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let pass = n.min(limit.saturating_sub(sent));
+                    if pass == 0 {
+                        // silent from here on; hold the socket open
+                        std::thread::sleep(std::time::Duration::from_secs(120));
+                        break;
+                    }
+                    if client.write_all(&buf[..pass]).is_err() {
+                        break;
+                    }
+                    sent += pass;
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Issue 14.2: an https read timeout in the middle of a pack used to read "Failed to write
+/// the received pack: … timed out reading response": "write" for a read, and no hint. It
+/// now names the operation, the bound and the key.
+#[test]
+fn https_read_timeout_mid_pack_names_the_read_the_bound_and_the_key() {
+    let mut s = Scenario::new();
+    let (ca, tls) = make_tls(s.path());
+    let server = serve(&s, Some(tls));
+    // incompressible, so the pack is far longer than what the relay lets through
+    let mut noise = vec![0u8; 2_000_000];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").unwrap(),
+        &mut noise,
+    )
+    .unwrap();
+    let (mut code, _) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    std::fs::write(code.work.join("big.bin"), &noise).unwrap();
+    git(&code.work, &["add", "big.bin"]);
+    git(&code.work, &["commit", "-qm", "big"]);
+    git(&code.work, &["push", "-q", "origin", "HEAD:main"]);
+    let c2 = git(&code.work, &["rev-parse", "HEAD"]);
+    over_http(
+        &mut s,
+        &mut code,
+        "https",
+        server.port,
+        &format!("{USER}:{TOKEN}@"),
+    );
+    let relay = stalling_relay(server.port, 200_000);
+    code.url = format!("https://{USER}:{TOKEN}@127.0.0.1:{relay}/web.git");
+    s.infra_meta(&[s.section("web", &code, &c2, "")]);
+    s.config_extra = format!("network_timeout = 2\nhttps_ca_file = \"{}\"", ca.display());
+    s.agent_config(&["web"]);
+    let run = s.once();
+    run.expect_code(1);
+    assert_no_token(&run.stderr);
+    let fb = s.feedback_text();
+    for text in [&run.stderr, &fb] {
+        assert!(text.contains("timed out reading"), "{text}");
+        assert!(text.contains("network_timeout = 2 s"), "{text}");
+        assert!(!text.contains("Failed to write"), "{text}");
+    }
+}
+
+/// Issue 14.4: a user in the url and no password anywhere used to end in a bare
+/// "authentication failed"; the error now says that no password was configured.
+#[test]
+fn user_without_a_password_is_told_that_none_was_configured() {
+    let mut s = Scenario::new();
+    let server = serve(&s, None);
+    let (mut code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    over_http(&mut s, &mut code, "http", server.port, &format!("{USER}@"));
+    s.agent_config(&["web"]);
+    let run = s.once();
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("no password was configured")
+            && run.stderr.contains("https_password_file"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Issue 14.3: a device migrated from the Python agent trusts its private CA through git's
+/// `GIT_SSL_CAINFO`; with `https_ca_file` unset the agent reads it too.
+#[test]
+fn git_ssl_cainfo_is_honoured_when_https_ca_file_is_unset() {
+    let mut s = Scenario::new();
+    let (ca, tls) = make_tls(s.path());
+    let server = serve(&s, Some(tls));
+    let (mut code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    over_http(
+        &mut s,
+        &mut code,
+        "https",
+        server.port,
+        &format!("{USER}:{TOKEN}@"),
+    );
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    // without it: the unknown-issuer error names both settings
+    let run = s.once();
+    run.expect_code(1);
+    assert!(run.stderr.contains("GIT_SSL_CAINFO"), "{}", run.stderr);
+    let out = s
+        .agent()
+        .arg("--once")
+        .env("GIT_SSL_CAINFO", &ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(git(&s.srv("web"), &["rev-parse", "HEAD"]), c1);
+}

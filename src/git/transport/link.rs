@@ -27,18 +27,36 @@ pub struct Link {
 /// The kind of the first failure a transport met; shared by the transport (which records)
 /// and the operation (which reads it after gix gives up). Cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct Failure(Arc<Mutex<Option<Kind>>>);
+pub struct Failure(Arc<Mutex<Option<Noted>>>);
+
+/// A noted failure: its kind, and the transport's own words when they beat gix's.
+type Noted = (Kind, Option<String>);
 
 impl Failure {
     /// Note `kind`, unless a failure was noted before (later ones are its consequences).
     pub fn record(&self, kind: Kind) {
         if let Ok(mut slot) = self.0.lock() {
-            slot.get_or_insert(kind);
+            slot.get_or_insert((kind, None));
+        }
+    }
+
+    /// Note `err` whole: its text then replaces gix's words for the failure, which can be
+    /// misleading (a read timeout mid-pack reads "Failed to write the received pack").
+    pub fn record_error(&self, err: &Error) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.get_or_insert((err.kind(), Some(err.message().to_string())));
         }
     }
 
     pub fn recorded(&self) -> Option<Kind> {
-        self.0.lock().ok().and_then(|slot| *slot)
+        self.0
+            .lock()
+            .ok()
+            .and_then(|slot| slot.as_ref().map(|s| s.0))
+    }
+
+    fn recorded_message(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|slot| slot.as_ref()?.1.clone())
     }
 
     /// The kind of `err`, what a gix operation over this transport returned.
@@ -58,10 +76,10 @@ impl Failure {
         stop: &AtomicBool,
         ctx: impl std::fmt::Display,
     ) -> Error {
-        Error::new(
-            self.kind_of(&err, stop),
-            format!("{ctx}: {}", crate::error::chain(&err)),
-        )
+        let said = self
+            .recorded_message()
+            .unwrap_or_else(|| crate::error::chain(&err));
+        Error::new(self.kind_of(&err, stop), format!("{ctx}: {said}"))
     }
 }
 

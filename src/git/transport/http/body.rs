@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::exchange::{Exchange, RequestError};
 use crate::error::{Error, Kind};
-use crate::git::transport::link::Failure;
+use crate::git::transport::link::{io_error, Failure};
 
 /// `name: value\n` lines, the form gix reads (it checks Content-Type).
 pub fn header_lines(resp: &ureq::Response) -> Vec<u8> {
@@ -160,24 +160,28 @@ pub struct Body {
     reader: Option<BodyReader>,
     /// A read that fails mid-body (a reset, a timeout) notes `Kind::Network` here.
     failure: Failure,
+    /// Names the remote and the bound in a read-timeout message.
+    exchange: Exchange,
 }
 
 impl Body {
     /// The body of a response already in.
-    pub fn answered(reader: BodyReader, failure: Failure) -> Body {
+    pub fn answered(reader: BodyReader, exchange: Exchange) -> Body {
         Body {
             pending: None,
             reader: Some(reader),
-            failure,
+            failure: exchange.failure.clone(),
+            exchange,
         }
     }
 
     /// The body of a POST not sent yet.
-    pub fn pending(post: Arc<Mutex<Post>>, failure: Failure) -> Body {
+    pub fn pending(post: Arc<Mutex<Post>>, exchange: Exchange) -> Body {
         Body {
             pending: Some(post),
             reader: None,
-            failure,
+            failure: exchange.failure.clone(),
+            exchange,
         }
     }
 
@@ -197,21 +201,42 @@ impl Body {
     }
 }
 
+/// A failed read of a response body, explained: a timeout names the operation, the bound
+/// and the key to raise (gix would call it a failure to *write* the received pack).
+fn read_failed(e: io::Error, failure: &Failure, exchange: &Exchange) -> io::Error {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    ) {
+        let err = Error::new(
+            Kind::Network,
+            format!(
+                "{}: timed out reading the server's answer to {} {}: no data for network_timeout = {} s (raise network_timeout in the agent config for slow links)",
+                exchange.shown, exchange.method, exchange.what, exchange.timeout_secs
+            ),
+        );
+        failure.record_error(&err);
+        return io_error(io::ErrorKind::TimedOut, err);
+    }
+    failure.record(Kind::Network);
+    e
+}
+
 impl Read for Body {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let failure = self.failure.clone();
+        let (failure, exchange) = (self.failure.clone(), self.exchange.clone());
         self.reader()?
             .read(buf)
-            .inspect_err(|_| failure.record(Kind::Network))
+            .map_err(|e| read_failed(e, &failure, &exchange))
     }
 }
 
 impl BufRead for Body {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        let failure = self.failure.clone();
+        let (failure, exchange) = (self.failure.clone(), self.exchange.clone());
         self.reader()?
             .fill_buf()
-            .inspect_err(|_| failure.record(Kind::Network))
+            .map_err(|e| read_failed(e, &failure, &exchange))
     }
     fn consume(&mut self, amt: usize) {
         if let Some(reader) = self.reader.as_mut() {

@@ -19,6 +19,8 @@ pub struct Exchange {
     /// The part after the repo url, e.g. `info/refs?service=git-upload-pack`.
     pub what: String,
     pub authorized: bool,
+    /// A user was sent with no password configured anywhere.
+    pub password_missing: bool,
     pub timeout_secs: u64,
     pub failure: Failure,
 }
@@ -110,9 +112,14 @@ impl Exchange {
             shown,
             what,
             authorized,
+            password_missing,
             ..
         } = self;
         let (io_kind, why) = match code {
+            401 if *password_missing => (
+                io::ErrorKind::PermissionDenied,
+                "authentication failed: the url names a user but no password was configured; put the password or token in the file named by https_password_file (or in the url)".to_string(),
+            ),
             401 if *authorized => (
                 io::ErrorKind::PermissionDenied,
                 "authentication failed: the server rejected the credentials (user/token in the url or https_password_file)".to_string(),
@@ -170,7 +177,7 @@ impl Exchange {
             detail = format!("{detail} (no answer within network_timeout = {timeout_secs}s)");
         }
         if detail.contains("certificate") || detail.contains("UnknownIssuer") {
-            detail = format!("{detail} (for a private CA, name its PEM file in https_ca_file)");
+            detail = format!("{detail} (for a private CA, name its PEM file in https_ca_file; GIT_SSL_CAINFO is read only when https_ca_file is unset)");
         }
         (
             io_kind,
@@ -212,6 +219,7 @@ mod tests {
             shown: "https://h/r.git".into(),
             what: "info/refs?service=git-upload-pack".into(),
             authorized,
+            password_missing: false,
             timeout_secs: 5,
             failure: Failure::default(),
         }

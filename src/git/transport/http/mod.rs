@@ -102,6 +102,9 @@ pub struct Ureq {
     /// `Proxy-Authorization` for http:// requests through a proxy with `user:password@`.
     proxy_authorization: Option<Secret>,
     timeout_secs: u64,
+    /// A user is sent but no password was configured (none in the url, no
+    /// `https_password_file`): a 401 then says so.
+    password_missing: bool,
     /// Where a failed request notes its kind.
     failure: Failure,
 }
@@ -126,7 +129,8 @@ impl Ureq {
             // Done by `proxy_from_env` below, which also honours NO_PROXY.
             .try_proxy_from_env(false);
         if https {
-            builder = builder.tls_config(tls::tls_config(net.https_ca_file.as_deref())?);
+            let ca = tls::ca_file(net.https_ca_file.as_deref(), |k| std::env::var_os(k));
+            builder = builder.tls_config(tls::tls_config(ca.as_ref())?);
         }
         let host = url.host().unwrap_or_default();
         let mut proxy_authorization = None;
@@ -159,6 +163,9 @@ impl Ureq {
             authorization,
             proxy_authorization,
             timeout_secs: net.timeout.as_secs(),
+            password_missing: url.user().is_some_and(|u| !u.is_empty())
+                && url.password().is_none()
+                && net.https_password_file.is_none(),
             failure,
         })
     }
@@ -199,6 +206,7 @@ impl Ureq {
                 .trim_start_matches('/')
                 .to_string(),
             authorized: self.authorization.is_some(),
+            password_missing: self.password_missing,
             timeout_secs: self.timeout_secs,
             failure: self.failure.clone(),
         }
@@ -225,7 +233,7 @@ impl Http for Ureq {
             .map_err(|e| gix::error::Error::from_error(e.to_io()))?;
         Ok(GetResponse {
             headers: Headers::answered(header_lines(&resp)),
-            body: Body::answered(BufReader::new(resp.into_reader()), self.failure.clone()),
+            body: Body::answered(BufReader::new(resp.into_reader()), exchange),
         })
     }
 
@@ -244,7 +252,7 @@ impl Http for Ureq {
         Ok(PostResponse {
             post_body: PostBody(shared.clone()),
             headers: Headers::pending(shared.clone()),
-            body: Body::pending(shared, self.failure.clone()),
+            body: Body::pending(shared, self.describe("POST", url, base_url)),
         })
     }
 

@@ -9,10 +9,37 @@ use rustls_pki_types::CertificateDer;
 
 use crate::error::{Context, Kind, Result};
 
+/// An extra CA bundle and the setting that named it (for error messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFile {
+    pub path: std::path::PathBuf,
+    pub setting: &'static str,
+}
+
+/// The extra CA bundle: `https_ca_file`, else `GIT_SSL_CAINFO` (what a device migrated from
+/// the Python agent, i.e. from git, already has set); `env` reads the environment.
+pub fn ca_file(
+    https_ca_file: Option<&Path>,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<CaFile> {
+    match https_ca_file {
+        Some(p) => Some(CaFile {
+            path: p.to_path_buf(),
+            setting: "https_ca_file",
+        }),
+        None => env("GIT_SSL_CAINFO")
+            .filter(|v| !v.is_empty())
+            .map(|v| CaFile {
+                path: v.into(),
+                setting: "GIT_SSL_CAINFO",
+            }),
+    }
+}
+
 /// rustls client config: bundled roots + system bundle + `ca_file`. Read on every connect (a
 /// few ms), so an updated system store or CA file is used without a restart. A CA file
 /// that cannot be used is `Kind::Config` (the agent config names it).
-pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {
+pub fn tls_config(ca_file: Option<&CaFile>) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -33,8 +60,8 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {
             ),
         }
     }
-    if let Some(path) = ca_file {
-        add_ca_file(&mut roots, path).map_err(|e| e.with_kind(Kind::Config))?;
+    if let Some(ca) = ca_file {
+        add_ca_file(&mut roots, &ca.path, ca.setting).map_err(|e| e.with_kind(Kind::Config))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -45,21 +72,21 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {
     Ok(Arc::new(config))
 }
 
-/// Add the certificates of the PEM file `path` (`https_ca_file`) to `roots`.
-fn add_ca_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<()> {
+/// Add the certificates of the PEM file `path` (named by `setting`) to `roots`.
+fn add_ca_file(roots: &mut rustls::RootCertStore, path: &Path, setting: &str) -> Result<()> {
     let shown = path.display();
     let mut count = 0;
-    for cert in CertificateDer::pem_file_iter(path)
-        .with_context(|| format!("read https_ca_file {shown}"))?
+    for cert in
+        CertificateDer::pem_file_iter(path).with_context(|| format!("read {setting} {shown}"))?
     {
-        let cert = cert.with_context(|| format!("https_ca_file {shown}: bad PEM"))?;
+        let cert = cert.with_context(|| format!("{setting} {shown}: bad PEM"))?;
         roots
             .add(cert)
-            .with_context(|| format!("https_ca_file {shown}: unusable CA certificate"))?;
+            .with_context(|| format!("{setting} {shown}: unusable CA certificate"))?;
         count += 1;
     }
     if count == 0 {
-        crate::bail!("https_ca_file {shown}: no PEM certificate in it");
+        crate::bail!("{setting} {shown}: no PEM certificate in it");
     }
     Ok(())
 }
@@ -82,4 +109,23 @@ fn system_bundle() -> Option<std::path::PathBuf> {
                 .map(std::path::PathBuf::from)
                 .find(|p| p.is_file())
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_ca_file_wins_then_git_ssl_cainfo() {
+        let env = |k: &str| (k == "GIT_SSL_CAINFO").then(|| "/etc/git-ca.pem".into());
+        let from_config = ca_file(Some(Path::new("/etc/ca.pem")), env).unwrap();
+        assert_eq!(from_config.setting, "https_ca_file");
+        let from_env = ca_file(None, env).unwrap();
+        assert_eq!(
+            (from_env.path.to_str(), from_env.setting),
+            (Some("/etc/git-ca.pem"), "GIT_SSL_CAINFO")
+        );
+        assert_eq!(ca_file(None, |_| Some("".into())), None);
+        assert_eq!(ca_file(None, |_| None), None);
+    }
 }
