@@ -81,7 +81,8 @@ pub fn run(
             summary.stopped = true;
             break;
         }
-        let published = monitoring::publish(cfg, layout, &group, &outcome.reports, force_report);
+        let published =
+            monitoring::publish(cfg, layout, &group, &outcome.reports, force_report, stop);
         summary
             .groups
             .push((key, outcome.deploy_failed || published.is_err()));
