@@ -584,3 +584,58 @@ fn readme_is_not_a_device_and_commit_and_file_stay_stable() {
     s.once().expect_code(0);
     assert_eq!(s.monitoring_head(), head);
 }
+
+/// Objects of each type in the packs of `bare` that are not in `before`, by `git verify-pack`.
+fn new_pack_objects(bare: &Path, before: &[String]) -> (Vec<String>, [usize; 3]) {
+    let packs: Vec<String> = fs::read_dir(bare.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".idx") && !before.contains(p))
+        .collect();
+    let mut counts = [0; 3];
+    for idx in &packs {
+        for line in git(bare, &["verify-pack", "-v", idx]).lines() {
+            match line.split_whitespace().nth(1) {
+                Some("commit") => counts[0] += 1,
+                Some("tree") => counts[1] += 1,
+                Some("blob") => counts[2] += 1,
+                _ => {}
+            }
+        }
+    }
+    (packs, counts)
+}
+
+fn pack_indexes(bare: &Path) -> Vec<String> {
+    new_pack_objects(bare, &[]).0
+}
+
+#[test]
+fn a_trimmed_push_sends_the_rewritten_commits_not_their_trees_and_blobs() {
+    let s = Scenario::with_daemon();
+    web_device(&s, "monitoring_history_retention_days = 7");
+    // 40 commits over 40 days, each a new version of this device's file
+    let ages: Vec<u64> = (1..=40).rev().collect();
+    s.old_monitoring_history(&ages);
+    // keep every pushed pack as it came (no unpacking into loose objects)
+    git(&s.deploy_bare, &["config", "receive.unpackLimit", "1"]);
+    let before = pack_indexes(&s.deploy_bare);
+    let run = s.once();
+    run.expect_code(0);
+    assert!(run.stderr.contains("(history trimmed)"), "{}", run.stderr);
+    let (packs, [commits, trees, blobs]) = new_pack_objects(&s.deploy_bare, &before);
+    assert_eq!(packs.len(), 1, "one push, one pack");
+    // every commit of the branch is new (rewritten), but only the status commit's tree and
+    // its two new files (this device's report, README.md) were missing on the server
+    assert_eq!(commits, s.monitoring_commits());
+    assert_eq!((trees, blobs), (1, 2), "{commits} commits");
+    fsck(&s.deploy_bare);
+
+    // a plain status push sends one commit, one tree and the changed files only (a second
+    // later, so last-updated and the README differ)
+    std::thread::sleep(Duration::from_millis(1100));
+    let before = pack_indexes(&s.deploy_bare);
+    s.once_with(&["--force-report"]).expect_code(0);
+    let (_, counts) = new_pack_objects(&s.deploy_bare, &before);
+    assert_eq!(counts, [1, 1, 2]);
+}
