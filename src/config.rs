@@ -25,6 +25,11 @@ pub struct AgentConfig {
     pub ssh_key: Option<PathBuf>,
     pub https_password_file: Option<PathBuf>,
     pub https_ca_file: Option<PathBuf>,
+    /// Make a status commit when the branch's copy is this old, even if nothing changed
+    /// (SPEC §9); 0 = off.
+    pub heartbeat_hours: u64,
+    /// Upper bound of the random delay before every daemon pass (SPEC §9).
+    pub splay: Duration,
     /// `[applications]`, sorted by app name.
     pub apps: Vec<AppRef>,
     /// Things worth a log line that do not stop the agent (unknown keys).
@@ -58,6 +63,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ssh_key",
     "https_password_file",
     "https_ca_file",
+    "heartbeat_hours",
+    "splay",
     "applications",
 ];
 
@@ -145,6 +152,10 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         positive_int(&table, "network_timeout", 60).map_err(|why| err("network_timeout", &why))?;
     let command_timeout = positive_int(&table, "command_timeout", 1800)
         .map_err(|why| err("command_timeout", &why))?;
+    let heartbeat_hours = non_negative_int(&table, "heartbeat_hours", 24, MAX_SECONDS / 3600)
+        .map_err(|why| err("heartbeat_hours", &format!("{why} (hours; 0 = off)")))?;
+    let splay = non_negative_int(&table, "splay", 0, MAX_SECONDS)
+        .map_err(|why| err("splay", &format!("{why} (seconds; 0 = no delay)")))?;
     let opt_string = |key: &str| -> Result<Option<String>> {
         match table.get(key) {
             None => Ok(None),
@@ -232,6 +243,8 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         ssh_key,
         https_password_file,
         https_ca_file,
+        heartbeat_hours,
+        splay: Duration::from_secs(splay),
         apps,
         warnings,
     })
@@ -315,6 +328,22 @@ fn positive_int(table: &toml::Table, key: &str, default: u64) -> std::result::Re
     }
 }
 
+fn non_negative_int(
+    table: &toml::Table,
+    key: &str,
+    default: u64,
+    max: i64,
+) -> std::result::Result<u64, String> {
+    match table.get(key) {
+        None => Ok(default),
+        Some(toml::Value::Integer(n)) if (0..=max).contains(n) => Ok(*n as u64),
+        Some(v) => Err(format!(
+            "must be a whole number from 0 to {max}, found {}; e.g. `{key} = {default}`",
+            show(v)
+        )),
+    }
+}
+
 /// Durations above a year are mistakes, and would overflow clock arithmetic.
 const MAX_SECONDS: i64 = 365 * 86_400;
 
@@ -341,6 +370,8 @@ mod tests {
         assert_eq!(c.retention_days, 30);
         assert_eq!(c.network_timeout, Duration::from_secs(60));
         assert_eq!(c.command_timeout, Duration::from_secs(1800));
+        assert_eq!(c.heartbeat_hours, 24);
+        assert_eq!(c.splay, Duration::ZERO);
         assert_eq!(
             c.apps,
             vec![AppRef {
@@ -392,6 +423,20 @@ c = "https://h/o/d.git@dev"
                 "infra_name = \"x\"\nssh_command = \"/opt/my-wrapper\"\nssh_key = \"/k\"",
                 "ssh_key",
             ),
+            (
+                "infra_name = \"x\"\nheartbeat_hours = -1",
+                "heartbeat_hours",
+            ),
+            (
+                "infra_name = \"x\"\nheartbeat_hours = \"24\"",
+                "heartbeat_hours",
+            ),
+            (
+                "infra_name = \"x\"\nheartbeat_hours = 1000000",
+                "heartbeat_hours",
+            ),
+            ("infra_name = \"x\"\nsplay = -5", "splay"),
+            ("infra_name = \"x\"\nsplay = 2.5", "splay"),
             ("infra_name = \"x\"\napplications = 3", "applications"),
             (
                 "infra_name = \"x\"\n[applications]\nweb = 3",
@@ -423,6 +468,19 @@ c = "https://h/o/d.git@dev"
             .unwrap_err()
             .to_string()
             .contains("under"));
+    }
+
+    #[test]
+    fn fleet_keys_heartbeat_and_splay() {
+        let c = p("infra_name = \"x\"\nheartbeat_hours = 0\nsplay = 30\n").unwrap();
+        assert_eq!(c.heartbeat_hours, 0);
+        assert_eq!(c.splay, Duration::from_secs(30));
+        assert_eq!(
+            c.warnings.len(),
+            1,
+            "only the missing [applications]: {:?}",
+            c.warnings
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The long-running mode: a pass now, then one every `interval`; signals end the sleep at
 //! once (TERM/INT stop, HUP reloads the config before the next pass, USR1 starts a pass now).
+//! Every pass starts after a random delay in [0, `splay`] (SPEC §9) so a fleet powered up
+//! together does not push at once; USR1 and TERM cut that delay short.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +15,7 @@ use crate::backoff::Backoff;
 use crate::config::{self, AgentConfig};
 use crate::error::Kind;
 use crate::error::{Context, Result};
+use crate::jitter::{self, Rng};
 use crate::layout::Layout;
 use crate::lock;
 use crate::{pass, sdnotify};
@@ -62,12 +65,21 @@ pub fn run(
     let mut force = force_report;
     let mut backoff = Backoff::default();
     let mut next_full = Instant::now();
+    let mut rng = Rng::seeded();
     loop {
         if stop.load(Ordering::SeqCst) {
             break;
         }
         if cfg.is_none() {
             cfg = load(config_path);
+        }
+        let now = Instant::now();
+        let pass_due = now >= next_full || !backoff.due(now).is_empty();
+        if let (Some(c), true) = (&cfg, pass_due) {
+            let delay = jitter::splay_delay(c.splay, rng.next_u64());
+            if !splay(&rx, delay, config_path, &mut cfg) {
+                break;
+            }
         }
         match &cfg {
             Some(c) if Instant::now() >= next_full => {
@@ -104,18 +116,9 @@ pub fn run(
                     break;
                 }
                 Ok(Wake::Reload) => {
-                    log::info!("SIGHUP: reloading {}", config_path.display());
-                    match config::load(config_path) {
-                        Ok(new) => {
-                            warn_all(&new);
-                            let was_missing = cfg.is_none();
-                            cfg = Some(new);
-                            if was_missing {
-                                next_full = Instant::now();
-                                break;
-                            }
-                        }
-                        Err(e) => log::error!("{e}; keeping the previous config"),
+                    if reload(config_path, &mut cfg) {
+                        next_full = Instant::now();
+                        break;
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -126,6 +129,56 @@ pub fn run(
     sdnotify::notify("STOPPING=1");
     log::info!("stopping");
     Ok(())
+}
+
+/// SIGHUP: read the config again; a bad one is logged and the old one kept. True when there
+/// was no usable config before (a pass should start now).
+fn reload(path: &Path, cfg: &mut Option<AgentConfig>) -> bool {
+    log::info!("SIGHUP: reloading {}", path.display());
+    match config::load(path) {
+        Ok(new) => {
+            warn_all(&new);
+            cfg.replace(new).is_none()
+        }
+        Err(e) => {
+            log::error!("{e}; keeping the previous config");
+            false
+        }
+    }
+}
+
+/// Wait `delay` before a pass. SIGUSR1 ends the wait (the pass starts now), SIGHUP reloads
+/// the config and waits on. Returns false when the agent is stopping (SIGTERM/SIGINT).
+fn splay(
+    rx: &mpsc::Receiver<Wake>,
+    delay: Duration,
+    path: &Path,
+    cfg: &mut Option<AgentConfig>,
+) -> bool {
+    if delay.is_zero() {
+        return true;
+    }
+    log::info!("splay: starting the pass in {:.1} s", delay.as_secs_f64());
+    let until = Instant::now() + delay;
+    loop {
+        sdnotify::notify("WATCHDOG=1");
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        let nap = sdnotify::watchdog_period().map_or(left, |w| w.min(left));
+        match rx.recv_timeout(nap) {
+            Ok(Wake::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+            Ok(Wake::PassNow) => {
+                log::info!("SIGUSR1: starting the pass now");
+                return true;
+            }
+            Ok(Wake::Reload) => {
+                reload(path, cfg);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
 }
 
 fn load(path: &Path) -> Option<AgentConfig> {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use gitops_agent::config::{self, AgentConfig};
 use gitops_agent::error::{Context, Error, Kind, Result};
 use gitops_agent::layout::Layout;
 use gitops_agent::lock;
-use gitops_agent::{daemon, pass};
+use gitops_agent::{daemon, jitter, pass};
 
 /// GitOps for machines without Kubernetes: keeps each app of this device at the commit its
 /// deploy repo pins, copies its config files, runs its hooks, corrects drift, and pushes a
@@ -48,6 +48,9 @@ struct Args {
     /// push a status commit this pass even when nothing changed
     #[argh(switch)]
     force_report: bool,
+    /// with --once: wait a random time up to SECONDS before the pass (cron fleets; SIGTERM ends the wait)
+    #[argh(option, arg_name = "SECONDS")]
+    splay: Option<u64>,
     /// open the config in $EDITOR (else /usr/bin/nano, else vi) and exit
     #[argh(switch)]
     configure: bool,
@@ -158,7 +161,13 @@ fn try_main(args: Args) -> Result<Outcome> {
         .and_then(|s| s.parse().ok())
         .map_or(lock::DEFAULT_WAIT, Duration::from_secs);
     if args.once {
-        run_once(&config_path, &layout, args.force_report, lock_wait)
+        let splay = Duration::from_secs(args.splay.unwrap_or(0));
+        run_once(&config_path, &layout, args.force_report, lock_wait, splay)
+    } else if args.splay.is_some() {
+        Err(Error::new(
+            Kind::Config,
+            "--splay is for --once; the daemon reads `splay` from the agent config",
+        ))
     } else {
         daemon::run(&config_path, &layout, args.force_report, lock_wait).map(|()| Outcome::Healthy)
     }
@@ -170,6 +179,7 @@ fn run_once(
     layout: &Layout,
     force_report: bool,
     lock_wait: Duration,
+    splay: Duration,
 ) -> Result<Outcome> {
     let cfg: AgentConfig = config::load(config_path)?;
     for w in &cfg.warnings {
@@ -181,6 +191,11 @@ fn run_once(
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("install signal handlers")?;
     }
+    // Before the lock: a device waiting out its splay holds nothing.
+    if !splay_unless_stopped(splay, &stop) {
+        log::info!("stopped during --splay; no pass was run");
+        return Ok(Outcome::Healthy);
+    }
     let _lock = lock::acquire(&layout.lock_file(), lock_wait, &stop)?;
     let summary = pass::run(&cfg, layout, force_report, &stop, None);
     log::info!("pass done: {}", summary.line());
@@ -189,6 +204,24 @@ fn run_once(
     } else {
         Outcome::Unhealthy
     })
+}
+
+/// Sleep a random time in [0, `splay`]; false when SIGTERM/SIGINT ended the wait.
+fn splay_unless_stopped(splay: Duration, stop: &AtomicBool) -> bool {
+    let delay = jitter::splay_delay(splay, jitter::Rng::seeded().next_u64());
+    if delay.is_zero() {
+        return true;
+    }
+    log::info!("--splay: starting the pass in {:.1} s", delay.as_secs_f64());
+    let until = std::time::Instant::now() + delay;
+    while !stop.load(Ordering::SeqCst) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+    false
 }
 
 /// `--configure`: edit the config with the operator's editor.

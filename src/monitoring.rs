@@ -1,19 +1,31 @@
-//! Publishing a group's feedback (SPEC §6): read the previous `<infra_name>.toml` from the
+//! Publishing a group's feedback (SPEC §6, §9): read the previous `<infra_name>.toml` from the
 //! `<branch>-monitoring` branch, build the new one (`report`), and when it says something new
-//! commit it as a full snapshot, trim old history (`trim`) and push.
+//! (or a heartbeat is due) commit it with the fleet dashboard `README.md` (`dashboard`) as a
+//! full snapshot, trim old history (`trim`) and push. A push that loses the race with another
+//! device is tried again in the same pass on the new head (`jitter` decides when and until
+//! when); only this device's file and the README are ever written.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use gix::bstr::{BStr, ByteSlice};
+use gix::objs::tree::EntryKind;
+use gix::ObjectId;
+
 
 use crate::config::{AgentConfig, Group};
-use crate::error::{Context, Result};
+use crate::dashboard::{self, Content, DeviceFile};
+use crate::error::{Context, Kind, Result};
 use crate::git::commit::{self, Sig};
 use crate::git::push::{self, RefUpdate};
+use crate::git::repo::repo_dir;
 use crate::git::worktree::{self, HeadTarget};
 use crate::git::{repo, NetOptions};
 use crate::health::Health;
+use crate::jitter::{self, Failure, Next};
 use crate::layout::Layout;
 use crate::report::{self, AppReport};
-use crate::{clock, health, trim, url};
+use crate::{bail, clock, health, trim, url};
 
 /// What publishing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +36,26 @@ pub enum Published {
     Pushed { trimmed: bool },
 }
 
+/// The monitoring branch of one group as this device sees it.
+struct Branch<'a> {
+    mon: gix::Repository,
+    dir: std::path::PathBuf,
+    url: &'a str,
+    /// `main-monitoring`.
+    name: String,
+    /// `refs/remotes/origin/main-monitoring`.
+    tracking: String,
+    /// This device's file, `<infra_name>.toml`.
+    file: String,
+    net: NetOptions,
+    /// SIGTERM: the fetch and the push give up at once.
+    stop: &'a AtomicBool,
+}
+
 /// Publish the reports of `group`. Returns the health of every app in the file too.
 /// The fetch and the push give up when `stop` is set (SIGTERM reaches the network).
+/// A lost push race is retried (fetch, rebuild on the new head, push) until it lands or the
+/// time budget (120 s, or `interval` if smaller) is spent; `stop` ends the retries at once.
 pub fn publish(
     cfg: &AgentConfig,
     layout: &Layout,
@@ -34,109 +64,369 @@ pub fn publish(
     force_report: bool,
     stop: &AtomicBool,
 ) -> Result<(Published, Vec<(String, Health)>)> {
-    let net: NetOptions = cfg.net_options();
     let dir = layout.monitoring_clone(&group.url, &group.branch);
-    let branch = format!("{}-monitoring", group.branch);
-    let tracking = format!("refs/remotes/origin/{branch}");
-    let file = format!("{}.toml", cfg.infra_name);
-    let shown = url::redact(&group.url);
-
-    let mon = repo::open_or_init(&dir, &group.url)?;
-    repo::fetch_until(
-        &mon,
-        &group.url,
-        &[&format!("+refs/heads/{branch}:{tracking}")],
-        &net,
+    let name = format!("{}-monitoring", group.branch);
+    let b = Branch {
+        mon: repo::open_or_init(&dir, &group.url)?,
+        dir,
+        url: &group.url,
+        tracking: format!("refs/remotes/origin/{name}"),
+        name,
+        file: format!("{}.toml", cfg.infra_name),
+        net: cfg.net_options(),
         stop,
+    };
+    let shown = url::redact(&group.url);
+    let budget = jitter::budget(cfg.interval);
+    let started = Instant::now();
+    let mut rng = jitter::Rng::seeded();
+    let (mut attempts, mut refusals) = (0u32, 0u32);
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            bail!(
+                Kind::Interrupted,
+                "{} of {shown}: stopped before the report was published",
+                b.name
+            );
+        }
+        let head = fetch_head(&b)?;
+        attempts += 1;
+        let err = match attempt(&b, cfg, group, reports, force_report, head) {
+            Ok(done) => {
+                if attempts > 1 {
+                    log::info!(
+                        "{} of {shown}: published at attempt {attempts}, {:.1} s after the first",
+                        b.name,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                return Ok(done);
+            }
+            Err(e) => e,
+        };
+        let failure = match err.kind() {
+            Kind::RefMoved => Failure::Lost,
+            // A server words a race it saw itself as a refusal ("failed to update ref",
+            // "cannot lock ref" only on the side band); whether the branch moved tells.
+            Kind::Rejected if matches!(fetch_head(&b), Ok(now) if now != head) => Failure::Lost,
+            Kind::Rejected => {
+                refusals += 1;
+                Failure::Refused
+            }
+            _ => return Err(err),
+        };
+        let elapsed = started.elapsed();
+        match jitter::after_failure(failure, attempts, refusals, elapsed, budget, rng.next_u64()) {
+            Next::Retry(wait) => {
+                log::info!(
+                    "{} of {shown}: {err}; trying again in {} ms",
+                    b.name,
+                    wait.as_millis()
+                );
+                sleep_unless_stopped(wait, stop)?;
+            }
+            Next::GiveUp => {
+                return Err(err.context(format!(
+                    "gave up after {attempts} attempts in {:.0} s",
+                    elapsed.as_secs_f64()
+                )))
+            }
+        }
+    }
+}
+
+/// Fetch the monitoring branch; its head on the remote (`None`: not created yet).
+fn fetch_head(b: &Branch<'_>) -> Result<Option<ObjectId>> {
+    repo::fetch_until(
+        &b.mon,
+        b.url,
+        &[&format!("+refs/heads/{}:{}", b.name, b.tracking)],
+        &b.net,
+        b.stop,
     )
-    .with_context(|| format!("monitoring branch {branch}"))?;
-    let remote_head = repo::find_ref(&mon, &tracking)?;
-    let previous = match remote_head {
-        Some(head) => commit::read_blob_at(&mon, head, &file)?
+    .with_context(|| format!("monitoring branch {}", b.name))?;
+    repo::find_ref(&b.mon, &b.tracking)
+}
+
+/// One try: build this device's file and the README on `head`, commit, trim, push.
+fn attempt(
+    b: &Branch<'_>,
+    cfg: &AgentConfig,
+    group: &Group,
+    reports: &[AppReport],
+    force_report: bool,
+    head: Option<ObjectId>,
+) -> Result<(Published, Vec<(String, Health)>)> {
+    let previous = match head {
+        Some(head) => commit::read_blob_at(&b.mon, head, &b.file)?
             .map(|b| String::from_utf8_lossy(&b).into_owned()),
         None => None,
     };
     let now = clock::now();
-    let feedback = report::build(previous.as_deref(), reports, &clock::stamp(now));
+    let stamp = clock::stamp(now);
+    let feedback = report::build(previous.as_deref(), reports, &stamp);
     let unchanged = previous
         .as_deref()
         .is_some_and(|p| report::same_content(p, &feedback.text));
-    if unchanged && !force_report {
+    let heartbeat = previous
+        .as_deref()
+        .is_some_and(|p| report::heartbeat_due(p, &stamp, cfg.heartbeat_hours));
+    if unchanged && !force_report && !heartbeat {
         // A run killed between its push and the local checkout left the clone behind the
         // branch (maybe with the index already moved): show the branch head again.
-        if let (Some(head), Some(text)) = (remote_head, previous.as_deref()) {
-            if worktree::head_commit(&mon) != Some(head) {
-                show_on_disk(&mon, &dir, &file, text, head, &branch);
+        if let (Some(head), Some(text)) = (head, previous.as_deref()) {
+            if worktree::head_commit(&b.mon) != Some(head) {
+                show_on_disk(b, text, head);
             }
         }
         return Ok((Published::Unchanged, feedback.apps));
     }
+    if unchanged && heartbeat && !force_report {
+        log::info!(
+            "heartbeat: the report on {} is {} h old or more; refreshing it",
+            b.name,
+            cfg.heartbeat_hours
+        );
+    }
 
-    let tree = commit::tree_with_file(&mon, remote_head, &file, feedback.text.as_bytes())?;
+    let devices = device_files(&b.mon, head, &b.file, &feedback.text)?;
+    let readme = dashboard::render(
+        &group.branch,
+        &devices,
+        &stamp,
+        cfg.heartbeat_hours,
+        &cfg.infra_name,
+    );
+    let tree = tree_with_files(
+        &b.mon,
+        head,
+        &[
+            (&b.file, feedback.text.as_bytes()),
+            (dashboard::README, readme.as_bytes()),
+        ],
+    )?;
     let sig = Sig {
         name: cfg.infra_name.clone(),
         email: format!("gitops-agent@{}", cfg.infra_name),
         time: now,
     };
     let message = health::commit_message(&feedback.apps);
-    let parents: Vec<gix::ObjectId> = remote_head.into_iter().collect();
-    let status_commit = commit::write_commit(&mon, tree, &parents, &message, &sig, &sig)?;
-    let (new_head, trimmed) = trim_history(&mon, status_commit, cfg.retention_days, &sig)?;
+    let parents: Vec<ObjectId> = head.into_iter().collect();
+    let status = commit::write_commit(&b.mon, tree, &parents, &message, &sig, &sig)?;
+    let trimmed = trim_history(&b.mon, status, cfg.retention_days, &sig)?;
+    let (new_head, trimmed) = push_status(b, head, status, trimmed)?;
 
-    push::push_until(
-        &mon,
-        &group.url,
-        &net,
-        &RefUpdate {
-            name: format!("refs/heads/{branch}"),
-            expected_old: remote_head,
-            new: new_head,
-            force: trimmed,
-        },
-        stop,
-    )?;
-    commit::set_ref(&mon, &tracking, new_head, "gitops-agent: pushed status")?;
-    show_on_disk(&mon, &dir, &file, &feedback.text, new_head, &branch);
+    commit::set_ref(&b.mon, &b.tracking, new_head, "gitops-agent: pushed status")?;
+    show_on_disk(b, &feedback.text, new_head);
     log::info!(
-        "pushed {message} to {branch} of {shown}{}",
+        "pushed {message} to {} of {}{}",
+        b.name,
+        url::redact(b.url),
         if trimmed { " (history trimmed)" } else { "" }
     );
     Ok((Published::Pushed { trimmed }, feedback.apps))
 }
 
-/// Show the branch head in the monitoring clone, as the Python agent's clone did: our file
-/// (`text`, its content at `head`) replaced atomically so a local reader never sees half of
-/// it, the other devices' files by checkout. Only a convenience: failures are logged.
-fn show_on_disk(
-    mon: &gix::Repository,
-    dir: &std::path::Path,
-    file: &str,
-    text: &str,
-    head: gix::ObjectId,
-    branch: &str,
-) {
-    let shown = crate::files::atomic_write(&dir.join(file), text.as_bytes()).and_then(|()| {
-        worktree::checkout_except(mon, head, HeadTarget::Branch(branch.to_string()), &[file])
-    });
-    if let Err(e) = shown {
-        log::warn!("{}: {e}", dir.display());
+/// Push the status: the trimmed history (forced, still a compare-and-swap on `head`) when
+/// there is one. A server that refuses forced updates (protected branch,
+/// `receive.denyNonFastForwards`) gets the untrimmed fast-forward instead, so publishing
+/// never stops because of it. Returns the pushed head and whether it was the trimmed one.
+fn push_status(
+    b: &Branch<'_>,
+    head: Option<ObjectId>,
+    status: ObjectId,
+    trimmed: Option<ObjectId>,
+) -> Result<(ObjectId, bool)> {
+    let send = |new: ObjectId, force: bool| {
+        push::push_until(
+            &b.mon,
+            b.url,
+            &b.net,
+            &RefUpdate {
+                name: format!("refs/heads/{}", b.name),
+                expected_old: head,
+                new,
+                force,
+            },
+            b.stop,
+        )
+    };
+    let Some(trimmed) = trimmed else {
+        return send(status, false).map(|()| (status, false));
+    };
+    match send(trimmed, true) {
+        Ok(()) => Ok((trimmed, true)),
+        // If the branch moved instead, the fast-forward fails too (a lost race, retried).
+        Err(e) if matches!(e.kind(), Kind::Rejected | Kind::RefMoved) => {
+            send(status, false)?;
+            log::warn!(
+                "{}: the server refused the forced update that trims its history ({e}); \
+                 pushed the status as a fast-forward instead, history not trimmed. Allow \
+                 this device to force-push {} (branch protection, receive.denyNonFastForwards) \
+                 to keep the branch within monitoring_history_retention_days",
+                b.name,
+                b.name
+            );
+            Ok((status, false))
+        }
+        Err(e) => Err(e),
     }
 }
 
-/// Squash commits older than the retention into one parentless commit and replay the newer
-/// ones on it, unchanged. Returns the new head and whether history was rewritten.
+/// Sleep `wait`, in short naps so SIGTERM ends it at once.
+fn sleep_unless_stopped(wait: Duration, stop: &AtomicBool) -> Result<()> {
+    let until = Instant::now() + wait;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            bail!(
+                Kind::Interrupted,
+                "stopped while waiting to retry the status push"
+            );
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+/// The device files of the branch at `head` for the dashboard, with this device's file as it
+/// is about to be written. Another device's file that cannot be read as a report (a symlink,
+/// a folder, too big, not UTF-8, a missing object) becomes an unreadable row, never an error.
+fn device_files(
+    mon: &gix::Repository,
+    head: Option<ObjectId>,
+    own: &str,
+    own_text: &str,
+) -> Result<Vec<DeviceFile>> {
+    let mut files = vec![DeviceFile {
+        name: own.to_string(),
+        content: Content::Text(own_text.to_string()),
+    }];
+    let Some(head) = head else { return Ok(files) };
+    let ctx = || format!("{}: list the device files at {head}", repo_dir(mon));
+    let tree = mon
+        .find_commit(head)
+        .with_context(ctx)?
+        .tree()
+        .with_context(ctx)?;
+    let entries: Vec<(String, EntryKind, ObjectId)> = tree
+        .decode()
+        .with_context(ctx)?
+        .entries
+        .iter()
+        .map(|e| {
+            let name = e.filename.to_str_lossy().into_owned();
+            (name, e.mode.kind(), e.oid.to_owned())
+        })
+        .collect();
+    for (name, kind, oid) in entries {
+        if !dashboard::is_device_file(&name) || name == own {
+            continue;
+        }
+        let content = match kind {
+            EntryKind::Blob | EntryKind::BlobExecutable => read_capped(mon, oid),
+            EntryKind::Link => Content::Unreadable("a symlink".into()),
+            EntryKind::Tree => Content::Unreadable("a folder".into()),
+            EntryKind::Commit => Content::Unreadable("a submodule".into()),
+        };
+        files.push(DeviceFile { name, content });
+    }
+    Ok(files)
+}
+
+/// A blob's text, unless it is over `dashboard::MAX_FILE_BYTES` (judged from its header,
+/// before anything is loaded) or not UTF-8.
+fn read_capped(mon: &gix::Repository, oid: ObjectId) -> Content {
+    match mon.find_header(oid) {
+        Ok(h) if h.size() > dashboard::MAX_FILE_BYTES => {
+            return Content::Unreadable(format!("{} bytes, over 1 MiB", h.size()))
+        }
+        Ok(_) => {}
+        Err(e) => return Content::Unreadable(format!("cannot be read ({e})")),
+    }
+    match mon.find_blob(oid) {
+        Ok(blob) => match String::from_utf8(blob.detach().data) {
+            Ok(text) => Content::Text(text),
+            Err(_) => Content::Unreadable("not UTF-8".into()),
+        },
+        Err(e) => Content::Unreadable(format!("cannot be read ({e})")),
+    }
+}
+
+/// A tree equal to `base`'s (or empty) except that each root file of `files` holds its
+/// content (mode 100644), replacing whatever had that name. Git's entry order is kept.
+fn tree_with_files(
+    mon: &gix::Repository,
+    base: Option<ObjectId>,
+    files: &[(&str, &[u8])],
+) -> Result<ObjectId> {
+    let ctx = || format!("{}: write the monitoring tree", repo_dir(mon));
+    let mut tree: gix::objs::Tree = match base {
+        Some(base) => mon
+            .find_commit(base)
+            .with_context(ctx)?
+            .tree()
+            .with_context(ctx)?
+            .decode()
+            .with_context(ctx)?
+            .into(),
+        None => gix::objs::Tree::empty(),
+    };
+    for (name, content) in files {
+        if name.is_empty()
+            || *name == "."
+            || *name == ".."
+            || *name == ".git"
+            || name.contains(['/', '\0'])
+        {
+            bail!("{}: {name:?} is not a valid root file name", ctx());
+        }
+        let blob = mon.write_blob(content).with_context(ctx)?.detach();
+        tree.entries
+            .retain(|e| e.filename.as_bstr() != BStr::new(name));
+        tree.entries.push(gix::objs::tree::Entry {
+            mode: EntryKind::Blob.into(),
+            filename: (*name).into(),
+            oid: blob,
+        });
+    }
+    tree.entries.sort();
+    Ok(mon.write_object(&tree).with_context(ctx)?.detach())
+}
+
+/// Show the branch head in the monitoring clone, as the Python agent's clone did: our file
+/// (`text`, its content at `head`) replaced atomically so a local reader never sees half of
+/// it, the rest by checkout. Only a convenience: failures are logged.
+fn show_on_disk(b: &Branch<'_>, text: &str, head: ObjectId) {
+    let shown = crate::files::atomic_write(&b.dir.join(&b.file), text.as_bytes()).and_then(|()| {
+        worktree::checkout_except(
+            &b.mon,
+            head,
+            HeadTarget::Branch(b.name.clone()),
+            &[b.file.as_str()],
+        )
+    });
+    if let Err(e) = shown {
+        log::warn!("{}: {e}", b.dir.display());
+    }
+}
+
+/// When a rewrite is due (`trim::plan`), squash the commits older than the retention into
+/// one parentless commit and replay the newer ones on it, unchanged; returns the new head.
 fn trim_history(
     mon: &gix::Repository,
-    head: gix::ObjectId,
+    head: ObjectId,
     retention_days: u64,
     now: &Sig,
-) -> Result<(gix::ObjectId, bool)> {
+) -> Result<Option<ObjectId>> {
     let chain = commit::first_parent_chain(mon, head)?;
     let times: Vec<i64> = chain.iter().map(|c| c.committer.time.seconds).collect();
-    let cutoff = trim::cutoff(now.time.seconds, retention_days);
-    let Some(b) = trim::boundary(&times, cutoff) else {
-        return Ok((head, false));
+    let Some(b) = trim::plan(&times, now.time.seconds, retention_days) else {
+        return Ok(None);
     };
+    let cutoff = trim::cutoff(now.time.seconds, retention_days);
     let cutoff_date = clock::date(gix::date::Time::new(cutoff, now.time.offset));
     let message = format!("📉 History trimmed: commits before {cutoff_date} squashed");
     let mut tip = commit::write_commit(mon, chain[b].tree, &[], &message, now, now)?;
@@ -147,5 +437,5 @@ fn trim_history(
         "trimming monitoring history: {} commits before {cutoff_date} squashed",
         b + 1
     );
-    Ok((tip, true))
+    Ok(Some(tip))
 }

@@ -95,6 +95,66 @@ pub fn same_content(previous: &str, new: &str) -> bool {
     }
 }
 
+/// The `last-updated` of a feedback file, if it has one.
+pub fn last_updated(text: &str) -> Option<String> {
+    let t: toml::Table = text.parse().ok()?;
+    t.get("last-updated")?.as_str().map(str::to_string)
+}
+
+/// Whether a report unchanged apart from `last-updated` is still due (SPEC §9
+/// `heartbeat_hours`, 0 = off): the branch's copy was last updated `hours` or more ago (or
+/// its time cannot be read), so a silent device shows on the branch. `now` is a stamp too.
+pub fn heartbeat_due(previous: &str, now: &str, hours: u64) -> bool {
+    if hours == 0 {
+        return false;
+    }
+    let age = last_updated(previous).and_then(|then| age_seconds(&then, now));
+    age.is_none_or(|age| age >= hours.saturating_mul(3600).min(i64::MAX as u64) as i64)
+}
+
+/// Seconds from the stamp `then` to the stamp `now` (both `YYYY-MM-DD HH:MM:SS`, local
+/// time); `None` when either is malformed. Negative when `then` is later (clock skew).
+pub fn age_seconds(then: &str, now: &str) -> Option<i64> {
+    Some(stamp_seconds(now)? - stamp_seconds(then)?)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` as seconds on a zone-free scale (days since 1970-01-01 as if UTC).
+fn stamp_seconds(s: &str) -> Option<i64> {
+    let b = s.trim().as_bytes();
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = std::str::from_utf8(&b[r]).ok()?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 fn updation(u: &Updation) -> toml::Value {
     let mut t = toml::Table::new();
     t.insert("updation-return-value".into(), toml::Value::Boolean(u.ok));
@@ -254,6 +314,70 @@ mod tests {
         );
         assert!(f.text.contains("[web]"));
         assert!(!same_content("this is = = not toml", &f.text));
+    }
+
+    #[test]
+    fn stamps_compare_across_days_months_and_years() {
+        assert_eq!(stamp_seconds("1970-01-01 00:00:00"), Some(0));
+        assert_eq!(stamp_seconds("2026-11-18 11:06:40"), Some(1_795_000_000));
+        assert_eq!(
+            age_seconds("2024-02-28 23:00:00", "2024-03-01 01:00:00"),
+            Some(26 * 3600),
+            "2024 is a leap year"
+        );
+        assert_eq!(
+            age_seconds("2025-12-31 23:59:59", "2026-01-01 00:00:00"),
+            Some(1)
+        );
+        assert_eq!(
+            age_seconds("2026-01-02 00:00:00", "2026-01-01 00:00:00"),
+            Some(-86_400)
+        );
+        for bad in [
+            "",
+            "2026-11-18",
+            "2026-13-01 00:00:00",
+            "2026-11-18T11:06:40",
+            "2026-11-18 1:06:40x",
+            "x026-11-18 11:06:40",
+        ] {
+            assert_eq!(stamp_seconds(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn heartbeat_due_when_the_branch_copy_is_older_than_heartbeat_hours() {
+        let prev = "last-updated = \"2026-11-24 10:00:00\"\n";
+        assert!(!heartbeat_due(prev, "2026-11-25 09:59:59", 24));
+        assert!(heartbeat_due(prev, "2026-11-25 10:00:00", 24));
+        assert!(heartbeat_due(prev, "2026-11-24 11:00:00", 1));
+    }
+
+    #[test]
+    fn heartbeat_zero_is_off() {
+        let prev = "last-updated = \"2000-01-01 00:00:00\"\n";
+        assert!(!heartbeat_due(prev, "2026-11-25 10:00:00", 0));
+    }
+
+    #[test]
+    fn heartbeat_due_when_the_time_cannot_be_read() {
+        assert!(heartbeat_due(
+            "overall_status = \"x\"\n",
+            "2026-11-25 10:00:00",
+            24
+        ));
+        assert!(heartbeat_due(
+            "last-updated = \"yesterday\"\n",
+            "2026-11-25 10:00:00",
+            24
+        ));
+        assert!(heartbeat_due("not toml [", "2026-11-25 10:00:00", 24));
+    }
+
+    #[test]
+    fn heartbeat_not_due_for_a_copy_from_the_future() {
+        let prev = "last-updated = \"2030-01-01 00:00:00\"\n";
+        assert!(!heartbeat_due(prev, "2026-11-25 10:00:00", 24));
     }
 
     #[test]

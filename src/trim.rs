@@ -1,5 +1,32 @@
-//! The monitoring history trim decision (SPEC §6): which commits of the first-parent chain
-//! are old enough to squash. Pure; the rewrite itself is in `monitoring`.
+//! The monitoring history trim decision (SPEC §6, §9): whether history is rewritten at all
+//! (only once its oldest commit after the root is older than retention + slack, so a full
+//! window costs about one rewrite a day, not one per push) and which commits of the
+//! first-parent chain are squashed. Pure; the rewrite itself is in `monitoring`.
+
+const DAY: i64 = 86_400;
+
+/// Index (in the oldest-first chain) of the last commit to squash when history is rewritten
+/// now, or `None` to leave history alone (a plain fast-forward).
+pub fn plan(committer_times_oldest_first: &[i64], now: i64, retention_days: u64) -> Option<usize> {
+    if !due(committer_times_oldest_first, now, retention_days) {
+        return None;
+    }
+    boundary(committer_times_oldest_first, cutoff(now, retention_days))
+}
+
+/// A rewrite is due when the oldest commit after the root is older than retention + slack.
+/// The root is left out: after a trim it is the squash commit, dated at the trim.
+pub fn due(committer_times_oldest_first: &[i64], now: i64, retention_days: u64) -> bool {
+    committer_times_oldest_first
+        .get(1)
+        .is_some_and(|&t| t < cutoff(now, retention_days).saturating_sub(slack(retention_days)))
+}
+
+/// Seconds a commit may outlive the retention before a rewrite: min(1 day, retention / 10).
+pub fn slack(retention_days: u64) -> i64 {
+    let retention = i64::try_from(retention_days.saturating_mul(DAY as u64)).unwrap_or(i64::MAX);
+    (retention / 10).min(DAY)
+}
 
 /// Index (in the oldest-first chain) of the newest commit older than `cutoff`: that commit
 /// and everything before it become one parentless commit. `None` when nothing would change:
@@ -13,7 +40,8 @@ pub fn boundary(committer_times_oldest_first: &[i64], cutoff: i64) -> Option<usi
 
 /// Seconds since the epoch before which commits are squashed.
 pub fn cutoff(now: i64, retention_days: u64) -> i64 {
-    now.saturating_sub(retention_days.saturating_mul(86_400) as i64)
+    let retention = i64::try_from(retention_days.saturating_mul(DAY as u64)).unwrap_or(i64::MAX);
+    now.saturating_sub(retention)
 }
 
 #[cfg(test)]
@@ -44,6 +72,71 @@ mod tests {
     fn boundary_is_strict() {
         assert_eq!(boundary(&[10, 50], 50), None);
         assert_eq!(boundary(&[10, 49], 50), Some(1));
+    }
+
+    const NOW: i64 = 1_000_000_000;
+
+    #[test]
+    fn slack_is_a_tenth_of_retention_at_most_a_day() {
+        assert_eq!(slack(0), 0);
+        assert_eq!(slack(1), 8_640);
+        assert_eq!(slack(7), 60_480);
+        assert_eq!(slack(30), DAY);
+        assert_eq!(slack(u64::MAX), DAY);
+    }
+
+    #[test]
+    fn no_rewrite_while_the_oldest_commit_after_the_root_is_within_retention_plus_slack() {
+        // 30 days retention: slack 1 day. A commit 30.5 days old is past the retention but
+        // within the slack: no rewrite yet (the push is a plain fast-forward).
+        let t = |days_ago: f64| NOW - (days_ago * DAY as f64) as i64;
+        let chain = [t(40.0), t(30.5), t(2.0), t(0.0)];
+        assert!(!due(&chain, NOW, 30));
+        assert_eq!(plan(&chain, NOW, 30), None);
+    }
+
+    #[test]
+    fn rewrite_once_past_the_slack_squashes_everything_older_than_retention() {
+        let t = |days_ago: f64| NOW - (days_ago * DAY as f64) as i64;
+        let chain = [t(40.0), t(31.5), t(30.2), t(29.0), t(0.0)];
+        assert!(due(&chain, NOW, 30));
+        assert_eq!(plan(&chain, NOW, 30), Some(2));
+    }
+
+    #[test]
+    fn the_root_alone_never_makes_a_rewrite_due() {
+        assert!(!due(&[0], NOW, 1));
+        assert!(!due(&[0, NOW], NOW, 1));
+        assert!(!due(&[], NOW, 1));
+    }
+
+    #[test]
+    fn a_full_window_rewrites_about_once_a_day_not_every_push() {
+        // A push every 5 minutes for 60 days at 30 days retention (slack 1 day).
+        let mut chain: Vec<i64> = vec![0];
+        let mut rewrites = 0;
+        let mut now = 0;
+        for _ in 0..(60 * 288) {
+            now += 300;
+            chain.push(now);
+            if let Some(b) = plan(&chain, now, 30) {
+                rewrites += 1;
+                chain = std::iter::once(now)
+                    .chain(chain[b + 1..].iter().copied())
+                    .collect();
+            }
+        }
+        // first after 31 days, then one a day: about 29, against 8,640 without the slack
+        assert!(
+            (27..=30).contains(&rewrites),
+            "{rewrites} rewrites in 60 days"
+        );
+    }
+
+    #[test]
+    fn retention_zero_rewrites_whenever_a_commit_after_the_root_is_older_than_now() {
+        assert_eq!(plan(&[NOW - 5, NOW - 1, NOW], NOW, 0), Some(1));
+        assert_eq!(plan(&[NOW - 5, NOW, NOW], NOW, 0), None);
     }
 
     #[test]

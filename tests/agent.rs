@@ -567,7 +567,8 @@ fn other_devices_files_on_the_monitoring_branch_are_kept() {
         &s.deploy_bare,
         &["ls-tree", "--name-only", "main-monitoring"],
     );
-    assert_eq!(files, format!("{INFRA}.toml\nedge-99.toml"));
+    // README.md: the fleet dashboard every status commit rewrites (SPEC §9)
+    assert_eq!(files, format!("README.md\n{INFRA}.toml\nedge-99.toml"));
     fsck(&s.deploy_bare);
 }
 

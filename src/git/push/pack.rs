@@ -12,10 +12,12 @@ use crate::bail;
 use crate::error::{Context, Kind, Result};
 
 /// Objects the remote lacks for `new`: commits reachable from `new` but not from any
-/// advertised tip we have locally, with their trees and blobs, minus everything in the
-/// trees of those tips (the remote has them). Objects the remote has deeper in its history
-/// may be sent again; that costs bytes, never correctness. Never relies on the remote for
-/// delta bases (no thin pack). Counting gives up when `stop` is set.
+/// advertised tip we have locally; for each, its tree and blobs unless the remote has that
+/// tree already (the tree of any commit in its history: a trimmed push of a long history
+/// sends the rewritten commits, not their trees and blobs again); minus everything in the
+/// trees of the tips. A blob the remote has only deep in its history, inside a new tree, may
+/// be sent again; that costs bytes, never correctness. Never relies on the remote for delta
+/// bases (no thin pack). Counting gives up when `stop` is set.
 pub fn objects_to_send(
     repo: &gix::Repository,
     refs: &[Ref],
@@ -39,41 +41,74 @@ pub fn objects_to_send(
         .into_iter()
         .collect();
 
-    let commits: Vec<ObjectId> = repo
-        .rev_walk([new])
-        .with_hidden(hidden.iter().copied())
-        .all()
-        .context("walk commits to send")?
-        .map(|info| info.map(|i| i.id))
-        .collect::<std::result::Result<_, _>>()
-        .context("walk commits to send")?;
+    let walk = |tips: Vec<ObjectId>, hide: &[ObjectId], what: &str| -> Result<Vec<ObjectId>> {
+        repo.rev_walk(tips)
+            .with_hidden(hide.iter().copied())
+            .all()
+            .with_context(|| format!("walk {what}"))?
+            .map(|info| info.map(|i| i.id))
+            .collect::<std::result::Result<_, _>>()
+            .with_context(|| format!("walk {what}"))
+    };
+    let tree_of = |id: ObjectId| -> Result<ObjectId> {
+        let commit = repo.find_commit(id).context("read commit to send")?;
+        Ok(commit.tree_id().context("read commit to send")?.detach())
+    };
+    let commits = walk(vec![new], &hidden, "commits to send")?;
+    // Trees of every commit the remote has (reading commits only; no tree is expanded).
+    let remote_trees: HashSet<ObjectId> = if hidden.is_empty() {
+        HashSet::new()
+    } else {
+        walk(hidden.clone(), &[], "commits the remote has")?
+            .into_iter()
+            .map(tree_of)
+            .collect::<Result<_>>()?
+    };
+    let (mut with_new_tree, mut commit_only) = (Vec::new(), Vec::new());
+    for c in commits {
+        if remote_trees.contains(&tree_of(c)?) {
+            commit_only.push(c);
+        } else {
+            with_new_tree.push(c);
+        }
+    }
 
     let db = pack_db(repo)?;
-    let (counts, _) = output::count::objects_unthreaded(
-        &db,
-        &mut commits.into_iter().map(Ok),
-        &gix::progress::Discard,
-        stop,
-        output::count::objects::ObjectExpansion::TreeContents,
-    )
-    .context("count objects to send")?;
+    let count = |ids: Vec<ObjectId>, expansion| {
+        output::count::objects_unthreaded(
+            &db,
+            &mut ids.into_iter().map(Ok),
+            &gix::progress::Discard,
+            stop,
+            expansion,
+        )
+        .map(|(counts, _)| counts)
+    };
+    use output::count::objects::ObjectExpansion;
+    let mut counts = count(with_new_tree, ObjectExpansion::TreeContents)
+        .context("count objects to send")
+        .map_err(|e| interrupted_if(e, stop))?;
     if hidden.is_empty() || counts.is_empty() {
+        counts.extend(
+            count(commit_only, ObjectExpansion::AsIs)
+                .context("count commits to send")
+                .map_err(|e| interrupted_if(e, stop))?,
+        );
         return Ok(counts);
     }
-    let (known, _) = output::count::objects_unthreaded(
-        &db,
-        &mut hidden.into_iter().map(Ok),
-        &gix::progress::Discard,
-        stop,
-        output::count::objects::ObjectExpansion::TreeContents,
-    )
-    .context("count objects the remote has")
-    .map_err(|e| interrupted_if(e, stop))?;
-    let known: HashSet<ObjectId> = known.into_iter().map(|c| c.id).collect();
-    Ok(counts
+    let known: HashSet<ObjectId> = count(hidden, ObjectExpansion::TreeContents)
+        .context("count objects the remote has")
+        .map_err(|e| interrupted_if(e, stop))?
         .into_iter()
-        .filter(|c| !known.contains(&c.id))
-        .collect())
+        .map(|c| c.id)
+        .collect();
+    counts.retain(|c| !known.contains(&c.id));
+    counts.extend(
+        count(commit_only, ObjectExpansion::AsIs)
+            .context("count commits to send")
+            .map_err(|e| interrupted_if(e, stop))?,
+    );
+    Ok(counts)
 }
 
 /// The object database as a thread-safe `gix_pack::Find`; packs must stay loaded while
