@@ -25,6 +25,11 @@ pub struct AgentConfig {
     pub ssh_key: Option<PathBuf>,
     pub https_password_file: Option<PathBuf>,
     pub https_ca_file: Option<PathBuf>,
+    /// Signed deploys (SPEC §11): OpenSSH allowed-signers file, armored OpenPGP keys.
+    pub allowed_signers: Option<PathBuf>,
+    pub trusted_pgp_keys: Option<PathBuf>,
+    /// Their keys, read by `load` (a config only `parse`d has none and verifies nothing).
+    pub trusted_keys: Option<crate::verify::TrustedKeys>,
     /// `[applications]`, sorted by app name.
     pub apps: Vec<AppRef>,
     /// Things worth a log line that do not stop the agent (unknown keys).
@@ -58,6 +63,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ssh_key",
     "https_password_file",
     "https_ca_file",
+    "allowed_signers",
+    "trusted_pgp_keys",
     "applications",
 ];
 
@@ -78,7 +85,14 @@ fn load_inner(path: &Path) -> Result<AgentConfig> {
             "{shown}: cannot read the agent config ({e}); create it (see install/config.toml) or pass --config PATH"
         ))
     })?;
-    parse_inner(path, &bytes)
+    let mut cfg = parse_inner(path, &bytes)?;
+    if cfg.verifying() {
+        cfg.trusted_keys = Some(crate::verify::TrustedKeys::load(
+            cfg.allowed_signers.as_deref(),
+            cfg.trusted_pgp_keys.as_deref(),
+        )?);
+    }
+    Ok(cfg)
 }
 
 /// Validate config text. Every error names the file and the key, and says what to write;
@@ -169,6 +183,8 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
     let ssh_key = opt_path("ssh_key")?;
     let https_password_file = opt_path("https_password_file")?;
     let https_ca_file = opt_path("https_ca_file")?;
+    let allowed_signers = opt_path("allowed_signers")?;
+    let trusted_pgp_keys = opt_path("trusted_pgp_keys")?;
 
     let mut apps = Vec::new();
     match table.get("applications") {
@@ -224,6 +240,9 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         ssh_key,
         https_password_file,
         https_ca_file,
+        allowed_signers,
+        trusted_pgp_keys,
+        trusted_keys: None,
         apps,
         warnings,
     })
@@ -253,6 +272,11 @@ impl AgentConfig {
             .into_iter()
             .filter_map(|k| by_key.remove(&k))
             .collect()
+    }
+
+    /// Deploy commits must be signed (`allowed_signers` or `trusted_pgp_keys` is set).
+    pub fn verifying(&self) -> bool {
+        self.allowed_signers.is_some() || self.trusted_pgp_keys.is_some()
     }
 
     /// What transports need from the config.
@@ -380,6 +404,14 @@ c = "https://h/o/d.git@dev"
                 "network_timeout",
             ),
             ("infra_name = \"x\"\nssh_key = \"id_rsa\"", "ssh_key"),
+            (
+                "infra_name = \"x\"\nallowed_signers = \"signers\"",
+                "allowed_signers",
+            ),
+            (
+                "infra_name = \"x\"\ntrusted_pgp_keys = 3",
+                "trusted_pgp_keys",
+            ),
             ("infra_name = \"x\"\napplications = 3", "applications"),
             (
                 "infra_name = \"x\"\n[applications]\nweb = 3",

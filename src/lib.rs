@@ -22,4 +22,6 @@ pub mod sdnotify;
 pub mod state;
 pub mod text;
 pub mod trim;
+pub mod trust;
 pub mod url;
+pub mod verify;

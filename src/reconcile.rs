@@ -13,6 +13,7 @@ use crate::infra_meta::{self, AppSpec};
 use crate::layout::Layout;
 use crate::plan::{self, Decision, Observed};
 use crate::report::{AppReport, Commands, Updation};
+use crate::verify::gate::{self, Gate};
 use crate::{files, hooks, state, url};
 
 /// What a group's reconcile produced.
@@ -39,7 +40,9 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
     let net = cfg.net_options();
     let dir = layout.deploy_clone(&group.url, &group.branch);
     let shown = url::redact(&group.url);
-    let (config_side, meta) = match sync_deploy(&dir, &group.url, &group.branch, &net, stop) {
+    let gate = Gate::new(cfg, layout, group);
+    let (config_side, meta) = match sync_deploy(&dir, &group.url, &group.branch, &net, stop, &gate)
+    {
         Ok((deploy, fetch_err)) => {
             let mut side = Updation {
                 ok: fetch_err.is_none(),
@@ -121,6 +124,7 @@ fn sync_deploy(
     branch: &str,
     net: &NetOptions,
     stop: &AtomicBool,
+    gate: &Gate,
 ) -> Result<(gix::Repository, Option<Error>)> {
     let deploy = repo::open_or_init(dir, repo_url)?;
     let tracking = format!("refs/remotes/origin/{branch}");
@@ -142,6 +146,8 @@ fn sync_deploy(
     };
     match (tip, fetch_err) {
         (Some(tip), fetch_err) => {
+            // Nothing of an unverified tip is used: the clone stays where it is (SPEC §11).
+            gate.admit(&deploy, tip)?;
             if worktree::head_commit(&deploy) != Some(tip)
                 || worktree::has_tracked_changes(&deploy)?
             {
@@ -165,7 +171,7 @@ fn not_checked() -> Updation {
 }
 
 fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
-    let spec = match spec {
+    let spec = match spec.and_then(|s| gate::pinned(ctx.cfg, s)) {
         Ok(s) => s,
         Err(e) => {
             log::error!("[{app}] {e}");
