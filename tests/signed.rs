@@ -362,15 +362,21 @@ fn openpgp_keys_sign_deploys_that_apply() {
         let (f, v1) = meta(&s, &[("web", &code, &c1)]);
         let signed = deploy_signed(&s, &[(&f, &v1), ("round", key.as_str())], &ring.signer(key));
         let tree = git(&s.deploy_work, &["rev-parse", "HEAD~1^{tree}"]);
-        let forged = forge(&s.deploy_work, &signed, &tree);
-        assert!(!git_verifies(&s, &ring.signer(key), &none, &forged));
-        push(&s, &forged);
-        once(&s, &[]).expect_code(1);
-        let (_, why) = app_status(&s, "web");
-        assert!(
-            why.contains(&forged[..12]) && why.contains("bad signature"),
-            "{why}"
-        );
+        // another tree (caught by the hash prefix), and the signature value itself altered
+        // (the hash prefix still matches: only the signature math can catch it)
+        for forged in [
+            forge(&s.deploy_work, &signed, &tree),
+            flip_signature_byte(&s.deploy_work, &signed),
+        ] {
+            assert!(!git_verifies(&s, &ring.signer(key), &none, &forged));
+            push(&s, &forged);
+            once(&s, &[]).expect_code(1);
+            let (_, why) = app_status(&s, "web");
+            assert!(
+                why.contains(&forged[..12]) && why.contains("bad signature"),
+                "{why}"
+            );
+        }
         git(&s.deploy_work, &["reset", "--quiet", "--hard", "HEAD~1"]);
         push(&s, "HEAD");
     }
@@ -469,6 +475,36 @@ fn forge(dir: &Path, signed: &str, tree: &str) -> String {
     let mut lines: Vec<String> = raw.lines().map(str::to_string).collect();
     lines[0] = format!("tree {tree}");
     hash_object(dir, &(lines.join("\n") + "\n"))
+}
+
+/// `signed` with the last byte of its OpenPGP signature packet changed (armor rebuilt
+/// without the optional CRC line), written as a new commit object.
+fn flip_signature_byte(dir: &Path, signed: &str) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let raw = git(dir, &["cat-file", "commit", signed]);
+    let (head, rest) = raw.split_once("gpgsig ").unwrap();
+    let end = rest.find("-----END PGP SIGNATURE-----").unwrap();
+    let after = &rest[end + "-----END PGP SIGNATURE-----".len()..];
+    let body: String = rest[..end]
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('='))
+        .collect();
+    let mut packet = b64.decode(body).unwrap();
+    *packet.last_mut().unwrap() ^= 0x01;
+    let text = b64.encode(packet);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let armor = format!(
+        "gpgsig -----BEGIN PGP SIGNATURE-----\n \n {}\n -----END PGP SIGNATURE-----",
+        lines.join("\n ")
+    );
+    hash_object(dir, &format!("{head}{armor}{after}\n"))
 }
 
 /// `git hash-object -w -t commit` of `text`; returns the id.
