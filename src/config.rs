@@ -466,6 +466,43 @@ c = "https://h/o/d.git@dev"
     }
 
     #[test]
+    fn trust_key_files_are_read_by_load_and_their_errors_are_config_errors() {
+        let dir = std::env::temp_dir().join(format!("gitops-cfg-trust-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("config.toml");
+        let signers = dir.join("allowed_signers");
+        let write = |extra: &str| {
+            std::fs::write(
+                &cfg,
+                format!("infra_name = \"x\"\n{extra}\n[applications]\n"),
+            )
+            .unwrap()
+        };
+        write(&format!("allowed_signers = \"{}\"", signers.display()));
+        let e = load(&cfg).unwrap_err();
+        assert_eq!(e.kind(), Kind::Config);
+        assert!(
+            e.to_string().contains(&signers.display().to_string()),
+            "{e}"
+        );
+        std::fs::write(
+            &signers,
+            "dev@x ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOxLzq0WUzTbDampfu9o8/NMe+U4VSC/f4HdzLNmjuig\n",
+        )
+        .unwrap();
+        let c = load(&cfg).unwrap();
+        assert!(c.verifying());
+        assert_eq!(c.trusted_keys.as_ref().map(|k| k.ssh.len()), Some(1));
+        write("trusted_pgp_keys = \"/nonexistent/keys.asc\"");
+        let e = load(&cfg).unwrap_err();
+        assert_eq!(e.kind(), Kind::Config);
+        assert!(e.to_string().contains("/nonexistent/keys.asc"), "{e}");
+        write("");
+        assert!(!load(&cfg).unwrap().verifying());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn secrets_in_app_urls_are_not_echoed() {
         let e = p("infra_name = \"x\"\n[applications]\nweb = \"https://u:sekret@h/o/d@\"")
             .unwrap_err()
