@@ -17,9 +17,11 @@ pub struct Facts {
     /// `allowed_signers` or `trusted_pgp_keys` is set.
     pub verifying: bool,
     pub tip: ObjectId,
-    /// The last applied tip (the record, else the deploy clone's HEAD).
-    pub last: Option<ObjectId>,
-    /// Whether `last` is an ancestor of `tip` (asked only when both exist and differ).
+    /// The last verified tip on record (read only when verifying).
+    pub recorded: Option<ObjectId>,
+    /// The deploy clone's HEAD.
+    pub head: Option<ObjectId>,
+    /// Whether `last()` is an ancestor of `tip` (asked only when both exist and differ).
     pub descends: Option<bool>,
     /// The signature check of `tip` (asked only when verifying and `tip` is new).
     pub outcome: Option<Outcome>,
@@ -57,19 +59,42 @@ pub enum Verdict {
     Refuse(Reason),
 }
 
-/// `tip` needs a verdict beyond `Unchanged` (and so a signature check and an ancestry walk).
-pub fn is_new(tip: ObjectId, last: Option<ObjectId>) -> bool {
-    last != Some(tip)
+impl Facts {
+    /// The last applied tip: the record, else (no record, or not verifying) the clone's HEAD.
+    pub fn last(&self) -> Option<ObjectId> {
+        if self.verifying {
+            self.recorded.or(self.head)
+        } else {
+            self.head
+        }
+    }
+}
+
+/// `tip` is already settled: with verification on, it is the verified tip on record (a HEAD
+/// never verified, e.g. when verification was just turned on, is not); without, it is HEAD.
+/// Only an unsettled tip costs a signature check and an ancestry walk.
+pub fn is_settled(
+    verifying: bool,
+    tip: ObjectId,
+    recorded: Option<ObjectId>,
+    head: Option<ObjectId>,
+) -> bool {
+    if verifying {
+        recorded == Some(tip)
+    } else {
+        head == Some(tip)
+    }
 }
 
 /// The rules, in order:
-/// 1. a tip equal to the last applied one is `Unchanged` (verified when it was applied);
-/// 2. with verification on, only a `Verified` signature passes (else its reason);
+/// 1. a settled tip is `Unchanged`;
+/// 2. with verification on, only a `Verified` signature passes (else its reason), also for
+///    the commit the clone already sits on when there is no record of verifying it;
 /// 3. with verification on, a tip that does not descend from the last one is a rewind;
 /// 4. without verification, a rewind is followed with a warning naming both commits;
 /// 5. anything else is accepted (and recorded when verifying).
 pub fn judge(f: &Facts) -> Verdict {
-    if !is_new(f.tip, f.last) {
+    if is_settled(f.verifying, f.tip, f.recorded, f.head) {
         return Verdict::Unchanged;
     }
     if f.verifying {
@@ -83,8 +108,8 @@ pub fn judge(f: &Facts) -> Verdict {
             }
         }
     }
-    let rewind = match (f.last, f.descends) {
-        (Some(old), Some(false) | None) => Some(old),
+    let rewind = match (f.last(), f.descends) {
+        (Some(old), Some(false) | None) if old != f.tip => Some(old),
         _ => None,
     };
     match (rewind, f.verifying) {
@@ -133,20 +158,59 @@ mod tests {
         Facts {
             verifying,
             tip: id(2),
-            last: Some(id(1)),
+            recorded: verifying.then(|| id(1)),
+            head: Some(id(1)),
             descends: Some(true),
             outcome: verified(),
         }
     }
 
     #[test]
-    fn rule1_the_last_applied_tip_is_unchanged() {
+    fn rule1_the_recorded_tip_is_unchanged() {
         let f = Facts {
-            last: Some(id(2)),
+            recorded: Some(id(2)),
             outcome: None,
             ..facts(true)
         };
         assert_eq!(judge(&f), Verdict::Unchanged);
+        let f = Facts {
+            head: Some(id(2)),
+            outcome: None,
+            ..facts(false)
+        };
+        assert_eq!(judge(&f), Verdict::Unchanged);
+    }
+
+    #[test]
+    fn rule2_a_head_never_verified_is_verified_now() {
+        // verification just turned on: the clone sits on an unsigned tip, no record yet
+        let f = Facts {
+            recorded: None,
+            head: Some(id(2)),
+            descends: None,
+            outcome: Some(Outcome::Unsigned),
+            ..facts(true)
+        };
+        assert_eq!(
+            judge(&f),
+            Verdict::Refuse(Reason::Signature(Outcome::Unsigned))
+        );
+        let f = Facts {
+            outcome: verified(),
+            ..f
+        };
+        assert_eq!(judge(&f), Verdict::Accept { record: true });
+    }
+
+    #[test]
+    fn rule3_with_no_record_the_head_is_the_last_tip() {
+        let f = Facts {
+            recorded: None,
+            head: Some(id(1)),
+            descends: Some(false),
+            ..facts(true)
+        };
+        assert!(matches!(judge(&f), Verdict::Refuse(Reason::Rewind { .. })));
     }
 
     #[test]
@@ -225,7 +289,8 @@ mod tests {
     #[test]
     fn rule5_with_no_last_tip_the_first_verified_tip_is_accepted() {
         let f = Facts {
-            last: None,
+            recorded: None,
+            head: None,
             descends: None,
             ..facts(true)
         };

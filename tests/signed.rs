@@ -266,7 +266,7 @@ fn a_refused_group_leaves_other_groups_alone_and_short_pins_fail_only_their_app(
 }
 
 #[test]
-fn without_verification_a_rewind_is_followed_with_a_warning() {
+fn without_verification_a_rewind_is_followed_and_turning_it_on_checks_the_current_tip() {
     let mut s = Scenario::with_daemon();
     let (code, c1, c2) = world(&mut s, "");
     let (f, v1) = meta(&s, &[("web", &code, &c1)]);
@@ -287,6 +287,24 @@ fn without_verification_a_rewind_is_followed_with_a_warning() {
         run.stderr
     );
     assert_eq!(head_of(&s.srv("web")), c1);
+
+    // Verification turned on later: the unsigned commit the clone sits on is not trusted
+    // just because it is already there.
+    let key = ssh_key(s.path(), "k", &["-t", "ed25519"]);
+    let signers = s.path().join("allowed_signers");
+    allowed_signers(&signers, &[&key], "");
+    s.config_extra = format!("allowed_signers = \"{}\"", signers.display());
+    s.agent_config(&["web"]);
+    once(&s, &[]).expect_code(1);
+    let (status, why) = app_status(&s, "web");
+    assert_eq!(status, "❌ config update failed");
+    assert!(
+        why.contains(&format!("{} refused: unsigned", &a[..12])),
+        "{why}"
+    );
+    let c = deploy_signed(&s, &[("signed", "yes")], &Signer::Ssh(key));
+    once(&s, &[]).expect_code(0);
+    assert_eq!(deploy_clone_head(&s), c);
 }
 
 #[test]

@@ -21,6 +21,8 @@ pub struct Refusal {
     pub commit: ObjectId,
     pub reason: Reason,
     pub staying_at: Option<ObjectId>,
+    /// `staying_at` is the verified tip on record (not a HEAD from before verification).
+    pub staying_verified: bool,
 }
 
 impl fmt::Display for Refusal {
@@ -31,13 +33,14 @@ impl fmt::Display for Refusal {
             trust::short(&self.commit),
             self.reason
         )?;
-        match &self.staying_at {
-            Some(at) => write!(
+        match (&self.staying_at, self.staying_verified) {
+            (Some(at), true) => write!(
                 f,
                 "staying at {} (the last verified commit)",
                 trust::short(at)
             ),
-            None => f.write_str("nothing is applied until a verified commit arrives"),
+            (Some(at), false) => write!(f, "staying at {}", trust::short(at)),
+            (None, _) => f.write_str("nothing is applied until a verified commit arrives"),
         }?;
         f.write_str("; sign the commit with a key listed in allowed_signers / trusted_pgp_keys")
     }
@@ -76,24 +79,26 @@ impl<'a> Gate<'a> {
     /// tip; a refusal leaves the clone and the record as they are.
     pub fn admit(&self, repo: &gix::Repository, tip: ObjectId) -> Result<(), Refusal> {
         let head = worktree::head_commit(repo);
-        let last = match self.keys {
-            Some(_) => store::read(&self.record).or(head),
-            None => head,
-        };
-        if !trust::is_new(tip, last) {
+        let verifying = self.keys.is_some();
+        let recorded = self.keys.and_then(|_| store::read(&self.record));
+        if trust::is_settled(verifying, tip, recorded, head) {
             return Ok(());
         }
-        let outcome = self.keys.map(|keys| match raw_commit(repo, tip) {
-            Ok(raw) => verify_commit(&raw, keys, now()),
-            Err(detail) => Outcome::BadSignature { detail },
-        });
-        let facts = Facts {
-            verifying: self.keys.is_some(),
+        let mut facts = Facts {
+            verifying,
             tip,
-            last,
-            descends: last.map(|old| descends(repo, old, tip)),
-            outcome,
+            recorded,
+            head,
+            descends: None,
+            outcome: self.keys.map(|keys| match raw_commit(repo, tip) {
+                Ok(raw) => verify_commit(&raw, keys, now()),
+                Err(detail) => Outcome::BadSignature { detail },
+            }),
         };
+        facts.descends = facts
+            .last()
+            .filter(|old| *old != tip)
+            .map(|old| descends(repo, old, tip));
         match trust::judge(&facts) {
             Verdict::Unchanged => Ok(()),
             Verdict::Accept { record } => {
@@ -113,6 +118,7 @@ impl<'a> Gate<'a> {
                 commit: tip,
                 reason,
                 staying_at: head,
+                staying_verified: head.is_some() && head == recorded,
             }),
         }
     }
