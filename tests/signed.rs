@@ -160,6 +160,7 @@ fn unverified_tips_are_refused_with_their_reason() {
         run.expect_code(1);
         let (status, why) = app_status(&s, "web");
         assert_eq!(status, "❌ config update failed", "{}", run.stderr);
+        assert!(!run.stderr.contains("unauthenticated transport"));
         assert!(
             why.contains(&id[..12]) && why.contains(reason),
             "{reason}: {why}"
@@ -278,6 +279,13 @@ fn without_verification_a_rewind_is_followed_and_turning_it_on_checks_the_curren
     push(&s, &a);
     let run = once(&s, &[]);
     run.expect_code(0);
+    // git:// without verification is said every pass (SPEC §10)
+    assert!(
+        run.stderr
+            .contains("unauthenticated transport without signature verification"),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains("WARN")
             && run
