@@ -30,6 +30,11 @@ pub struct AgentConfig {
     pub heartbeat_hours: u64,
     /// Upper bound of the random delay before every daemon pass (SPEC §9).
     pub splay: Duration,
+    /// Signed deploys (SPEC §11): OpenSSH allowed-signers file, armored OpenPGP keys.
+    pub allowed_signers: Option<PathBuf>,
+    pub trusted_pgp_keys: Option<PathBuf>,
+    /// Their keys, read by `load` (a config only `parse`d has none and verifies nothing).
+    pub trusted_keys: Option<crate::verify::TrustedKeys>,
     /// `[applications]`, sorted by app name.
     pub apps: Vec<AppRef>,
     /// Things worth a log line that do not stop the agent (unknown keys).
@@ -65,6 +70,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "https_ca_file",
     "heartbeat_hours",
     "splay",
+    "allowed_signers",
+    "trusted_pgp_keys",
     "applications",
 ];
 
@@ -85,7 +92,14 @@ fn load_inner(path: &Path) -> Result<AgentConfig> {
             "{shown}: cannot read the agent config ({e}); create it (see install/config.toml) or pass --config PATH"
         ))
     })?;
-    parse_inner(path, &bytes)
+    let mut cfg = parse_inner(path, &bytes)?;
+    if cfg.verifying() {
+        cfg.trusted_keys = Some(crate::verify::TrustedKeys::load(
+            cfg.allowed_signers.as_deref(),
+            cfg.trusted_pgp_keys.as_deref(),
+        )?);
+    }
+    Ok(cfg)
 }
 
 /// Validate config text. Every error names the file and the key, and says what to write;
@@ -188,6 +202,8 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
     }
     let https_password_file = opt_path("https_password_file")?;
     let https_ca_file = opt_path("https_ca_file")?;
+    let allowed_signers = opt_path("allowed_signers")?;
+    let trusted_pgp_keys = opt_path("trusted_pgp_keys")?;
 
     let mut apps = Vec::new();
     match table.get("applications") {
@@ -245,6 +261,9 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         https_ca_file,
         heartbeat_hours,
         splay: Duration::from_secs(splay),
+        allowed_signers,
+        trusted_pgp_keys,
+        trusted_keys: None,
         apps,
         warnings,
     })
@@ -274,6 +293,11 @@ impl AgentConfig {
             .into_iter()
             .filter_map(|k| by_key.remove(&k))
             .collect()
+    }
+
+    /// Deploy commits must be signed (`allowed_signers` or `trusted_pgp_keys` is set).
+    pub fn verifying(&self) -> bool {
+        self.allowed_signers.is_some() || self.trusted_pgp_keys.is_some()
     }
 
     /// What transports need from the config.
@@ -437,6 +461,14 @@ c = "https://h/o/d.git@dev"
             ),
             ("infra_name = \"x\"\nsplay = -5", "splay"),
             ("infra_name = \"x\"\nsplay = 2.5", "splay"),
+            (
+                "infra_name = \"x\"\nallowed_signers = \"signers\"",
+                "allowed_signers",
+            ),
+            (
+                "infra_name = \"x\"\ntrusted_pgp_keys = 3",
+                "trusted_pgp_keys",
+            ),
             ("infra_name = \"x\"\napplications = 3", "applications"),
             (
                 "infra_name = \"x\"\n[applications]\nweb = 3",
@@ -501,6 +533,43 @@ c = "https://h/o/d.git@dev"
         let c = p("infra_name = \"x\"\nfuture_knob = 1\n").unwrap();
         assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings); // unknown key + no applications
         assert!(c.warnings[0].contains("future_knob"));
+    }
+
+    #[test]
+    fn trust_key_files_are_read_by_load_and_their_errors_are_config_errors() {
+        let dir = std::env::temp_dir().join(format!("gitops-cfg-trust-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("config.toml");
+        let signers = dir.join("allowed_signers");
+        let write = |extra: &str| {
+            std::fs::write(
+                &cfg,
+                format!("infra_name = \"x\"\n{extra}\n[applications]\n"),
+            )
+            .unwrap()
+        };
+        write(&format!("allowed_signers = \"{}\"", signers.display()));
+        let e = load(&cfg).unwrap_err();
+        assert_eq!(e.kind(), Kind::Config);
+        assert!(
+            e.to_string().contains(&signers.display().to_string()),
+            "{e}"
+        );
+        std::fs::write(
+            &signers,
+            "dev@x ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOxLzq0WUzTbDampfu9o8/NMe+U4VSC/f4HdzLNmjuig\n",
+        )
+        .unwrap();
+        let c = load(&cfg).unwrap();
+        assert!(c.verifying());
+        assert_eq!(c.trusted_keys.as_ref().map(|k| k.ssh.len()), Some(1));
+        write("trusted_pgp_keys = \"/nonexistent/keys.asc\"");
+        let e = load(&cfg).unwrap_err();
+        assert_eq!(e.kind(), Kind::Config);
+        assert!(e.to_string().contains("/nonexistent/keys.asc"), "{e}");
+        write("");
+        assert!(!load(&cfg).unwrap().verifying());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

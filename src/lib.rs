@@ -29,5 +29,7 @@ pub mod sdnotify;
 pub mod state;
 pub mod text;
 pub mod trim;
+pub mod trust;
 pub mod url;
+pub mod verify;
 pub mod windows;

@@ -10,6 +10,8 @@ use crate::error::{Context, Error, Result};
 use crate::git::worktree::{self, HeadTarget};
 use crate::git::{repo, NetOptions};
 use crate::infra_meta;
+use crate::layout::Layout;
+use crate::verify::gate::Gate;
 use crate::report::Updation;
 use crate::url;
 
@@ -19,13 +21,15 @@ pub(super) type Meta = Result<(String, toml::Table)>;
 /// Sync the deploy clone at `dir` for `group` and read its infra_meta file.
 pub(super) fn sync(
     cfg: &AgentConfig,
+    layout: &Layout,
     group: &Group,
     dir: &Path,
     net: &NetOptions,
     stop: &AtomicBool,
 ) -> (Updation, Meta) {
     let shown = url::redact(&group.url);
-    match sync_clone(dir, &group.url, &group.branch, net, stop) {
+    let gate = Gate::new(cfg, layout, group);
+    match sync_clone(dir, &group.url, &group.branch, net, stop, &gate) {
         Ok((deploy, fetch_err)) => {
             let mut side = Updation {
                 ok: fetch_err.is_none(),
@@ -77,6 +81,7 @@ fn sync_clone(
     branch: &str,
     net: &NetOptions,
     stop: &AtomicBool,
+    gate: &Gate,
 ) -> Result<(gix::Repository, Option<Error>)> {
     let deploy = repo::open_or_init(dir, repo_url)?;
     let tracking = format!("refs/remotes/origin/{branch}");
@@ -98,6 +103,8 @@ fn sync_clone(
     };
     match (tip, fetch_err) {
         (Some(tip), fetch_err) => {
+            // Nothing of an unverified tip is used: the clone stays where it is (SPEC §11).
+            gate.admit(&deploy, tip)?;
             // (the status walk only when HEAD is already at the tip)
             if worktree::head_commit(&deploy) != Some(tip)
                 || worktree::has_tracked_changes(&deploy)?

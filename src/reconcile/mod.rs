@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::git::worktree;
 use crate::git::NetOptions;
 use crate::hook_env::HookContext;
+use crate::verify::gate;
 use crate::infra_meta::{self, AppSpec};
 use crate::layout::Layout;
 use crate::plan::{self, Decision};
@@ -43,7 +44,7 @@ struct Ctx<'a> {
 pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBool) -> GroupOutcome {
     let net = cfg.net_options();
     let dir = layout.deploy_clone(&group.url, &group.branch);
-    let (config_side, meta) = deploy::sync(cfg, group, &dir, &net, stop);
+    let (config_side, meta) = deploy::sync(cfg, layout, group, &dir, &net, stop);
     let deploy_failed = !config_side.ok;
     // Resolved once per group: every config `src` is checked against it (symlinks included).
     let deploy_root = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
@@ -93,7 +94,7 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
             commands: Commands::NothingRan,
         }
     };
-    let spec = match spec {
+    let spec = match spec.and_then(|s| gate::pinned(ctx.cfg, s)) {
         Ok(s) => s,
         Err(e) => return config_failed(&e),
     };
