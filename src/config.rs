@@ -29,6 +29,10 @@ pub struct AgentConfig {
     pub apps: Vec<AppRef>,
     /// Things worth a log line that do not stop the agent (unknown keys).
     pub warnings: Vec<String>,
+    /// SPEC §12: the device's default `update_windows` (an app's own list replaces it).
+    pub update_windows: Vec<crate::windows::Window>,
+    /// SPEC §12: remove apps whose section is gone (opt-in).
+    pub prune: bool,
 }
 
 /// One line of `[applications]`: the app name and where its deploy config lives.
@@ -59,6 +63,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "https_password_file",
     "https_ca_file",
     "applications",
+    "update_windows",
+    "prune",
 ];
 
 /// Read and validate the config at `path`. Every error is `Kind::Config` (exit 2).
@@ -166,6 +172,23 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
             )),
         }
     };
+    let update_windows = match table.get("update_windows") {
+        None => Vec::new(),
+        Some(v) => crate::infra_meta::window_list(v).map_err(|why| err("update_windows", &why))?,
+    };
+    let prune = match table.get("prune") {
+        None => false,
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(v) => {
+            return Err(err(
+                "prune",
+                &format!(
+                    "must be true or false, found {}; e.g. `prune = true`",
+                    show(v)
+                ),
+            ))
+        }
+    };
     let ssh_key = opt_path("ssh_key")?;
     let https_password_file = opt_path("https_password_file")?;
     let https_ca_file = opt_path("https_ca_file")?;
@@ -226,6 +249,8 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         https_ca_file,
         apps,
         warnings,
+        update_windows,
+        prune,
     })
 }
 
@@ -411,6 +436,28 @@ c = "https://h/o/d.git@dev"
             .unwrap_err()
             .to_string()
             .contains("under"));
+    }
+
+    #[test]
+    fn safe_change_keys() {
+        let c = p("infra_name = \"x\"\nprune = true\nupdate_windows = [\"Sat,Sun 00:00-23:59\"]\n[applications]\n\"*\" = \"git@h:o/d.git@prod\"\n").unwrap();
+        assert!(c.prune);
+        assert_eq!(c.update_windows.len(), 1);
+        assert_eq!(c.groups()[0].apps, vec!["*".to_string()]);
+        assert!(!p("infra_name = \"x\"\n").unwrap().prune, "prune is opt-in");
+        for (text, key) in [
+            ("prune = 1", "prune"),
+            ("update_windows = [\"Mon 2-4\"]", "update_windows"),
+            ("update_windows = \"Mon 02:00-04:00\"", "update_windows"),
+        ] {
+            let e = p(&format!("infra_name = \"x\"\n{text}\n")).unwrap_err();
+            assert_eq!(e.kind(), Kind::Config);
+            let e = e.to_string();
+            assert!(e.contains(&format!("key `{key}`")), "{e}");
+            if key == "update_windows" {
+                assert!(e.contains("Mon-Fri 02:00-04:00"), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -117,7 +117,7 @@ fn attention(reports: &[AppReport], published: Option<&[(String, Health)]>) -> V
                 Some(apps) => apps.iter().find(|(n, _)| *n == r.name).map(|(_, h)| *h),
                 None => Some(health::of_report(r)),
             };
-            h.is_some_and(|h| h != Health::Healthy)
+            h.is_some_and(|h| !h.is_ok())
         })
         .map(|r| r.name.clone())
         .collect()
@@ -146,6 +146,7 @@ mod tests {
                     logs: String::new(),
                 }
             },
+            safety: Default::default(),
         }
     }
 

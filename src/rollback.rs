@@ -25,6 +25,13 @@ pub fn verdict(health_ok: Option<bool>, has_previous: bool) -> Verdict {
     }
 }
 
+/// Whether an update must save a snapshot of what ran before: only a health-checked update
+/// can be rolled back, and only to a known state: a commit in place and the section that was
+/// applied successfully with it (after a failed apply, or on a first install, there is none).
+pub fn snapshot_needed(health_check: bool, previous_commit: bool, previous_section: bool) -> bool {
+    health_check && previous_commit && previous_section
+}
+
 /// What identifies "this section as deployed": its text and the bytes of its config `src`
 /// files. A refused section stays refused until this changes.
 pub fn fingerprint(section: &str, srcs: &[(&str, &[u8])]) -> String {
@@ -58,6 +65,18 @@ mod tests {
     #[test]
     fn a_failing_health_check_rolls_back_to_what_ran_before() {
         assert_eq!(verdict(Some(false), true), Verdict::RollBack);
+    }
+
+    #[test]
+    fn only_a_health_checked_update_saves_a_snapshot() {
+        assert!(!snapshot_needed(false, true, true));
+        assert!(snapshot_needed(true, true, true));
+    }
+
+    #[test]
+    fn no_snapshot_without_a_commit_in_place_or_a_known_good_section() {
+        assert!(!snapshot_needed(true, false, true), "first install");
+        assert!(!snapshot_needed(true, true, false), "after a failed apply");
     }
 
     #[test]

@@ -1,10 +1,16 @@
-//! One group of a pass (SPEC §5): bring the deploy clone to `origin/<branch>` (`deploy`),
-//! then for each app observe (`observe`: facts only), decide (`plan::decide`) and apply
-//! (`apply`). Every failure is turned into that app's report; nothing here stops the pass.
+//! One group of a pass (SPEC §5, §12): bring the deploy clone to `origin/<branch>`
+//! (`deploy`), then for each app put back an update cut short (`rollback::recover`), observe
+//! (`observe`: facts only), decide (`plan::decide`, `plan::gate`) and apply (`apply`), or
+//! report why it is held (`hold`). Every failure is turned into that app's report; nothing
+//! here stops the pass.
 
 mod apply;
+mod commands;
 mod deploy;
+mod health_check;
+mod hold;
 mod observe;
+mod rollback;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,9 +21,10 @@ use crate::git::worktree;
 use crate::git::NetOptions;
 use crate::infra_meta::{self, AppSpec};
 use crate::layout::Layout;
-use crate::plan::{self, Decision};
-use crate::report::{AppReport, Commands, Updation};
-use crate::state::{self, Record};
+use crate::plan::{self, Decision, Gate, Holds};
+use crate::report::{AppReport, Commands, Safety, Updation};
+use crate::state::{self, deployed, paused, quarantine, Record};
+use crate::{clock, windows};
 
 /// What a group's reconcile produced.
 pub struct GroupOutcome {
@@ -36,6 +43,33 @@ struct Ctx<'a> {
     deploy_root: &'a Path,
     config_side: Updation,
     stop: &'a AtomicBool,
+    /// `pass::group_key` of the group: recorded with what is deployed, so that one group
+    /// never prunes another's apps.
+    group_key: String,
+}
+
+impl Ctx<'_> {
+    /// Remember what `spec` put in place for `app` (group, section, config files written).
+    fn remember_deployed(&self, app: &str, spec: &AppSpec) {
+        let rec = deployed::Deployed {
+            group: self.group_key.clone(),
+            section: spec.section.clone(),
+            files: deployed::digests(spec.config_files.iter().map(|cf| cf.dst.clone())),
+        };
+        if let Err(e) = deployed::write(&self.layout.state_dir(), app, &rec) {
+            log::warn!("[{app}] {e}");
+        }
+    }
+}
+
+/// The spec of a section the agent recorded (`AppSpec::section` text).
+fn recorded_spec(app: &str, section: &str) -> Result<AppSpec> {
+    let table: toml::Table = section
+        .parse()
+        .map_err(|_| Error::msg(format!("[{app}] the recorded section is not valid TOML")))?;
+    let mut doc = toml::Table::new();
+    doc.insert(app.to_string(), toml::Value::Table(table));
+    infra_meta::app_spec("(the section last applied)", &doc, app)
 }
 
 /// Reconcile every app of `group`.
@@ -53,6 +87,7 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         deploy_root: &deploy_root,
         config_side,
         stop,
+        group_key: crate::pass::group_key(group),
     };
     let mut reports = Vec::new();
     for app in &group.apps {
@@ -90,6 +125,7 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
             },
             app: not_checked(),
             commands: Commands::NothingRan,
+            safety: Safety::default(),
         }
     };
     let spec = match spec {
@@ -99,23 +135,63 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
     for w in &spec.warnings {
         log::warn!("{w}");
     }
+    // An update cut short (SIGKILL, power loss) is put back before anything else.
+    if let Some(failed) = rollback::recover(ctx, app, &ctx.config_side) {
+        return failed;
+    }
     let applied_dir = ctx.layout.applied_dir();
+    let state_dir = ctx.layout.state_dir();
     let seen = match observe::observe(ctx.deploy_root, &spec, &applied_dir, app) {
         Ok(o) => o,
         Err(e) => return config_failed(&e),
     };
     let decision = plan::decide(&seen.facts, &spec.section);
+    let refused = quarantine::read(&state_dir, app);
+    let quarantined = refused.as_ref().is_some_and(|r| {
+        crate::rollback::is_quarantined(Some(&r.fingerprint), &rollback::fingerprint(ctx, &spec))
+    });
+    let windows = windows::effective(spec.safe.update_windows.as_deref(), &ctx.cfg.update_windows);
+    let holds = Holds {
+        quarantined,
+        paused_by_key: spec.safe.paused,
+        paused_locally: paused::is_paused(&state_dir, app),
+        lock_present: spec
+            .safe
+            .update_lock
+            .as_ref()
+            .is_some_and(|p| std::fs::symlink_metadata(p).is_ok()),
+        window_closed: !windows.is_empty()
+            && !windows::open_at(windows, clock::local_minute(clock::now())),
+    };
+    let gate = plan::gate(&decision, &holds);
+    if gate != Gate::Go {
+        return hold::report(ctx, app, &spec, &seen, gate, &decision, refused);
+    }
+    if refused.is_some() {
+        // Another section than the refused one goes ahead: the quarantine is over.
+        if let Err(e) = quarantine::remove(&state_dir, app) {
+            log::warn!("[{app}] {e}");
+        }
+    }
     if let Decision::Update(reasons) = decision {
         let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
         log::info!("[{app}] updating: {}", why.join("; "));
+        let before = apply::Before {
+            head: seen.facts.head,
+            applied: seen.facts.applied.clone(),
+        };
         drop(seen);
-        return apply::apply(ctx, app, &spec, ctx.config_side.clone(), &applied_dir);
+        return apply::apply(ctx, app, &spec, ctx.config_side.clone(), before);
     }
     if decision == Decision::Adopt {
         log::info!("[{app}] in sync; adopting its current infra_meta section as applied");
         if let Err(e) = state::write(&applied_dir, app, &Record::Applied(spec.section.clone())) {
             log::warn!("[{app}] {e}");
         }
+        ctx.remember_deployed(app, &spec);
+    } else if ctx.cfg.prune && !deployed::exists(&state_dir, app) {
+        // Applied by an earlier version, before prune was on: record it once now.
+        ctx.remember_deployed(app, &spec);
     }
     let changed = seen.changed_count();
     AppReport {
@@ -126,6 +202,7 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
             .as_ref()
             .map_or_else(not_checked, |r| code_updation(r, true, None, changed)),
         commands: Commands::NothingRan,
+        safety: Safety::default(),
     }
 }
 
