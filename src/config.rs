@@ -11,6 +11,9 @@ use crate::url;
 /// Default location when neither `--config` nor `$GITOPS_AGENT_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/gitops-agent/config.toml";
 const MAX_NAME_LEN: usize = 128;
+/// The `[applications]` key whose group is every section of this infra's infra_meta.toml
+/// (SPEC §12).
+pub const ALL_SECTIONS: &str = "*";
 
 /// A validated agent config.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,6 +16,7 @@ pub mod layout;
 pub mod lock;
 pub mod monitoring;
 pub mod pass;
+pub mod pause;
 pub mod plan;
 pub mod prune;
 pub mod reconcile;

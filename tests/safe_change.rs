@@ -258,3 +258,115 @@ fn health_check_is_tried_again_5_s_later() {
         "{logs}"
     );
 }
+
+/// `web` installed at `v1` with no health check; returns (code repo, v1, v2 pushed).
+fn installed(s: &Scenario) -> (CodeRepo, String, String) {
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    let c2 = code_commit(&code, "v2\n");
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    s.once().expect_code(0);
+    (code, c1, c2)
+}
+
+fn app_git_status(s: &Scenario, app: &str) -> String {
+    s.feedback()[app]["app-updation"]["git-status"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn paused_key_observes_and_reports_drift_but_changes_nothing() {
+    let s = Scenario::new();
+    let (code, c1, c2) = installed(&s);
+    s.infra_meta(&[s.section("web", &code, &c2, "paused = true")]);
+    fs::write(s.srv("web").join("app.txt"), "edited on the device\n").unwrap();
+    s.once().expect_code(0);
+    assert_eq!(head(&s.srv("web")), c1);
+    assert_eq!(
+        fs::read_to_string(s.srv("web").join("app.txt")).unwrap(),
+        "edited on the device\n",
+        "drift is not corrected while paused"
+    );
+    assert_eq!(status(&s, "web"), "⏸️ paused");
+    assert_eq!(
+        s.feedback()["web"]["paused-by"].as_str(),
+        Some("paused = true in infra_meta")
+    );
+    let gs = app_git_status(&s, "web");
+    assert!(
+        gs.contains("would update: HEAD is not the desired commit")
+            && gs.contains("1 tracked file changed"),
+        "{gs}"
+    );
+    assert_eq!(
+        s.feedback()["overall_status"].as_str(),
+        Some("✅ all 1 apps healthy")
+    );
+
+    s.infra_meta(&[s.section("web", &code, &c2, "")]);
+    s.once().expect_code(0);
+    assert_eq!(head(&s.srv("web")), c2);
+    assert_eq!(status(&s, "web"), "✅ healthy");
+    assert!(s.feedback()["web"].get("paused-by").is_none());
+}
+
+/// `gitops-agent <args>` with the config from `$GITOPS_AGENT_CONFIG` (not --config).
+fn agent_cmd(s: &Scenario, args: &[&str]) -> common::scenario::Run {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gitops-agent"))
+        .args(args)
+        .env("GITOPS_AGENT_CONFIG", &s.config)
+        .env("GITOPS_AGENT_HOME", &s.home)
+        .output()
+        .expect("run gitops-agent")
+        .into()
+}
+
+#[test]
+fn pause_command_works_offline_and_survives_restarts() {
+    let s = Scenario::new();
+    let (code, c1, c2) = installed(&s);
+    // No remote can be reached while pausing.
+    let served = s.path().join("served");
+    let away = s.path().join("served-away");
+    fs::rename(&served, &away).unwrap();
+    agent_cmd(&s, &["pause", "web"]).expect_code(0);
+    agent_cmd(&s, &["pause", "nosuch"]).expect_code(2);
+    agent_cmd(&s, &["pause"]).expect_code(2);
+    fs::rename(&away, &served).unwrap();
+
+    s.infra_meta(&[s.section("web", &code, &c2, "")]);
+    for _ in 0..2 {
+        // (each run is a fresh process: the pause is kept on disk)
+        s.once().expect_code(0);
+        assert_eq!(head(&s.srv("web")), c1);
+        assert_eq!(status(&s, "web"), "⏸️ paused");
+        assert_eq!(
+            s.feedback()["web"]["paused-by"].as_str(),
+            Some("gitops-agent pause")
+        );
+    }
+    agent_cmd(&s, &["resume", "--all"]).expect_code(0);
+    s.once().expect_code(0);
+    assert_eq!(head(&s.srv("web")), c2);
+    assert_eq!(status(&s, "web"), "✅ healthy");
+
+    // --all pauses every app of the device; --config after the subcommand is honoured.
+    let other = s.path().join("other.toml");
+    fs::copy(&s.config, &other).unwrap();
+    s.agent()
+        .args(["pause", "--all", "--config"])
+        .arg(&other)
+        .output()
+        .map(common::scenario::Run::from)
+        .unwrap()
+        .expect_code(0);
+    let c3 = code_commit(&code, "v3\n");
+    s.infra_meta(&[s.section("web", &code, &c3, "")]);
+    s.once().expect_code(0);
+    assert_eq!(head(&s.srv("web")), c2);
+    agent_cmd(&s, &["resume", "web"]).expect_code(0);
+    s.once().expect_code(0);
+    assert_eq!(head(&s.srv("web")), c3);
+}
