@@ -3,6 +3,7 @@
 //! Pure decisions; the shell runs `remove_command` and deletes.
 
 use std::collections::BTreeSet;
+use std::path::{Component, Path};
 
 /// What a pass may remove in one group.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -58,6 +59,32 @@ pub fn file_fate(written: &[u8], on_disk: Option<&[u8]>) -> FileFate {
         Some(now) if now == written => FileFate::Delete,
         Some(_) => FileFate::KeepChanged,
     }
+}
+
+/// Top-level folders of the system (SPEC §10) and of users: a folder right below one of
+/// them (`/etc/web`, `/home/pi`) is not an app's to delete.
+const SYSTEM: &[&str] = &[
+    "bin", "boot", "dev", "etc", "home", "lib", "lib64", "proc", "root", "run", "sbin", "sys",
+    "tmp", "usr", "var",
+];
+
+/// Whether `prune_code` may delete `folder` (absolute, symlinks resolved): never `/`, a
+/// folder at the top of the tree, one right below a system folder, nor the agent's `home`, a
+/// folder inside it or holding it.
+pub fn may_delete_folder(folder: &Path, home: &Path) -> bool {
+    let names: Vec<&std::ffi::OsStr> = folder
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let below_system = names.len() == 2 && names[0].to_str().is_some_and(|t| SYSTEM.contains(&t));
+    folder.is_absolute()
+        && names.len() >= 2
+        && !below_system
+        && !folder.starts_with(home)
+        && !home.starts_with(folder)
 }
 
 /// Whether a `🗑️ removed` table written at `removed_at` (unix seconds) has been kept long
@@ -118,6 +145,31 @@ mod tests {
         assert_eq!(file_fate(b"a", Some(b"a")), FileFate::Delete);
         assert_eq!(file_fate(b"a", Some(b"b")), FileFate::KeepChanged);
         assert_eq!(file_fate(b"a", None), FileFate::Gone);
+    }
+
+    #[test]
+    fn code_folders_are_deleted_only_below_the_top_of_the_tree() {
+        let home = Path::new("/opt/gitops-agent");
+        assert!(may_delete_folder(Path::new("/srv/web"), home));
+        assert!(may_delete_folder(Path::new("/opt/apps/web"), home));
+        for never in [
+            "/", "/srv", "/usr", "/etc", "/etc/web", "/home/pi", "/usr/lib",
+        ] {
+            assert!(!may_delete_folder(Path::new(never), home), "{never}");
+        }
+    }
+
+    #[test]
+    fn the_agents_home_is_never_deleted() {
+        let home = Path::new("/opt/gitops-agent");
+        for never in [
+            "/opt/gitops-agent",
+            "/opt/gitops-agent/app-configs/x",
+            "/opt",
+        ] {
+            assert!(!may_delete_folder(Path::new(never), home), "{never}");
+        }
+        assert!(!may_delete_folder(Path::new("srv/web"), home), "relative");
     }
 
     #[test]

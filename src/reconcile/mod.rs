@@ -9,21 +9,23 @@ mod commands;
 mod deploy;
 mod health_check;
 mod hold;
+mod members;
 mod observe;
+mod remove;
 mod rollback;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::config::{AgentConfig, Group};
+use crate::config::{AgentConfig, Group, ALL_SECTIONS};
 use crate::error::{Error, Result};
 use crate::git::worktree;
 use crate::git::NetOptions;
 use crate::infra_meta::{self, AppSpec};
 use crate::layout::Layout;
 use crate::plan::{self, Decision, Gate, Holds};
-use crate::report::{AppReport, Commands, Safety, Updation};
-use crate::state::{self, deployed, paused, quarantine, Record};
+use crate::report::{AppReport, Commands, Removal, Safety, Updation};
+use crate::state::{self, deployed, paused, quarantine, tombstone, Record};
 use crate::{clock, windows};
 
 /// What a group's reconcile produced.
@@ -89,14 +91,29 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         stop,
         group_key: crate::pass::group_key(group),
     };
+    let state_dir = layout.state_dir();
+    let m = members::members(
+        cfg,
+        group,
+        &meta,
+        &state_dir,
+        &ctx.group_key,
+        clock::now().seconds,
+    );
+    for app in &m.revived {
+        if let Err(e) = tombstone::remove(&state_dir, app) {
+            log::warn!("[{app}] {e}");
+        }
+    }
     let mut reports = Vec::new();
-    for app in &group.apps {
+    let stopped = |reports| GroupOutcome {
+        reports,
+        stopped: true,
+        deploy_failed,
+    };
+    for app in &m.visit {
         if stop.load(Ordering::Relaxed) {
-            return GroupOutcome {
-                reports,
-                stopped: true,
-                deploy_failed,
-            };
+            return stopped(reports);
         }
         crate::sdnotify::watchdog_tick();
         let spec = match &meta {
@@ -105,11 +122,81 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         };
         reports.push(reconcile_app(&ctx, app, spec));
     }
+    for (app, rec) in &m.remove {
+        if stop.load(Ordering::Relaxed) {
+            return stopped(reports);
+        }
+        reports.push(remove::remove(&ctx, app, rec));
+    }
+    reports.extend(left_alone(&ctx, &m, &meta));
+    for app in &m.expired {
+        if let Err(e) = tombstone::remove(&state_dir, app) {
+            log::warn!("[{app}] {e}");
+        }
+    }
+    let dropped = m.expired.iter().map(String::as_str).chain(
+        // (a "*" group that reads its file again drops the table that said it could not)
+        (group.apps.iter().any(|a| a == ALL_SECTIONS) && meta.is_ok()).then_some(ALL_SECTIONS),
+    );
+    for name in dropped {
+        reports.push(AppReport {
+            name: name.into(),
+            config: ctx.config_side.clone(),
+            app: not_checked(),
+            commands: Commands::NothingRan,
+            safety: Safety {
+                removal: Some(Removal::Expired),
+                ..Safety::default()
+            },
+        });
+    }
     GroupOutcome {
         reports,
         stopped: false,
         deploy_failed,
     }
+}
+
+/// Reports of what a group cannot visit: apps kept by the empty-file guard, sections whose
+/// name cannot be an app name, a `"*"` group whose file cannot be read.
+fn left_alone(ctx: &Ctx, m: &members::Members, meta: &deploy::Meta) -> Vec<AppReport> {
+    let failed = |name: &str, why: String| AppReport {
+        name: name.into(),
+        config: Updation {
+            ok: false,
+            git_status: why,
+            ..ctx.config_side.clone()
+        },
+        app: not_checked(),
+        commands: Commands::NothingRan,
+        safety: Safety::default(),
+    };
+    let file = meta
+        .as_ref()
+        .map(|(f, _)| f.as_str())
+        .unwrap_or("infra_meta.toml");
+    let mut out = Vec::new();
+    if !m.kept_empty.is_empty() {
+        log::warn!(
+            "{file} has no app at all: not removing {} (set `allow_empty = true` at its top to remove every app)",
+            m.kept_empty.join(", ")
+        );
+    }
+    for app in m.kept_empty.iter().filter(|a| !m.visit.contains(a)) {
+        out.push(failed(app, format!(
+            "{file} has no app at all: [{app}] is not removed; set `allow_empty = true` at the top of the file to remove every app"
+        )));
+    }
+    for (name, why) in &m.bad_names {
+        out.push(failed(
+            name,
+            format!("{file}: section name {why}; rename the section (it becomes a file name)"),
+        ));
+    }
+    if let (true, Err(e)) = (m.unreadable_all, meta) {
+        out.push(failed(ALL_SECTIONS, e.to_string()));
+    }
+    out
 }
 
 /// observe → plan → apply for one app.
