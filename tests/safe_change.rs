@@ -406,6 +406,13 @@ fn update_waits_for_its_lock_and_then_needs_no_network() {
         .success(),
         "the commit is fetched ahead"
     );
+    let commits = s.monitoring_commits();
+    s.once().expect_code(0);
+    assert_eq!(
+        s.monitoring_commits(),
+        commits,
+        "a held app's report is stable"
+    );
 
     // The code remote is gone by the time the lock is released.
     fs::rename(&code.bare, s.path().join("web-gone.git")).unwrap();

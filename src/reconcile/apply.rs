@@ -87,6 +87,13 @@ pub(super) fn apply(
         _ => None,
     };
 
+    if spec.safe.health.is_some() && snapshot.is_none() {
+        // Nothing to go back to: until the health check has passed, this update counts as
+        // failed, so one cut short is tried again instead of adopted unchecked.
+        if let Err(e) = state::write(&ctx.layout.applied_dir(), app, &Record::Failed) {
+            log::warn!("[{app}] {e}");
+        }
+    }
     let timeout = spec.command_timeout.unwrap_or(ctx.cfg.command_timeout);
     let dir = &spec.code_local_path;
     let mut ran = Ran::default();
@@ -141,6 +148,12 @@ pub(super) fn apply(
             ..Safety::default()
         },
     };
+    if snapshot.is_some() && ctx.stop.load(Ordering::Relaxed) {
+        // Cut short by a shutdown: the snapshot stays, and the next run puts back what ran
+        // before and tries again (as after a crash).
+        log::warn!("[{app}] stopping in the middle of an update; the next run resumes");
+        return report;
+    }
     // The health check runs after an update that otherwise worked; a failed update is
     // reported (and retried) as before.
     let check = spec
@@ -155,7 +168,7 @@ pub(super) fn apply(
     let (code, logs) = health_check::run(ctx, app, check, dir, "health");
     if ctx.stop.load(Ordering::Relaxed) {
         // Cut short by a shutdown: the snapshot stays, and the next run puts back what ran
-        // before and tries again (as after a crash).
+        // before and tries again (as after a crash); without one, the record says failed.
         log::warn!("[{app}] stopping during the health check; the next run resumes");
         return report;
     }

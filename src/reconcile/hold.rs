@@ -53,8 +53,12 @@ pub(super) fn report(
         // (a held refused section states the rollback only: its report stays byte-identical)
         note.push_str(&why);
     }
-    if matches!(gate, Gate::Deferred(_)) && seen.facts.desired.is_none() {
-        note.push_str(&fetch_ahead(ctx, app, spec, seen));
+    if matches!(gate, Gate::Deferred(_)) {
+        note.push_str(&match seen.facts.desired {
+            // (the same words whether fetched now or before: a held app's report is stable)
+            Some(id) => format!("; {id} fetched ahead"),
+            None => fetch_ahead(ctx, app, spec, seen),
+        });
     }
     let mut app_side = seen.clone.as_ref().map_or_else(not_checked, |r| {
         code_updation(r, true, None, seen.changed_count())
