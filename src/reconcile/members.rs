@@ -57,16 +57,22 @@ pub(super) fn members(
     let sections: BTreeSet<String> = doc
         .map(|d| infra_meta::sections(d).into_iter().collect())
         .unwrap_or_default();
-    let mine: Vec<(String, Deployed)> = deployed::all(state_dir)
-        .into_iter()
-        .filter(|(app, d)| d.group == key && !theirs(app))
-        .collect();
+    let wildcard = group.apps.iter().any(|a| a == ALL_SECTIONS);
+    // (read only when needed: an unchanged pass without prune reads no record)
+    let mine: Vec<(String, Deployed)> = if cfg.prune || (wildcard && doc.is_none()) {
+        deployed::all(state_dir)
+            .into_iter()
+            .filter(|(app, d)| d.group == key && !theirs(app))
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     let mut m = Members {
         visit: named_here.clone(),
         ..Members::default()
     };
-    if group.apps.iter().any(|a| a == ALL_SECTIONS) {
+    if wildcard {
         let all: Vec<String> = match doc {
             Some(_) => sections.iter().cloned().collect(),
             // Unreadable: report the apps it had, so the failure shows on each.
