@@ -92,7 +92,7 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         group_key: crate::pass::group_key(group),
     };
     let state_dir = layout.state_dir();
-    let m = members::members(
+    let (m, to_remove) = members::members(
         cfg,
         group,
         &meta,
@@ -122,7 +122,7 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         };
         reports.push(reconcile_app(&ctx, app, spec));
     }
-    for (app, rec) in &m.remove {
+    for (app, rec) in &to_remove {
         if stop.load(Ordering::Relaxed) {
             return stopped(reports);
         }
@@ -159,7 +159,7 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
 
 /// Reports of what a group cannot visit: apps kept by the empty-file guard, sections whose
 /// name cannot be an app name, a `"*"` group whose file cannot be read.
-fn left_alone(ctx: &Ctx, m: &members::Members, meta: &deploy::Meta) -> Vec<AppReport> {
+fn left_alone(ctx: &Ctx, m: &crate::prune::Members, meta: &deploy::Meta) -> Vec<AppReport> {
     let failed = |name: &str, why: String| AppReport {
         name: name.into(),
         config: Updation {
