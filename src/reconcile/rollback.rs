@@ -52,10 +52,10 @@ pub(super) fn roll_back(
         }
     };
     // The check of the section restored, else the one that refused the update.
-    let check = previous
-        .as_ref()
-        .and_then(|p| p.safe.health.clone())
-        .or_else(|| spec.safe.health.clone());
+    let check = rollback::check_after_rollback(
+        previous.as_ref().and_then(|p| p.safe.health.clone()),
+        spec.safe.health.clone(),
+    );
     let mut healthy = true;
     if let Some(check) = check {
         let (code, logs) = health_check::run(ctx, app, &check, &snap.code_dir, "rollback-health");
@@ -74,13 +74,12 @@ pub(super) fn roll_back(
         report.app.git_status
     );
     report.safety.health = HealthCheck::Ran(run.clone());
-    match (&previous, healthy) {
-        (Some(prev), true) => {
-            write_record(ctx, app, &Record::Applied(snap.section.clone()));
-            ctx.remember_deployed(app, prev);
-        }
-        _ => write_record(ctx, app, &Record::Failed),
+    let record =
+        rollback::record_after_rollback(healthy, previous.as_ref().map(|_| snap.section.as_str()));
+    if let (Record::Applied(_), Some(prev)) = (&record, &previous) {
+        ctx.remember_deployed(app, prev);
     }
+    write_record(ctx, app, &record);
     let refused_section = quarantine::Refused {
         fingerprint: fingerprint(ctx, spec),
         run,
