@@ -64,6 +64,23 @@ impl Ctx<'_> {
     }
 }
 
+/// What holds `app` back on this device (SPEC §12): `gitops-agent pause`, its `update_lock`
+/// file, its `update_windows` (or the device default) closed now.
+fn device_holds(ctx: &Ctx, app: &str, spec: &AppSpec) -> Holds {
+    let windows = windows::effective(spec.safe.update_windows.as_deref(), &ctx.cfg.update_windows);
+    Holds {
+        paused_locally: paused::is_paused(&ctx.layout.state_dir(), app),
+        lock_present: spec
+            .safe
+            .update_lock
+            .as_ref()
+            .is_some_and(|p| std::fs::symlink_metadata(p).is_ok()),
+        window_closed: !windows.is_empty()
+            && !windows::open_at(windows, clock::local_minute(clock::now())),
+        ..Holds::default()
+    }
+}
+
 /// The spec of a section the agent recorded (`AppSpec::section` text).
 fn recorded_spec(app: &str, section: &str) -> Result<AppSpec> {
     let table: toml::Table = section
@@ -237,18 +254,10 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
     let quarantined = refused.as_ref().is_some_and(|r| {
         crate::rollback::is_quarantined(Some(&r.fingerprint), &rollback::fingerprint(ctx, &spec))
     });
-    let windows = windows::effective(spec.safe.update_windows.as_deref(), &ctx.cfg.update_windows);
     let holds = Holds {
         quarantined,
         paused_by_key: spec.safe.paused,
-        paused_locally: paused::is_paused(&state_dir, app),
-        lock_present: spec
-            .safe
-            .update_lock
-            .as_ref()
-            .is_some_and(|p| std::fs::symlink_metadata(p).is_ok()),
-        window_closed: !windows.is_empty()
-            && !windows::open_at(windows, clock::local_minute(clock::now())),
+        ..device_holds(ctx, app, &spec)
     };
     let gate = plan::gate(&decision, &holds);
     if gate != Gate::Go {

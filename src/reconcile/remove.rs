@@ -5,13 +5,13 @@
 
 use super::commands::Ran;
 use super::{not_checked, recorded_spec, Ctx};
+use crate::clock;
 use crate::infra_meta::AppSpec;
-use crate::plan::{self, Gate, Holds};
+use crate::plan::{self, Gate};
 use crate::prune::{self, FileFate};
 use crate::report::{AppReport, Commands, Hold, Removal, Safety, Updation};
 use crate::state::tombstone::{self, Tombstone};
-use crate::state::{self, deployed, paused, quarantine, sha256_hex, snapshot};
-use crate::{clock, windows};
+use crate::state::{self, deployed, quarantine, sha256_hex, snapshot};
 
 /// Remove `app` (record `rec`), unless it is paused or its update gates are closed.
 pub(super) fn remove(ctx: &Ctx, app: &str, rec: &deployed::Deployed) -> AppReport {
@@ -28,18 +28,7 @@ pub(super) fn remove(ctx: &Ctx, app: &str, rec: &deployed::Deployed) -> AppRepor
         }
     };
     let state_dir = ctx.layout.state_dir();
-    let windows = windows::effective(spec.safe.update_windows.as_deref(), &ctx.cfg.update_windows);
-    let holds = Holds {
-        paused_locally: paused::is_paused(&state_dir, app),
-        lock_present: spec
-            .safe
-            .update_lock
-            .as_ref()
-            .is_some_and(|p| std::fs::symlink_metadata(p).is_ok()),
-        window_closed: !windows.is_empty()
-            && !windows::open_at(windows, clock::local_minute(clock::now())),
-        ..Holds::default()
-    };
+    let holds = super::device_holds(ctx, app, &spec);
     // Removing is a change like an update: it waits as one would.
     let removal = plan::Decision::Update(vec![]);
     let hold = match plan::gate(&removal, &holds) {
@@ -48,7 +37,7 @@ pub(super) fn remove(ctx: &Ctx, app: &str, rec: &deployed::Deployed) -> AppRepor
         Gate::Go | Gate::Quarantined => None,
     };
     if let Some(hold) = hold {
-        log::info!("[{app}] its section is gone; removal held ({hold:?})");
+        log::info!("[{app}] its section is gone; the removal waits");
         let mut r = report(
             ctx,
             app,
