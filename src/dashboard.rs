@@ -87,7 +87,7 @@ pub fn row(file: &DeviceFile, now: &str, heartbeat_hours: u64) -> Row {
         .collect();
     let mut attention_apps: Vec<String> = apps
         .iter()
-        .filter(|(_, h)| *h != Health::Healthy)
+        .filter(|(_, h)| !h.is_ok())
         .map(|(n, _)| n.clone())
         .collect();
     attention_apps.sort();

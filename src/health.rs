@@ -1,16 +1,21 @@
-//! Health of one app (SPEC §6): the success rule ([`judge`]), applied to this pass's typed
-//! reports and to the entries of the feedback file, the overall status line and the status
-//! commit message. Pure: entries written by the Python agent or by hand are judged by the
-//! same rule and a malformed one never crashes a pass.
+//! Health of one app (SPEC §6, §12): the success rule ([`judge`], [`classify`]), applied to
+//! this pass's typed reports and to the entries of the feedback file, the overall status line
+//! and the status commit message. Pure: entries written by the Python agent or by hand are
+//! judged by the same rule and a malformed one never crashes a pass.
 
-use crate::report::{AppReport, Commands};
+use crate::report::{AppReport, Commands, HealthCheck, Hold, Removal};
 
-/// The label of one app, first matching rule wins.
+/// The label of one app, first matching rule wins (in this order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
     AppUpdateFailed,
     ConfigUpdateFailed,
+    RolledBack,
+    HealthCheckFailed,
     CommandFailed,
+    Paused,
+    Deferred,
+    Removed,
     Healthy,
     Unknown,
 }
@@ -20,26 +25,70 @@ impl Health {
         match self {
             Health::AppUpdateFailed => "❌ app update failed",
             Health::ConfigUpdateFailed => "❌ config update failed",
+            Health::RolledBack => "❌ rolled back: health check failed",
+            Health::HealthCheckFailed => "❌ health check failed",
             Health::CommandFailed => "❌ post-command exited non-zero",
+            Health::Paused => "⏸️ paused",
+            Health::Deferred => "⏸️ update deferred",
+            Health::Removed => "🗑️ removed",
             Health::Healthy => "✅ healthy",
             Health::Unknown => "❓ unknown status (malformed entry)",
         }
     }
+
+    /// Counts as healthy in `overall_status` and `--once`'s exit code: paused, deferred and
+    /// removed apps are as the operator asked (SPEC §12).
+    pub fn is_ok(self) -> bool {
+        matches!(
+            self,
+            Health::Healthy | Health::Paused | Health::Deferred | Health::Removed
+        )
+    }
+}
+
+/// Everything the status of one app is decided from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Facts {
+    pub app_failed: bool,
+    pub config_failed: bool,
+    /// A failed health check was rolled back (this pass, or the refused section is held).
+    pub rolled_back: bool,
+    /// The last health check failed and nothing was rolled back.
+    pub health_failed: bool,
+    /// A pre/post (or remove) command exited non-zero.
+    pub command_failed: bool,
+    pub paused: bool,
+    pub deferred: bool,
+    pub removed: bool,
+}
+
+/// The status rule of SPEC §12, first match wins.
+pub fn classify(f: &Facts) -> Health {
+    [
+        (f.app_failed, Health::AppUpdateFailed),
+        (f.config_failed, Health::ConfigUpdateFailed),
+        (f.rolled_back, Health::RolledBack),
+        (f.health_failed, Health::HealthCheckFailed),
+        (f.command_failed, Health::CommandFailed),
+        (f.paused, Health::Paused),
+        (f.deferred, Health::Deferred),
+        (f.removed, Health::Removed),
+    ]
+    .into_iter()
+    .find_map(|(holds, h)| holds.then_some(h))
+    .unwrap_or(Health::Healthy)
 }
 
 /// The success rule, first match wins: the code update failed, the config update failed, a
 /// pre/post command exited non-zero, else healthy. An apply is recorded as successful exactly
 /// when its outcome is [`Health::Healthy`] (`plan::record_after_apply`).
 pub fn judge(app_ok: bool, config_ok: bool, codes: impl IntoIterator<Item = i64>) -> Health {
-    if !app_ok {
-        Health::AppUpdateFailed
-    } else if !config_ok {
-        Health::ConfigUpdateFailed
-    } else if codes.into_iter().any(|c| c != 0) {
-        Health::CommandFailed
-    } else {
-        Health::Healthy
-    }
+    classify(&Facts {
+        app_failed: !app_ok,
+        config_failed: !config_ok,
+        command_failed: codes.into_iter().any(|c| c != 0),
+        ..Facts::default()
+    })
 }
 
 /// Judge one app's outcome this pass, from the report alone (nothing carried forward from a
@@ -49,23 +98,70 @@ pub fn of_report(r: &AppReport) -> Health {
         Commands::Ran { codes, .. } => codes,
         Commands::NothingRan => &[],
     };
-    judge(
-        r.app.ok,
-        r.config.ok,
-        codes.iter().map(|(_, c)| i64::from(*c)),
-    )
+    let (rolled_back, health_failed) = match &r.safety.health {
+        HealthCheck::Ran(run) => (
+            run.rollback.is_some(),
+            run.rollback.is_none() && run.codes.iter().any(|(_, c)| *c != 0),
+        ),
+        HealthCheck::NotRun | HealthCheck::Cleared => (false, false),
+    };
+    classify(&Facts {
+        app_failed: !r.app.ok,
+        config_failed: !r.config.ok,
+        rolled_back,
+        health_failed,
+        command_failed: codes.iter().any(|(_, c)| *c != 0),
+        paused: matches!(r.safety.hold, Some(Hold::Paused(_))),
+        deferred: matches!(r.safety.hold, Some(Hold::Deferred { .. })),
+        removed: matches!(r.safety.removal, Some(Removal::At(_))),
+    })
 }
 
 /// Judge one `[app]` table of the feedback file.
 pub fn of_entry(entry: &toml::Value) -> Health {
+    let return_val = |table: &str| -> Option<Option<Vec<i64>>> {
+        match entry.get(table) {
+            None => Some(None),
+            Some(t) => t
+                .get("command-return-val")
+                .and_then(|v| v.as_str())
+                .and_then(parse_return_val)
+                .map(Some),
+        }
+    };
+    let failed =
+        |codes: &Option<Vec<i64>>| codes.as_ref().is_some_and(|c| c.iter().any(|c| *c != 0));
+    // A removed app's table is its tombstone: `removed-at` (and what remove_command did).
+    if entry.get("removed-at").is_some_and(toml::Value::is_str) {
+        return match return_val("extra-command-output") {
+            Some(codes) => classify(&Facts {
+                command_failed: failed(&codes),
+                removed: true,
+                ..Facts::default()
+            }),
+            None => Health::Unknown,
+        };
+    }
     let flag = |section: &str| entry.get(section)?.get("updation-return-value")?.as_bool();
-    let codes = entry
-        .get("extra-command-output")
-        .and_then(|t| t.get("command-return-val"))
-        .and_then(|v| v.as_str())
-        .and_then(parse_return_val);
-    match (flag("app-updation"), flag("config-updation"), codes) {
-        (Some(app), Some(config), Some(codes)) => judge(app, config, codes),
+    let health = entry.get("health");
+    let rolled_back = health.and_then(|h| h.get("rolled-back-from")).is_some();
+    let held = |key: &str| entry.get(key).is_some_and(toml::Value::is_str);
+    match (
+        flag("app-updation"),
+        flag("config-updation"),
+        return_val("extra-command-output"),
+        return_val("health"),
+    ) {
+        (Some(app), Some(config), Some(Some(codes)), Some(health_codes)) => classify(&Facts {
+            app_failed: !app,
+            config_failed: !config,
+            rolled_back,
+            health_failed: !rolled_back && failed(&health_codes),
+            command_failed: failed(&Some(codes)),
+            paused: held("paused-by"),
+            deferred: held("deferred-by"),
+            removed: false,
+        }),
         _ => Health::Unknown,
     }
 }
@@ -103,7 +199,7 @@ pub fn parse_return_val(s: &str) -> Option<Vec<i64>> {
 fn tally(apps: &[(String, Health)]) -> (Vec<&str>, usize) {
     let mut bad: Vec<&str> = apps
         .iter()
-        .filter(|(_, h)| *h != Health::Healthy)
+        .filter(|(_, h)| !h.is_ok())
         .map(|(n, _)| n.as_str())
         .collect();
     bad.sort_unstable();
@@ -185,6 +281,7 @@ mod tests {
             config: side(config_ok),
             app: side(true),
             commands,
+            safety: Default::default(),
         };
         let ran = |codes| Commands::Ran {
             codes,
@@ -232,6 +329,169 @@ mod tests {
         );
         assert_eq!(of_entry(&entry(true, true, "{}")), Health::Healthy);
         assert_eq!(of_entry(&entry(true, true, "True")), Health::Healthy);
+    }
+
+    fn facts() -> Facts {
+        Facts::default()
+    }
+
+    #[test]
+    fn status_order_is_the_spec_order() {
+        // Each rule beats every one after it.
+        let order = [
+            (
+                Facts {
+                    app_failed: true,
+                    ..facts()
+                },
+                Health::AppUpdateFailed,
+            ),
+            (
+                Facts {
+                    config_failed: true,
+                    ..facts()
+                },
+                Health::ConfigUpdateFailed,
+            ),
+            (
+                Facts {
+                    rolled_back: true,
+                    ..facts()
+                },
+                Health::RolledBack,
+            ),
+            (
+                Facts {
+                    health_failed: true,
+                    ..facts()
+                },
+                Health::HealthCheckFailed,
+            ),
+            (
+                Facts {
+                    command_failed: true,
+                    ..facts()
+                },
+                Health::CommandFailed,
+            ),
+            (
+                Facts {
+                    paused: true,
+                    ..facts()
+                },
+                Health::Paused,
+            ),
+            (
+                Facts {
+                    deferred: true,
+                    ..facts()
+                },
+                Health::Deferred,
+            ),
+            (
+                Facts {
+                    removed: true,
+                    ..facts()
+                },
+                Health::Removed,
+            ),
+        ];
+        for (i, (f, h)) in order.iter().enumerate() {
+            assert_eq!(classify(f), *h);
+            let mut all_later = *f;
+            for (later, _) in &order[i..] {
+                all_later.app_failed |= later.app_failed;
+                all_later.config_failed |= later.config_failed;
+                all_later.rolled_back |= later.rolled_back;
+                all_later.health_failed |= later.health_failed;
+                all_later.command_failed |= later.command_failed;
+                all_later.paused |= later.paused;
+                all_later.deferred |= later.deferred;
+                all_later.removed |= later.removed;
+            }
+            assert_eq!(
+                classify(&all_later),
+                *h,
+                "{h:?} must win over the rules after it"
+            );
+        }
+        assert_eq!(classify(&facts()), Health::Healthy);
+    }
+
+    #[test]
+    fn paused_deferred_and_removed_count_as_healthy() {
+        for h in [
+            Health::Healthy,
+            Health::Paused,
+            Health::Deferred,
+            Health::Removed,
+        ] {
+            assert!(h.is_ok(), "{h:?}");
+        }
+        for h in [
+            Health::AppUpdateFailed,
+            Health::ConfigUpdateFailed,
+            Health::RolledBack,
+            Health::HealthCheckFailed,
+            Health::CommandFailed,
+            Health::Unknown,
+        ] {
+            assert!(!h.is_ok(), "{h:?}");
+        }
+        let apps = [
+            ("a".to_string(), Health::Paused),
+            ("b".to_string(), Health::Deferred),
+            ("c".to_string(), Health::Removed),
+        ];
+        assert_eq!(overall(&apps), "✅ all 3 apps healthy");
+    }
+
+    fn with(extra: &str) -> toml::Value {
+        let toml::Value::Table(mut t) = entry(true, true, "{'post': 0}") else {
+            unreachable!()
+        };
+        t.extend(extra.parse::<toml::Table>().unwrap());
+        toml::Value::Table(t)
+    }
+
+    #[test]
+    fn entries_of_safe_change_are_judged_from_their_tables() {
+        assert_eq!(
+            of_entry(&with("[health]\ncommand-return-val = \"{'health': 1, 'rollback-health': 0}\"\nrolled-back-from = \"b\"\nrunning = \"a\"\n")),
+            Health::RolledBack
+        );
+        assert_eq!(
+            of_entry(&with("[health]\ncommand-return-val = \"{'health': 1}\"\n")),
+            Health::HealthCheckFailed
+        );
+        assert_eq!(
+            of_entry(&with("[health]\ncommand-return-val = \"{'health': 0}\"\n")),
+            Health::Healthy
+        );
+        assert_eq!(
+            of_entry(&with("[health]\ncommand-return-val = \"x\"\n")),
+            Health::Unknown
+        );
+        assert_eq!(
+            of_entry(&with("paused-by = \"gitops-agent pause\"")),
+            Health::Paused
+        );
+        assert_eq!(
+            of_entry(&with("deferred-by = \"update_lock\"")),
+            Health::Deferred
+        );
+        let tomb: toml::Table = "status = \"x\"\nremoved-at = \"2026-11-24 10:00:00\"\n"
+            .parse()
+            .unwrap();
+        assert_eq!(of_entry(&toml::Value::Table(tomb)), Health::Removed);
+        let failed_remove: toml::Table =
+            "removed-at = \"t\"\n[extra-command-output]\ncommand-return-val = \"{'remove': 1}\"\n"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            of_entry(&toml::Value::Table(failed_remove)),
+            Health::CommandFailed
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Kind, Result};
+use crate::windows::{self, Window};
 
 /// What one app must look like on this device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,9 +17,36 @@ pub struct AppSpec {
     pub pre_updation_command: Option<String>,
     pub post_updation_command: Option<String>,
     pub command_timeout: Option<Duration>,
+    /// SPEC §12: health check, pause, update gates and removal.
+    pub safe: SafeKeys,
     /// The section as canonical TOML: what "the section changed since the last apply" compares.
     pub section: String,
     pub warnings: Vec<String>,
+}
+
+/// The keys of SPEC §12 (all optional).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SafeKeys {
+    pub health: Option<HealthCheck>,
+    /// `paused = true`: observed, never changed.
+    pub paused: bool,
+    /// Updates wait while this file exists.
+    pub update_lock: Option<PathBuf>,
+    /// `None`: the device default of the agent config applies.
+    pub update_windows: Option<Vec<Window>>,
+    /// Runs in the code folder when the app is pruned.
+    pub remove_command: Option<String>,
+    /// Pruning deletes the code folder too.
+    pub prune_code: bool,
+}
+
+/// `health_command` with its timeout and number of tries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub command: String,
+    pub timeout: Duration,
+    /// Tries in all (>= 1).
+    pub retries: u32,
 }
 
 /// A file copied from the deploy repo into place.
@@ -38,6 +66,14 @@ const KNOWN_KEYS: &[&str] = &[
     "pre_updation_command",
     "post_updation_command",
     "command_timeout",
+    "health_command",
+    "health_timeout",
+    "health_retries",
+    "paused",
+    "update_lock",
+    "update_windows",
+    "remove_command",
+    "prune_code",
 ];
 
 const LEGACY_KEYS: &[&str] = &["config_src_path_rel_in_this_repo", "config_dst_path_abs"];
@@ -157,18 +193,9 @@ pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
             ))
         }
     }
-    let command_timeout = match table.get("command_timeout") {
-        None => None,
-        Some(toml::Value::Integer(n)) if *n > 0 && *n <= 365 * 86_400 => {
-            Some(Duration::from_secs(*n as u64))
-        }
-        Some(v) => {
-            return Err(err(
-                "command_timeout",
-                &format!("must be a whole number of seconds > 0, found {v}"),
-            ))
-        }
-    };
+    let command_timeout =
+        seconds(table, "command_timeout").map_err(|why| err("command_timeout", &why))?;
+    let safe = safe_keys(table, &err)?;
     Ok(AppSpec {
         code_url,
         code_commit_hash,
@@ -177,9 +204,124 @@ pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
         pre_updation_command: opt_str("pre_updation_command")?,
         post_updation_command: opt_str("post_updation_command")?,
         command_timeout,
+        safe,
         section: toml::to_string(table).unwrap_or_default(),
         warnings,
     })
+}
+
+/// `Some(seconds)` of a positive whole-number key, `None` when absent.
+fn seconds(table: &toml::Table, key: &str) -> std::result::Result<Option<Duration>, String> {
+    match table.get(key) {
+        None => Ok(None),
+        Some(toml::Value::Integer(n)) if *n > 0 && *n <= 365 * 86_400 => {
+            Ok(Some(Duration::from_secs(*n as u64)))
+        }
+        Some(v) => Err(format!(
+            "must be a whole number of seconds > 0, found {v}; e.g. `{key} = 60`"
+        )),
+    }
+}
+
+/// The SPEC §12 keys of one section.
+fn safe_keys(table: &toml::Table, err: &dyn Fn(&str, &str) -> Error) -> Result<SafeKeys> {
+    let flag = |key: &str| match table.get(key) {
+        None => Ok(false),
+        Some(toml::Value::Boolean(b)) => Ok(*b),
+        Some(v) => Err(err(
+            key,
+            &format!(
+                "must be true or false, found {}; e.g. `{key} = true`",
+                v.type_str()
+            ),
+        )),
+    };
+    let command = |key: &str| match table.get(key) {
+        None => Ok(None),
+        Some(toml::Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+        Some(v) => Err(err(
+            key,
+            &format!("must be a string (a shell command), found {}", v.type_str()),
+        )),
+    };
+    let health = match command("health_command")? {
+        None => None,
+        Some(command) => {
+            let timeout = seconds(table, "health_timeout")
+                .map_err(|why| err("health_timeout", &why))?
+                .unwrap_or(Duration::from_secs(60));
+            let retries = match table.get("health_retries") {
+                None => 3,
+                Some(toml::Value::Integer(n)) if (1..=100).contains(n) => *n as u32,
+                Some(v) => {
+                    return Err(err(
+                        "health_retries",
+                        &format!("must be the number of tries in all, 1 to 100, found {v}; e.g. `health_retries = 3`"),
+                    ))
+                }
+            };
+            Some(HealthCheck {
+                command,
+                timeout,
+                retries,
+            })
+        }
+    };
+    let update_lock = match table.get("update_lock") {
+        None => None,
+        Some(toml::Value::String(p)) => {
+            Some(absolute_path(p).map_err(|why| err("update_lock", &why))?)
+        }
+        Some(v) => {
+            return Err(err(
+                "update_lock",
+                &format!("must be an absolute path, found {}; e.g. `update_lock = \"/run/web/updates.lock\"`", v.type_str()),
+            ))
+        }
+    };
+    let update_windows = match table.get("update_windows") {
+        None => None,
+        Some(v) => Some(window_list(v).map_err(|why| err("update_windows", &why))?),
+    };
+    Ok(SafeKeys {
+        health,
+        paused: flag("paused")?,
+        update_lock,
+        update_windows,
+        remove_command: command("remove_command")?,
+        prune_code: flag("prune_code")?,
+    })
+}
+
+/// An `update_windows` value (infra_meta or agent config): a list of window texts.
+pub fn window_list(v: &toml::Value) -> std::result::Result<Vec<Window>, String> {
+    let example = "update_windows = [\"Mon-Fri 02:00-04:00\"]";
+    let toml::Value::Array(items) = v else {
+        return Err(format!(
+            "must be a list of windows, found {}; e.g. `{example}`",
+            v.type_str()
+        ));
+    };
+    let texts = items
+        .iter()
+        .map(|i| i.as_str().map(str::to_string))
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(|| format!("every window must be a string; e.g. `{example}`"))?;
+    windows::parse_all(&texts).map_err(|e| e.to_string())
+}
+
+/// The app sections of the file (every table at its top), for the `"*"` group.
+pub fn sections(doc: &toml::Table) -> Vec<String> {
+    doc.iter()
+        .filter(|(_, v)| v.is_table())
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// `allow_empty = true` at the top of the file: an infra_meta with no app may prune them all.
+pub fn allow_empty(doc: &toml::Table) -> bool {
+    doc.get("allow_empty").and_then(toml::Value::as_bool) == Some(true)
 }
 
 /// The removed keys present in `table`, all named in one message (fixing one at a time
@@ -355,6 +497,94 @@ command_timeout = 10
             .contains("no [web] section"));
         let s = spec("[web]\ncode_url = \"u\"\ncode_commit_hash = \"c\"\ncode_local_path = \"/a\"\nnew_key = 1\n").unwrap();
         assert_eq!(s.warnings.len(), 1);
+    }
+
+    #[test]
+    fn safe_keys_default_to_off() {
+        let s =
+            spec("[web]\ncode_url = \"u\"\ncode_commit_hash = \"c\"\ncode_local_path = \"/a\"\n")
+                .unwrap();
+        assert_eq!(s.safe, SafeKeys::default());
+    }
+
+    #[test]
+    fn safe_keys_are_read() {
+        let s = spec(
+            r#"[web]
+code_url = "u"
+code_commit_hash = "c"
+code_local_path = "/a"
+health_command = "curl -f localhost"
+health_timeout = 5
+health_retries = 2
+paused = true
+update_lock = "/run/web.lock"
+update_windows = ["Mon-Fri 02:00-04:00"]
+remove_command = "systemctl disable --now web"
+prune_code = true
+"#,
+        )
+        .unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let h = s.safe.health.unwrap();
+        assert_eq!(
+            (h.command.as_str(), h.timeout, h.retries),
+            ("curl -f localhost", Duration::from_secs(5), 2)
+        );
+        assert!(s.safe.paused && s.safe.prune_code);
+        assert_eq!(s.safe.update_lock, Some(PathBuf::from("/run/web.lock")));
+        assert_eq!(s.safe.update_windows.map(|w| w.len()), Some(1));
+        assert!(s.safe.remove_command.is_some());
+    }
+
+    #[test]
+    fn health_check_defaults_are_60_s_and_3_tries() {
+        let s = spec("[web]\ncode_url = \"u\"\ncode_commit_hash = \"c\"\ncode_local_path = \"/a\"\nhealth_command = \"true\"\n")
+            .unwrap();
+        let h = s.safe.health.unwrap();
+        assert_eq!((h.timeout, h.retries), (Duration::from_secs(60), 3));
+    }
+
+    #[test]
+    fn bad_safe_keys_name_the_key() {
+        let base = "[web]\ncode_url = \"u\"\ncode_commit_hash = \"c\"\ncode_local_path = \"/a\"\n";
+        for (extra, key) in [
+            ("health_command = 1", "health_command"),
+            (
+                "health_command = \"x\"\nhealth_timeout = 0",
+                "health_timeout",
+            ),
+            (
+                "health_command = \"x\"\nhealth_retries = 0",
+                "health_retries",
+            ),
+            ("paused = \"yes\"", "paused"),
+            ("update_lock = \"run/x\"", "update_lock"),
+            ("update_lock = 3", "update_lock"),
+            ("update_windows = \"Mon 02:00-03:00\"", "update_windows"),
+            ("update_windows = [\"Mon 2-3\"]", "update_windows"),
+            ("update_windows = [3]", "update_windows"),
+            ("prune_code = 1", "prune_code"),
+        ] {
+            let e = spec(&format!("{base}{extra}\n")).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{F}: [web] key `{key}`")),
+                "{extra}: {e}"
+            );
+            if key == "update_windows" {
+                assert!(e.contains("Mon-Fri 02:00-04:00"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn sections_are_the_tables_and_allow_empty_is_a_top_key() {
+        let doc = parse_file(F, b"allow_empty = true\n[b]\nx = 1\n[a]\n").unwrap();
+        assert_eq!(sections(&doc), vec!["a".to_string(), "b".to_string()]);
+        assert!(allow_empty(&doc));
+        assert!(!allow_empty(
+            &parse_file(F, b"allow_empty = \"yes\"\n").unwrap()
+        ));
     }
 
     #[test]

@@ -39,7 +39,12 @@ impl Layout {
 
     /// Records of the last successful apply, one file per app.
     pub fn applied_dir(&self) -> PathBuf {
-        self.home.join("state").join("applied")
+        self.state_dir().join("applied")
+    }
+
+    /// The agent's own memory (0700; every file in it 0600).
+    pub fn state_dir(&self) -> PathBuf {
+        self.home.join("state")
     }
 
     pub fn lock_file(&self) -> PathBuf {

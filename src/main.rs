@@ -13,7 +13,7 @@ use gitops_agent::config::{self, AgentConfig};
 use gitops_agent::error::{Context, Error, Kind, Result};
 use gitops_agent::layout::Layout;
 use gitops_agent::lock;
-use gitops_agent::{daemon, jitter, pass};
+use gitops_agent::{daemon, jitter, pass, pause};
 
 /// GitOps for machines without Kubernetes: keeps each app of this device at the commit its
 /// deploy repo pins, copies its config files, runs its hooks, corrects drift, and pushes a
@@ -57,6 +57,8 @@ struct Args {
     /// print the version and exit
     #[argh(switch)]
     version: bool,
+    #[argh(subcommand)]
+    command: Option<pause::Command>,
 }
 
 const EXIT_UNHEALTHY: u8 = 1;
@@ -144,7 +146,10 @@ fn init_logging() {
 
 fn try_main(args: Args) -> Result<Outcome> {
     let config_path = args
-        .config
+        .command
+        .as_ref()
+        .and_then(|c| c.config().map(PathBuf::from))
+        .or(args.config)
         .or_else(|| {
             std::env::var_os("GITOPS_AGENT_CONFIG")
                 .filter(|v| !v.is_empty())
@@ -156,6 +161,9 @@ fn try_main(args: Args) -> Result<Outcome> {
     }
     let layout = Layout::from_env();
     layout.prepare_home()?;
+    if let Some(cmd) = &args.command {
+        return pause::run(cmd, &config_path, &layout).map(|()| Outcome::Healthy);
+    }
     let lock_wait = std::env::var("GITOPS_AGENT_LOCK_WAIT")
         .ok()
         .and_then(|s| s.parse().ok())

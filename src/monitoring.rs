@@ -12,10 +12,9 @@ use gix::bstr::{BStr, ByteSlice};
 use gix::objs::tree::EntryKind;
 use gix::ObjectId;
 
-
 use crate::config::{AgentConfig, Group};
 use crate::dashboard::{self, Content, DeviceFile};
-use crate::error::{Context, Kind, Result};
+use crate::error::{Context, Error, Kind, Result};
 use crate::git::commit::{self, Sig};
 use crate::git::push::{self, RefUpdate};
 use crate::git::repo::repo_dir;
@@ -89,9 +88,22 @@ pub fn publish(
                 b.name
             );
         }
-        let head = fetch_head(&b)?;
+        let stopped = |e: Error| {
+            if e.kind() == Kind::Interrupted {
+                Error::new(
+                    Kind::Interrupted,
+                    format!(
+                        "{} of {shown}: stopped before the report was published",
+                        b.name
+                    ),
+                )
+            } else {
+                e
+            }
+        };
+        let head = fetch_head(&b).map_err(stopped)?;
         attempts += 1;
-        let err = match attempt(&b, cfg, group, reports, force_report, head) {
+        let err = match attempt(&b, cfg, group, reports, force_report, head).map_err(stopped) {
             Ok(done) => {
                 if attempts > 1 {
                     log::info!(

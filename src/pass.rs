@@ -72,7 +72,12 @@ pub fn run(
         }
         let shown = format!("{}@{}", url::redact(&group.url), group.branch);
         let outcome = reconcile::group(cfg, layout, &group, stop);
-        summary.apps += outcome.reports.len();
+        // (a table dropped from the feedback file is no app of this pass)
+        summary.apps += outcome
+            .reports
+            .iter()
+            .filter(|r| r.safety.removal != Some(crate::report::Removal::Expired))
+            .count();
         if outcome.stopped {
             // Shutting down: the report waits for the next run, so the agent exits within
             // seconds instead of spending up to 2 x network_timeout on a push.
@@ -118,7 +123,7 @@ fn attention(reports: &[AppReport], published: Option<&[(String, Health)]>) -> V
                 Some(apps) => apps.iter().find(|(n, _)| *n == r.name).map(|(_, h)| *h),
                 None => Some(health::of_report(r)),
             };
-            h.is_some_and(|h| h != Health::Healthy)
+            h.is_some_and(|h| !h.is_ok())
         })
         .map(|r| r.name.clone())
         .collect()
@@ -147,6 +152,7 @@ mod tests {
                     logs: String::new(),
                 }
             },
+            safety: Default::default(),
         }
     }
 

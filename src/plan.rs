@@ -114,6 +114,55 @@ pub fn decide(obs: &Observed, section: &str) -> Decision {
     }
 }
 
+/// What may hold back an app that needs an update (SPEC §12), as observed. `Default`: nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Holds {
+    /// The current section (with its `src` bytes) is the one a health check refused.
+    pub quarantined: bool,
+    /// `paused = true` in the section.
+    pub paused_by_key: bool,
+    /// `gitops-agent pause` on this device.
+    pub paused_locally: bool,
+    /// The `update_lock` file exists.
+    pub lock_present: bool,
+    /// Now is outside every `update_windows` window.
+    pub window_closed: bool,
+}
+
+/// Whether a decision may be carried out now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Go,
+    /// The refused section: not tried again; the app keeps its rolled-back status.
+    Quarantined,
+    /// Observed, never changed; by whom (`paused-by`).
+    Paused(&'static str),
+    /// The update waits; the key that holds it (`deferred-by`).
+    Deferred(&'static str),
+}
+
+pub const PAUSED_BY_KEY: &str = "paused = true in infra_meta";
+pub const PAUSED_LOCALLY: &str = "gitops-agent pause";
+
+/// The gate rule, first match wins: a refused section is never retried; a paused app is never
+/// changed (not even adopted); an update waits for its lock and its window.
+pub fn gate(decision: &Decision, h: &Holds) -> Gate {
+    let update = matches!(decision, Decision::Update(_));
+    if update && h.quarantined {
+        Gate::Quarantined
+    } else if h.paused_locally {
+        Gate::Paused(PAUSED_LOCALLY)
+    } else if h.paused_by_key {
+        Gate::Paused(PAUSED_BY_KEY)
+    } else if update && h.lock_present {
+        Gate::Deferred("update_lock")
+    } else if update && h.window_closed {
+        Gate::Deferred("update_windows")
+    } else {
+        Gate::Go
+    }
+}
+
 /// HEAD is the desired commit, and that commit is known locally. Only then do tracked
 /// changes matter (observing reads them only then: the status walk is the costly part).
 pub fn at_desired_commit(head: Option<ObjectId>, desired: Option<ObjectId>) -> bool {
@@ -397,6 +446,82 @@ mod tests {
         );
     }
 
+    fn needs_update() -> Decision {
+        update(vec![Reason::HeadNotDesired])
+    }
+
+    #[test]
+    fn nothing_held_goes() {
+        assert_eq!(gate(&needs_update(), &Holds::default()), Gate::Go);
+    }
+
+    #[test]
+    fn refused_section_is_not_tried_again() {
+        let h = Holds {
+            quarantined: true,
+            paused_locally: true,
+            lock_present: true,
+            ..Holds::default()
+        };
+        assert_eq!(gate(&needs_update(), &h), Gate::Quarantined);
+    }
+
+    #[test]
+    fn quarantine_holds_only_an_update() {
+        let h = Holds {
+            quarantined: true,
+            ..Holds::default()
+        };
+        assert_eq!(gate(&Decision::InSync, &h), Gate::Go);
+    }
+
+    #[test]
+    fn paused_app_is_never_changed_not_even_adopted() {
+        let local = Holds {
+            paused_locally: true,
+            paused_by_key: true,
+            ..Holds::default()
+        };
+        for d in [needs_update(), Decision::Adopt, Decision::InSync] {
+            assert_eq!(gate(&d, &local), Gate::Paused(PAUSED_LOCALLY));
+        }
+        let key = Holds {
+            paused_by_key: true,
+            lock_present: true,
+            ..Holds::default()
+        };
+        assert_eq!(gate(&needs_update(), &key), Gate::Paused(PAUSED_BY_KEY));
+    }
+
+    #[test]
+    fn update_waits_for_its_lock_then_its_window() {
+        let both = Holds {
+            lock_present: true,
+            window_closed: true,
+            ..Holds::default()
+        };
+        assert_eq!(gate(&needs_update(), &both), Gate::Deferred("update_lock"));
+        let window = Holds {
+            window_closed: true,
+            ..Holds::default()
+        };
+        assert_eq!(
+            gate(&needs_update(), &window),
+            Gate::Deferred("update_windows")
+        );
+    }
+
+    #[test]
+    fn lock_and_window_do_not_hold_an_app_in_sync() {
+        let both = Holds {
+            lock_present: true,
+            window_closed: true,
+            ..Holds::default()
+        };
+        assert_eq!(gate(&Decision::InSync, &both), Gate::Go);
+        assert_eq!(gate(&Decision::Adopt, &both), Gate::Go);
+    }
+
     fn outcome(app_ok: bool, config_ok: bool, codes: Vec<(&'static str, i32)>) -> AppReport {
         let side = |ok| Updation {
             ok,
@@ -411,6 +536,7 @@ mod tests {
                 codes,
                 logs: String::new(),
             },
+            safety: Default::default(),
         }
     }
 

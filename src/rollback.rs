@@ -4,6 +4,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::state::Record;
+
 /// What to do once the health check of an update has answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -22,6 +24,28 @@ pub fn verdict(health_ok: Option<bool>, has_previous: bool) -> Verdict {
         (None | Some(true), _) => Verdict::Keep,
         (Some(false), true) => Verdict::RollBack,
         (Some(false), false) => Verdict::FailNoPrevious,
+    }
+}
+
+/// Whether an update must save a snapshot of what ran before: only a health-checked update
+/// can be rolled back, and only to a known state: a commit in place and the section that was
+/// applied successfully with it (after a failed apply, or on a first install, there is none).
+pub fn snapshot_needed(health_check: bool, previous_commit: bool, previous_section: bool) -> bool {
+    health_check && previous_commit && previous_section
+}
+
+/// The health check run after a rollback: the restored section's own, else the one that
+/// refused the update ("the health check run again").
+pub fn check_after_rollback<T>(restored: Option<T>, refused: Option<T>) -> Option<T> {
+    restored.or(refused)
+}
+
+/// What to remember after a rollback: the restored section when it is healthy again (and
+/// still readable), else a failure, so that a later section gets no snapshot of it.
+pub fn record_after_rollback(healthy: bool, restored: Option<&str>) -> Record {
+    match (healthy, restored) {
+        (true, Some(section)) => Record::Applied(section.to_string()),
+        _ => Record::Failed,
     }
 }
 
@@ -61,6 +85,18 @@ mod tests {
     }
 
     #[test]
+    fn only_a_health_checked_update_saves_a_snapshot() {
+        assert!(!snapshot_needed(false, true, true));
+        assert!(snapshot_needed(true, true, true));
+    }
+
+    #[test]
+    fn no_snapshot_without_a_commit_in_place_or_a_known_good_section() {
+        assert!(!snapshot_needed(true, false, true), "first install");
+        assert!(!snapshot_needed(true, true, false), "after a failed apply");
+    }
+
+    #[test]
     fn a_failing_first_install_has_nothing_to_roll_back_to() {
         assert_eq!(verdict(Some(false), false), Verdict::FailNoPrevious);
     }
@@ -87,6 +123,27 @@ mod tests {
         );
         assert!(!is_quarantined(Some(&refused), &new_section));
         assert!(!is_quarantined(None, &same));
+    }
+
+    #[test]
+    fn the_restored_sections_health_check_runs_after_a_rollback() {
+        assert_eq!(check_after_rollback(Some("old"), Some("new")), Some("old"));
+        assert_eq!(check_after_rollback(None, Some("new")), Some("new"));
+        assert_eq!(check_after_rollback::<&str>(None, None), None);
+    }
+
+    #[test]
+    fn a_healthy_rollback_records_the_restored_section() {
+        assert_eq!(
+            record_after_rollback(true, Some("s")),
+            Record::Applied("s".into())
+        );
+    }
+
+    #[test]
+    fn an_unhealthy_or_unreadable_rollback_records_a_failure() {
+        assert_eq!(record_after_rollback(false, Some("s")), Record::Failed);
+        assert_eq!(record_after_rollback(true, None), Record::Failed);
     }
 
     #[test]

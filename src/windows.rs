@@ -74,9 +74,41 @@ impl Window {
     }
 }
 
+impl fmt::Display for Window {
+    /// The window as it could be written (`Mon-Fri 02:00-04:00`), for reports.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        let mut d = 0;
+        while d < 7 {
+            if self.days & (1 << d) == 0 {
+                d += 1;
+                continue;
+            }
+            let start = d;
+            while d + 1 < 7 && self.days & (1 << (d + 1)) != 0 {
+                d += 1;
+            }
+            parts.push(match d - start {
+                0 => DAYS[start].to_string(),
+                1 => format!("{},{}", DAYS[start], DAYS[d]),
+                _ => format!("{}-{}", DAYS[start], DAYS[d]),
+            });
+            d += 1;
+        }
+        let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+        write!(f, "{} {}-{}", parts.join(","), hm(self.start), hm(self.end))
+    }
+}
+
 /// Parse every window of a list (the `update_windows` key). Empty list = no restriction.
 pub fn parse_all(texts: &[String]) -> Result<Vec<Window>, WindowError> {
     texts.iter().map(|t| Window::parse(t)).collect()
+}
+
+/// The windows that apply to an app: its own list when it has one (even an empty one, which
+/// lifts the device default), else the device default of the agent config.
+pub fn effective<'a>(app: Option<&'a [Window]>, device: &'a [Window]) -> &'a [Window] {
+    app.unwrap_or(device)
 }
 
 /// Whether changes may start at `now`: no windows means always.
@@ -205,6 +237,33 @@ mod tests {
             let e = Window::parse(bad).unwrap_err().to_string();
             assert!(e.contains("Mon-Fri 02:00-04:00"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn an_apps_list_replaces_the_device_default() {
+        let device = parse_all(&["Sat 00:00-23:59".into()]).unwrap();
+        let app = parse_all(&["Mon 00:00-23:59".into()]).unwrap();
+        assert_eq!(effective(Some(&app), &device), &app[..]);
+        assert_eq!(effective(None, &device), &device[..]);
+        assert!(
+            effective(Some(&[]), &device).is_empty(),
+            "an empty list lifts the default"
+        );
+    }
+
+    #[test]
+    fn windows_show_as_written() {
+        for text in [
+            "Mon-Fri 02:00-04:00",
+            "Sat,Sun 00:00-23:59",
+            "Wed 22:00-02:00",
+        ] {
+            assert_eq!(Window::parse(text).unwrap().to_string(), text);
+        }
+        assert_eq!(
+            Window::parse("Fri-Mon 10:00-11:00").unwrap().to_string(),
+            "Mon,Fri-Sun 10:00-11:00"
+        );
     }
 
     #[test]

@@ -1,74 +1,129 @@
-//! Updating one app (SPEC §5): pre command → code at the desired commit → config files →
-//! post command, then the record `plan::record_after_apply` asks for. Every failure ends
-//! up in the app's report.
+//! Updating one app (SPEC §5, §12): snapshot of what ran before (health-checked updates
+//! only) → pre command → code at the desired commit → config files → post command → health
+//! check → keep, or roll back (`rollback`). Then the records `plan::record_after_apply` asks
+//! for. Every failure ends up in the app's report.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{code_updation, Ctx};
+use gix::ObjectId;
+
+use super::commands::{hook_context, Ran};
+use super::{code_updation, health_check, rollback, Ctx};
 use crate::error::{Context, Result};
 use crate::git::worktree::{self, HeadTarget};
 use crate::git::{repo, NetOptions};
+use crate::health::{self, Health};
 use crate::hook_env::HookContext;
 use crate::infra_meta::AppSpec;
-use crate::report::{AppReport, Commands, Updation};
-use crate::state::Record;
-use crate::{files, hooks, plan, state, url};
+use crate::report::{AppReport, HealthCheck, HealthRun, Safety, Updation};
+use crate::rollback::Verdict;
+use crate::state::{self, quarantine, snapshot, Record};
+use crate::{files, plan, url};
+
+/// What the app ran before this update, as observed.
+pub(super) struct Before {
+    pub head: Option<ObjectId>,
+    pub applied: Option<Record>,
+    /// Why the update runs (the plan's reasons), for the hooks' `GITOPS_REASON`.
+    pub reason: String,
+}
 
 /// Apply `spec` to `app`; `config` is the deploy side of its report so far.
 pub(super) fn apply(
     ctx: &Ctx,
     app: &str,
     spec: &AppSpec,
-    mut config: Updation,
-    applied_dir: &Path,
-    hook: &HookContext,
+    config: Updation,
+    before: Before,
 ) -> AppReport {
+    let failed = |config: Updation, e: &crate::error::Error| {
+        log::error!("[{app}] {e}");
+        AppReport {
+            name: app.into(),
+            config,
+            app: Updation {
+                ok: false,
+                git_status: e.to_string(),
+                latest_commit: "NA".into(),
+            },
+            commands: crate::report::Commands::NothingRan,
+            safety: Safety::default(),
+        }
+    };
     // A clone of another repo (origin guard) is never touched: fail before any hook runs,
     // or every pass would stop and start the service for nothing.
     if spec.code_local_path.join(".git").exists() {
         // (open_or_init, not open_clone: this is the write path, interrupted state is repaired)
         if let Err(e) = repo::open_or_init(&spec.code_local_path, &spec.code_url) {
-            log::error!("[{app}] {e}");
-            return AppReport {
-                name: app.into(),
-                config,
-                app: Updation {
-                    ok: false,
-                    git_status: e.to_string(),
-                    latest_commit: "NA".into(),
-                },
-                commands: Commands::NothingRan,
-            };
+            return failed(config, &e);
+        }
+    }
+    // What ran before is saved before anything changes: the rollback needs it, and so does
+    // a pass after a crash in the middle of this update.
+    let previous_section = match &before.applied {
+        Some(Record::Applied(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let needed = crate::rollback::snapshot_needed(
+        spec.safe.health.is_some(),
+        before.head.is_some(),
+        previous_section.is_some(),
+    );
+    let snapshot = match (needed, before.head, previous_section) {
+        (true, Some(head), Some(section)) => {
+            let dsts = spec.config_files.iter().map(|cf| cf.dst.clone());
+            let saved = snapshot::capture(&spec.code_local_path, head.to_string(), section, dsts)
+                .and_then(|snap| {
+                    snapshot::save(&ctx.layout.state_dir(), app, &snap)?;
+                    Ok(snap)
+                });
+            match saved {
+                Ok(snap) => Some(snap),
+                Err(e) => {
+                    let e =
+                        e.context("cannot save what runs now for a rollback; nothing was changed");
+                    return failed(config, &e);
+                }
+            }
+        }
+        _ => None,
+    };
+
+    if spec.safe.health.is_some() && snapshot.is_none() {
+        // Nothing to go back to: until the health check has passed, this update counts as
+        // failed, so one cut short is tried again instead of adopted unchecked.
+        if let Err(e) = state::write(&ctx.layout.applied_dir(), app, &Record::Failed) {
+            log::warn!("[{app}] {e}");
         }
     }
     let timeout = spec.command_timeout.unwrap_or(ctx.cfg.command_timeout);
-    let mut codes: Vec<(&'static str, i32)> = Vec::new();
-    let mut logs = Vec::new();
-    // Hooks run in the code folder, so only when it exists (SPEC §5).
-    let mut run_hook = |which: &'static str, cmd: &Option<String>| {
-        let Some(cmd) = cmd.as_deref().filter(|_| spec.code_local_path.is_dir()) else {
-            return;
-        };
-        log::info!("[{app}] running {which}_updation_command: {cmd}");
-        let outcome = hooks::run(cmd, &spec.code_local_path, timeout, ctx.stop, hook)
-            .unwrap_or_else(|e| hooks::Outcome {
-                code: 127,
-                output: e.to_string(),
-            });
-        if outcome.code != 0 {
-            log::warn!("[{app}] {which}_updation_command exited {}", outcome.code);
-        }
-        codes.push((which, outcome.code));
-        logs.push(format!("[{which}] $ {cmd}\n{}", outcome.output));
-    };
-
-    run_hook("pre", &spec.pre_updation_command);
+    let dir = &spec.code_local_path;
+    let hook = hook_context(
+        ctx,
+        app,
+        spec.code_commit_hash.clone(),
+        before.head.map(|h| h.to_string()),
+        before.reason.clone(),
+    );
+    let mut ran = Ran::new(hook.clone());
+    ran.hook(
+        ctx,
+        app,
+        "pre",
+        spec.pre_updation_command.as_deref(),
+        dir,
+        timeout,
+    );
+    let mut desired = None;
     let app_side = match sync_code(spec, &ctx.net, ctx.stop) {
-        Ok(r) => code_updation(&r, true, None, None),
+        Ok((r, id)) => {
+            desired = Some(id);
+            code_updation(&r, true, None, None)
+        }
         Err(e) => {
             log::error!("[{app}] {e}");
-            match repo::open_or_init(&spec.code_local_path, &spec.code_url) {
+            match repo::open_or_init(dir, &spec.code_url) {
                 Ok(r) => code_updation(&r, false, Some(&e), None),
                 Err(_) => Updation {
                     ok: false,
@@ -78,34 +133,105 @@ pub(super) fn apply(
             }
         }
     };
+    let mut config = config;
     if let Err(e) = copy_config_files(ctx.deploy_root, spec) {
         log::error!("[{app}] {e}");
         config.ok = false;
         config.git_status = e.to_string();
     }
-    run_hook("post", &spec.post_updation_command);
+    ran.hook(
+        ctx,
+        app,
+        "post",
+        spec.post_updation_command.as_deref(),
+        dir,
+        timeout,
+    );
 
-    let report = AppReport {
+    let mut report = AppReport {
         name: app.into(),
         config,
         app: app_side,
-        commands: Commands::Ran {
-            codes,
-            logs: logs.join("\n"),
+        commands: ran.commands(),
+        safety: Safety {
+            health: HealthCheck::Cleared,
+            ..Safety::default()
         },
     };
-    let record = plan::record_after_apply(&report, &spec.section);
+    if snapshot.is_some() && ctx.stop.load(Ordering::Relaxed) {
+        // Cut short by a shutdown: the snapshot stays, and the next run puts back what ran
+        // before and tries again (as after a crash).
+        log::warn!("[{app}] stopping in the middle of an update; the next run resumes");
+        return report;
+    }
+    // The health check runs after an update that otherwise worked; a failed update is
+    // reported (and retried) as before.
+    let check = spec
+        .safe
+        .health
+        .as_ref()
+        .filter(|_| health::of_report(&report) == Health::Healthy);
+    let (Some(check), Some(desired)) = (check, desired) else {
+        finish(ctx, app, spec, &report);
+        return report;
+    };
+    let hook = HookContext {
+        commit: desired.to_string(),
+        ..hook
+    };
+    let (code, logs) = health_check::run(ctx, app, check, dir, "health", &hook);
+    if ctx.stop.load(Ordering::Relaxed) {
+        // Cut short by a shutdown: the snapshot stays, and the next run puts back what ran
+        // before and tries again (as after a crash); without one, the record says failed.
+        log::warn!("[{app}] stopping during the health check; the next run resumes");
+        return report;
+    }
+    let run = HealthRun {
+        codes: vec![("health", code)],
+        logs,
+        rollback: None,
+    };
+    match (
+        crate::rollback::verdict(Some(code == 0), snapshot.is_some()),
+        snapshot,
+    ) {
+        (Verdict::RollBack, Some(snap)) => {
+            rollback::roll_back(ctx, app, spec, report, &snap, desired, run)
+        }
+        _ => {
+            report.safety.health = HealthCheck::Ran(run);
+            finish(ctx, app, spec, &report);
+            report
+        }
+    }
+}
+
+/// Remember how the update went (`plan::record_after_apply`), then drop the snapshot: last,
+/// so that a crash before it puts back what ran before and the update is done again.
+fn finish(ctx: &Ctx, app: &str, spec: &AppSpec, report: &AppReport) {
+    let state_dir = ctx.layout.state_dir();
+    let record = plan::record_after_apply(report, &spec.section);
     if matches!(record, Record::Applied(_)) {
         log::info!("[{app}] updated to {}", spec.code_commit_hash);
+        ctx.remember_deployed(app, spec);
+        if let Err(e) = quarantine::remove(&state_dir, app) {
+            log::warn!("[{app}] {e}");
+        }
     }
-    if let Err(e) = state::write(applied_dir, app, &record) {
+    if let Err(e) = state::write(&ctx.layout.applied_dir(), app, &record) {
         log::warn!("[{app}] {e}");
     }
-    report
+    if let Err(e) = snapshot::discard(&state_dir, app) {
+        log::warn!("[{app}] {e}");
+    }
 }
 
 /// Put the code clone at the desired commit, fetching only when it is not present locally.
-fn sync_code(spec: &AppSpec, net: &NetOptions, stop: &AtomicBool) -> Result<gix::Repository> {
+fn sync_code(
+    spec: &AppSpec,
+    net: &NetOptions,
+    stop: &AtomicBool,
+) -> Result<(gix::Repository, ObjectId)> {
     let dir = &spec.code_local_path;
     if dir.exists() {
         if let Err(e) = files::adopt_ownership(dir) {
@@ -113,31 +239,40 @@ fn sync_code(spec: &AppSpec, net: &NetOptions, stop: &AtomicBool) -> Result<gix:
         }
     }
     let code = repo::open_or_init(dir, &spec.code_url)?;
-    let desired = match repo::resolve_commit(&code, &spec.code_commit_hash) {
-        Some(id) => id,
-        None => {
-            repo::fetch_until(
-                &code,
-                &spec.code_url,
-                &[
-                    "+refs/heads/*:refs/remotes/origin/*",
-                    "+refs/tags/*:refs/tags/*",
-                ],
-                net,
-                stop,
-            )?;
-            repo::resolve_commit(&code, &spec.code_commit_hash).with_context(|| {
-                format!(
-                    "code_commit_hash `{}` is not a commit or tag of {}; push it or fix infra_meta.toml",
-                    spec.code_commit_hash,
-                    url::redact(&spec.code_url)
-                )
-            })?
-        }
-    };
+    let desired = fetch_commit(&code, spec, net, stop)?;
     worktree::checkout(&code, desired, HeadTarget::Detached)
         .with_context(|| format!("check out {} in {}", spec.code_commit_hash, dir.display()))?;
-    Ok(code)
+    Ok((code, desired))
+}
+
+/// The desired commit in `code`, fetched first when it is not there (also used to fetch it
+/// ahead of a deferred update).
+pub(super) fn fetch_commit(
+    code: &gix::Repository,
+    spec: &AppSpec,
+    net: &NetOptions,
+    stop: &AtomicBool,
+) -> Result<ObjectId> {
+    if let Some(id) = repo::resolve_commit(code, &spec.code_commit_hash) {
+        return Ok(id);
+    }
+    repo::fetch_until(
+        code,
+        &spec.code_url,
+        &[
+            "+refs/heads/*:refs/remotes/origin/*",
+            "+refs/tags/*:refs/tags/*",
+        ],
+        net,
+        stop,
+    )?;
+    repo::resolve_commit(code, &spec.code_commit_hash).with_context(|| {
+        format!(
+            "code_commit_hash `{}` is not a commit or tag of {}; push it or fix infra_meta.toml",
+            spec.code_commit_hash,
+            url::redact(&spec.code_url)
+        )
+    })
 }
 
 /// Copy each config file whose `dst` differs from its `src`; a missing `src` is skipped

@@ -11,9 +11,9 @@ use crate::git::worktree::{self, HeadTarget};
 use crate::git::{repo, NetOptions};
 use crate::infra_meta;
 use crate::layout::Layout;
-use crate::verify::gate::Gate;
 use crate::report::Updation;
 use crate::url;
+use crate::verify::gate::Gate;
 
 /// The parsed `infra_meta.toml` and its path for messages, or why there is none.
 pub(super) type Meta = Result<(String, toml::Table)>;

@@ -1,25 +1,33 @@
-//! One group of a pass (SPEC §5): bring the deploy clone to `origin/<branch>` (`deploy`),
-//! then for each app observe (`observe`: facts only), decide (`plan::decide`) and apply
-//! (`apply`). Every failure is turned into that app's report; nothing here stops the pass.
+//! One group of a pass (SPEC §5, §12): bring the deploy clone to `origin/<branch>`
+//! (`deploy`), then for each app put back an update cut short (`rollback::recover`), observe
+//! (`observe`: facts only), decide (`plan::decide`, `plan::gate`) and apply (`apply`), or
+//! report why it is held (`hold`). Every failure is turned into that app's report; nothing
+//! here stops the pass.
 
 mod apply;
+mod commands;
 mod deploy;
+mod health_check;
+mod hold;
+mod members;
 mod observe;
+mod remove;
+mod rollback;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::config::{AgentConfig, Group};
+use crate::config::{AgentConfig, Group, ALL_SECTIONS};
 use crate::error::{Error, Result};
 use crate::git::worktree;
 use crate::git::NetOptions;
-use crate::hook_env::HookContext;
-use crate::verify::gate;
 use crate::infra_meta::{self, AppSpec};
 use crate::layout::Layout;
-use crate::plan::{self, Decision};
-use crate::report::{AppReport, Commands, Updation};
-use crate::state::{self, Record};
+use crate::plan::{self, Decision, Gate, Holds};
+use crate::report::{AppReport, Commands, Removal, Safety, Updation};
+use crate::state::{self, deployed, paused, quarantine, tombstone, Record};
+use crate::verify::gate;
+use crate::{clock, windows};
 
 /// What a group's reconcile produced.
 pub struct GroupOutcome {
@@ -38,6 +46,50 @@ struct Ctx<'a> {
     deploy_root: &'a Path,
     config_side: Updation,
     stop: &'a AtomicBool,
+    /// `pass::group_key` of the group: recorded with what is deployed, so that one group
+    /// never prunes another's apps.
+    group_key: String,
+}
+
+impl Ctx<'_> {
+    /// Remember what `spec` put in place for `app` (group, section, config files written).
+    fn remember_deployed(&self, app: &str, spec: &AppSpec) {
+        let rec = deployed::Deployed {
+            group: self.group_key.clone(),
+            section: spec.section.clone(),
+            files: deployed::digests(spec.config_files.iter().map(|cf| cf.dst.clone())),
+        };
+        if let Err(e) = deployed::write(&self.layout.state_dir(), app, &rec) {
+            log::warn!("[{app}] {e}");
+        }
+    }
+}
+
+/// What holds `app` back on this device (SPEC §12): `gitops-agent pause`, its `update_lock`
+/// file, its `update_windows` (or the device default) closed now.
+fn device_holds(ctx: &Ctx, app: &str, spec: &AppSpec) -> Holds {
+    let windows = windows::effective(spec.safe.update_windows.as_deref(), &ctx.cfg.update_windows);
+    Holds {
+        paused_locally: paused::is_paused(&ctx.layout.state_dir(), app),
+        lock_present: spec
+            .safe
+            .update_lock
+            .as_ref()
+            .is_some_and(|p| std::fs::symlink_metadata(p).is_ok()),
+        window_closed: !windows.is_empty()
+            && !windows::open_at(windows, clock::local_minute(clock::now())),
+        ..Holds::default()
+    }
+}
+
+/// The spec of a section the agent recorded (`AppSpec::section` text).
+fn recorded_spec(app: &str, section: &str) -> Result<AppSpec> {
+    let table: toml::Table = section
+        .parse()
+        .map_err(|_| Error::msg(format!("[{app}] the recorded section is not valid TOML")))?;
+    let mut doc = toml::Table::new();
+    doc.insert(app.to_string(), toml::Value::Table(table));
+    infra_meta::app_spec("(the section last applied)", &doc, app)
 }
 
 /// Reconcile every app of `group`.
@@ -55,15 +107,31 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         deploy_root: &deploy_root,
         config_side,
         stop,
+        group_key: crate::pass::group_key(group),
     };
+    let state_dir = layout.state_dir();
+    let (m, to_remove) = members::members(
+        cfg,
+        group,
+        &meta,
+        &state_dir,
+        &ctx.group_key,
+        clock::now().seconds,
+    );
+    for app in &m.revived {
+        if let Err(e) = tombstone::remove(&state_dir, app) {
+            log::warn!("[{app}] {e}");
+        }
+    }
     let mut reports = Vec::new();
-    for app in &group.apps {
+    let stopped = |reports| GroupOutcome {
+        reports,
+        stopped: true,
+        deploy_failed,
+    };
+    for app in &m.visit {
         if stop.load(Ordering::Relaxed) {
-            return GroupOutcome {
-                reports,
-                stopped: true,
-                deploy_failed,
-            };
+            return stopped(reports);
         }
         crate::sdnotify::watchdog_tick();
         let spec = match &meta {
@@ -72,11 +140,81 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         };
         reports.push(reconcile_app(&ctx, app, spec));
     }
+    for (app, rec) in &to_remove {
+        if stop.load(Ordering::Relaxed) {
+            return stopped(reports);
+        }
+        reports.push(remove::remove(&ctx, app, rec));
+    }
+    reports.extend(left_alone(&ctx, &m, &meta));
+    for app in &m.expired {
+        if let Err(e) = tombstone::remove(&state_dir, app) {
+            log::warn!("[{app}] {e}");
+        }
+    }
+    let dropped = m.expired.iter().map(String::as_str).chain(
+        // (a "*" group that reads its file again drops the table that said it could not)
+        (group.apps.iter().any(|a| a == ALL_SECTIONS) && meta.is_ok()).then_some(ALL_SECTIONS),
+    );
+    for name in dropped {
+        reports.push(AppReport {
+            name: name.into(),
+            config: ctx.config_side.clone(),
+            app: not_checked(),
+            commands: Commands::NothingRan,
+            safety: Safety {
+                removal: Some(Removal::Expired),
+                ..Safety::default()
+            },
+        });
+    }
     GroupOutcome {
         reports,
         stopped: false,
         deploy_failed,
     }
+}
+
+/// Reports of what a group cannot visit: apps kept by the empty-file guard, sections whose
+/// name cannot be an app name, a `"*"` group whose file cannot be read.
+fn left_alone(ctx: &Ctx, m: &crate::prune::Members, meta: &deploy::Meta) -> Vec<AppReport> {
+    let failed = |name: &str, why: String| AppReport {
+        name: name.into(),
+        config: Updation {
+            ok: false,
+            git_status: why,
+            ..ctx.config_side.clone()
+        },
+        app: not_checked(),
+        commands: Commands::NothingRan,
+        safety: Safety::default(),
+    };
+    let file = meta
+        .as_ref()
+        .map(|(f, _)| f.as_str())
+        .unwrap_or("infra_meta.toml");
+    let mut out = Vec::new();
+    if !m.kept_empty.is_empty() {
+        log::warn!(
+            "{file} has no app at all: not removing {} (set `allow_empty = true` at its top to remove every app)",
+            m.kept_empty.join(", ")
+        );
+    }
+    for app in m.kept_empty.iter().filter(|a| !m.visit.contains(a)) {
+        out.push(failed(app, format!(
+            "{file} has no app at all: [{app}] is not removed; set `allow_empty = true` at the top of the file to remove every app"
+        )));
+    }
+    for (name, why) in &m.bad_names {
+        out.push(failed(
+            name,
+            format!("{file}: section name {why}; rename the section (it becomes a file name)"),
+        ));
+    }
+    if let (true, Err(e)) = (m.unreadable_all, meta) {
+        out.push(failed(ALL_SECTIONS, e.to_string()));
+    }
+    out
 }
 
 /// observe → plan → apply for one app.
@@ -92,6 +230,7 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
             },
             app: not_checked(),
             commands: Commands::NothingRan,
+            safety: Safety::default(),
         }
     };
     let spec = match spec.and_then(|s| gate::pinned(ctx.cfg, s)) {
@@ -101,40 +240,56 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
     for w in &spec.warnings {
         log::warn!("{w}");
     }
+    // An update cut short (SIGKILL, power loss) is put back before anything else.
+    if let Some(failed) = rollback::recover(ctx, app, &ctx.config_side) {
+        return failed;
+    }
     let applied_dir = ctx.layout.applied_dir();
+    let state_dir = ctx.layout.state_dir();
     let seen = match observe::observe(ctx.deploy_root, &spec, &applied_dir, app) {
         Ok(o) => o,
         Err(e) => return config_failed(&e),
     };
     let decision = plan::decide(&seen.facts, &spec.section);
+    let refused = quarantine::read(&state_dir, app);
+    let quarantined = refused.as_ref().is_some_and(|r| {
+        crate::rollback::is_quarantined(Some(&r.fingerprint), &rollback::fingerprint(ctx, &spec))
+    });
+    let holds = Holds {
+        quarantined,
+        paused_by_key: spec.safe.paused,
+        ..device_holds(ctx, app, &spec)
+    };
+    let gate = plan::gate(&decision, &holds);
+    if gate != Gate::Go {
+        return hold::report(ctx, app, &spec, &seen, gate, &decision, refused);
+    }
+    if refused.is_some() {
+        // Another section than the refused one goes ahead: the quarantine is over.
+        if let Err(e) = quarantine::remove(&state_dir, app) {
+            log::warn!("[{app}] {e}");
+        }
+    }
     if let Decision::Update(reasons) = decision {
         let why: Vec<String> = reasons.iter().map(ToString::to_string).collect();
         log::info!("[{app}] updating: {}", why.join("; "));
-        let hook = HookContext {
-            infra: ctx.cfg.infra_name.clone(),
-            app: app.to_string(),
-            commit: seen
-                .facts
-                .desired
-                .map_or_else(|| spec.code_commit_hash.clone(), |id| id.to_string()),
-            previous_commit: seen.facts.head.map(|id| id.to_string()),
+        let before = apply::Before {
+            head: seen.facts.head,
+            applied: seen.facts.applied.clone(),
             reason: why.join("; "),
         };
         drop(seen);
-        return apply::apply(
-            ctx,
-            app,
-            &spec,
-            ctx.config_side.clone(),
-            &applied_dir,
-            &hook,
-        );
+        return apply::apply(ctx, app, &spec, ctx.config_side.clone(), before);
     }
     if decision == Decision::Adopt {
         log::info!("[{app}] in sync; adopting its current infra_meta section as applied");
         if let Err(e) = state::write(&applied_dir, app, &Record::Applied(spec.section.clone())) {
             log::warn!("[{app}] {e}");
         }
+        ctx.remember_deployed(app, &spec);
+    } else if ctx.cfg.prune && !deployed::exists(&state_dir, app) {
+        // Applied by an earlier version, before prune was on: record it once now.
+        ctx.remember_deployed(app, &spec);
     }
     let changed = seen.changed_count();
     AppReport {
@@ -145,6 +300,7 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
             .as_ref()
             .map_or_else(not_checked, |r| code_updation(r, true, None, changed)),
         commands: Commands::NothingRan,
+        safety: Safety::default(),
     }
 }
 

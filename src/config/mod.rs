@@ -11,6 +11,9 @@ use crate::url;
 /// Default location when neither `--config` nor `$GITOPS_AGENT_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/gitops-agent/config.toml";
 const MAX_NAME_LEN: usize = 128;
+/// The `[applications]` key whose group is every section of this infra's infra_meta.toml
+/// (SPEC §12).
+pub const ALL_SECTIONS: &str = "*";
 
 /// A validated agent config.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +42,10 @@ pub struct AgentConfig {
     pub apps: Vec<AppRef>,
     /// Things worth a log line that do not stop the agent (unknown keys).
     pub warnings: Vec<String>,
+    /// SPEC §12: the device's default `update_windows` (an app's own list replaces it).
+    pub update_windows: Vec<crate::windows::Window>,
+    /// SPEC §12: remove apps whose section is gone (opt-in).
+    pub prune: bool,
 }
 
 /// One line of `[applications]`: the app name and where its deploy config lives.
@@ -73,6 +80,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "allowed_signers",
     "trusted_pgp_keys",
     "applications",
+    "update_windows",
+    "prune",
 ];
 
 /// Read and validate the config at `path`. Every error is `Kind::Config` (exit 2).
@@ -191,6 +200,23 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
             )),
         }
     };
+    let update_windows = match table.get("update_windows") {
+        None => Vec::new(),
+        Some(v) => crate::infra_meta::window_list(v).map_err(|why| err("update_windows", &why))?,
+    };
+    let prune = match table.get("prune") {
+        None => false,
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(v) => {
+            return Err(err(
+                "prune",
+                &format!(
+                    "must be true or false, found {}; e.g. `prune = true`",
+                    show(v)
+                ),
+            ))
+        }
+    };
     let ssh_key = opt_path("ssh_key")?;
     if let (Some(cmd), Some(_)) = (&ssh_command, &ssh_key) {
         if !crate::git::transport::ssh::takes_key(cmd) {
@@ -266,6 +292,8 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         trusted_keys: None,
         apps,
         warnings,
+        update_windows,
+        prune,
     })
 }
 
@@ -379,204 +407,4 @@ fn show(v: &toml::Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(text: &str) -> Result<AgentConfig> {
-        parse(Path::new("/etc/gitops-agent/config.toml"), text.as_bytes())
-    }
-
-    #[test]
-    fn minimal_config_gets_defaults() {
-        let c =
-            p("infra_name = \"edge-17\"\n[applications]\nweb = \"git@h:o/d.git@prod\"\n").unwrap();
-        assert_eq!(c.interval, Duration::from_secs(300));
-        assert_eq!(c.retention_days, 30);
-        assert_eq!(c.network_timeout, Duration::from_secs(60));
-        assert_eq!(c.command_timeout, Duration::from_secs(1800));
-        assert_eq!(c.heartbeat_hours, 24);
-        assert_eq!(c.splay, Duration::ZERO);
-        assert_eq!(
-            c.apps,
-            vec![AppRef {
-                name: "web".into(),
-                url: "git@h:o/d.git".into(),
-                branch: "prod".into()
-            }]
-        );
-        assert!(c.warnings.is_empty());
-    }
-
-    #[test]
-    fn groups_share_url_and_branch() {
-        let c = p(r#"infra_name = "x"
-[applications]
-a = "https://h/o/d.git@main"
-b = "https://tok@h/o/d@main"
-c = "https://h/o/d.git@dev"
-"#)
-        .unwrap();
-        let g = c.groups();
-        assert_eq!(g.len(), 2);
-        assert_eq!(g[0].apps, vec!["a", "b"]);
-        assert_eq!(g[1].apps, vec!["c"]);
-    }
-
-    #[test]
-    fn errors_name_file_and_key() {
-        for (text, key) in [
-            ("interval = 5", "infra_name"),
-            ("infra_name = 3", "infra_name"),
-            ("infra_name = \"\"", "infra_name"),
-            ("infra_name = \"a/b\"", "infra_name"),
-            ("infra_name = \"..\"", "infra_name"),
-            ("infra_name = \"a\\u0007\"", "infra_name"),
-            ("infra_name = \"x\"\ninterval = 0", "interval"),
-            ("infra_name = \"x\"\ninterval = -5", "interval"),
-            ("infra_name = \"x\"\ninterval = \"300\"", "interval"),
-            (
-                "infra_name = \"x\"\nmonitoring_history_retention_days = -1",
-                "monitoring_history_retention_days",
-            ),
-            (
-                "infra_name = \"x\"\nnetwork_timeout = 1.5",
-                "network_timeout",
-            ),
-            ("infra_name = \"x\"\nssh_key = \"id_rsa\"", "ssh_key"),
-            (
-                "infra_name = \"x\"\nssh_command = \"/opt/my-wrapper\"\nssh_key = \"/k\"",
-                "ssh_key",
-            ),
-            (
-                "infra_name = \"x\"\nheartbeat_hours = -1",
-                "heartbeat_hours",
-            ),
-            (
-                "infra_name = \"x\"\nheartbeat_hours = \"24\"",
-                "heartbeat_hours",
-            ),
-            (
-                "infra_name = \"x\"\nheartbeat_hours = 1000000",
-                "heartbeat_hours",
-            ),
-            ("infra_name = \"x\"\nsplay = -5", "splay"),
-            ("infra_name = \"x\"\nsplay = 2.5", "splay"),
-            (
-                "infra_name = \"x\"\nallowed_signers = \"signers\"",
-                "allowed_signers",
-            ),
-            (
-                "infra_name = \"x\"\ntrusted_pgp_keys = 3",
-                "trusted_pgp_keys",
-            ),
-            ("infra_name = \"x\"\napplications = 3", "applications"),
-            (
-                "infra_name = \"x\"\n[applications]\nweb = 3",
-                "applications.web",
-            ),
-            (
-                "infra_name = \"x\"\n[applications]\nweb = { config_url = \"u\" }",
-                "applications.web",
-            ),
-            (
-                "infra_name = \"x\"\n[applications]\n\"../w\" = \"u@b\"",
-                "applications.../w",
-            ),
-        ] {
-            let e = p(text).unwrap_err().to_string();
-            assert!(
-                e.starts_with("/etc/gitops-agent/config.toml: key `"),
-                "{text}: {e}"
-            );
-            assert!(e.contains(&format!("`{key}`")), "{text}: {e}");
-        }
-        assert!(
-            p("infra_name = \"x\"\n[applications]\nweb = { config_url = \"u\" }")
-                .unwrap_err()
-                .to_string()
-                .contains("NAME = \"<deploy repo url>@<branch>\"")
-        );
-        assert!(p(&format!("infra_name = \"{}\"", "a".repeat(500)))
-            .unwrap_err()
-            .to_string()
-            .contains("under"));
-    }
-
-    #[test]
-    fn fleet_keys_heartbeat_and_splay() {
-        let c = p("infra_name = \"x\"\nheartbeat_hours = 0\nsplay = 30\n").unwrap();
-        assert_eq!(c.heartbeat_hours, 0);
-        assert_eq!(c.splay, Duration::from_secs(30));
-        assert_eq!(
-            c.warnings.len(),
-            1,
-            "only the missing [applications]: {:?}",
-            c.warnings
-        );
-    }
-
-    #[test]
-    fn bad_toml_and_bad_utf8_name_the_file() {
-        let e = p("infra_name = ").unwrap_err().to_string();
-        assert!(
-            e.contains("config.toml: invalid TOML") && e.contains("line 1"),
-            "{e}"
-        );
-        let e = parse(Path::new("/c.toml"), b"infra_name = \"\xff\"")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("/c.toml: not valid UTF-8"), "{e}");
-    }
-
-    #[test]
-    fn unknown_keys_warn() {
-        let c = p("infra_name = \"x\"\nfuture_knob = 1\n").unwrap();
-        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings); // unknown key + no applications
-        assert!(c.warnings[0].contains("future_knob"));
-    }
-
-    #[test]
-    fn trust_key_files_are_read_by_load_and_their_errors_are_config_errors() {
-        let dir = std::env::temp_dir().join(format!("gitops-cfg-trust-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let cfg = dir.join("config.toml");
-        let signers = dir.join("allowed_signers");
-        let write = |extra: &str| {
-            std::fs::write(
-                &cfg,
-                format!("infra_name = \"x\"\n{extra}\n[applications]\n"),
-            )
-            .unwrap()
-        };
-        write(&format!("allowed_signers = \"{}\"", signers.display()));
-        let e = load(&cfg).unwrap_err();
-        assert_eq!(e.kind(), Kind::Config);
-        assert!(
-            e.to_string().contains(&signers.display().to_string()),
-            "{e}"
-        );
-        std::fs::write(
-            &signers,
-            "dev@x ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOxLzq0WUzTbDampfu9o8/NMe+U4VSC/f4HdzLNmjuig\n",
-        )
-        .unwrap();
-        let c = load(&cfg).unwrap();
-        assert!(c.verifying());
-        assert_eq!(c.trusted_keys.as_ref().map(|k| k.ssh.len()), Some(1));
-        write("trusted_pgp_keys = \"/nonexistent/keys.asc\"");
-        let e = load(&cfg).unwrap_err();
-        assert_eq!(e.kind(), Kind::Config);
-        assert!(e.to_string().contains("/nonexistent/keys.asc"), "{e}");
-        write("");
-        assert!(!load(&cfg).unwrap().verifying());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn secrets_in_app_urls_are_not_echoed() {
-        let e = p("infra_name = \"x\"\n[applications]\nweb = \"https://u:sekret@h/o/d@\"")
-            .unwrap_err()
-            .to_string();
-        assert!(!e.contains("sekret"), "{e}");
-    }
-}
+mod tests;

@@ -1,10 +1,19 @@
 //! The agent's own memory under `$GITOPS_AGENT_HOME/state`: per app, the infra_meta section
 //! last applied successfully, or that the last apply failed (the fifth drift trigger and the
-//! retry of a failed apply, SPEC §5). The record's encoding on disk lives here only.
+//! retry of a failed apply, SPEC §5); and the records of SPEC §12 in their own modules. Every
+//! record's encoding on disk lives here only; every file is written atomically, 0600, in a
+//! 0700 folder.
 
+pub mod deployed;
+pub mod paused;
+pub mod quarantine;
+pub mod snapshot;
+pub mod tombstone;
+
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
-use crate::error::Result;
+use crate::error::{Context, Result};
 use crate::layout;
 
 /// What the agent remembers of an app's last apply.
@@ -36,6 +45,68 @@ pub fn write(dir: &Path, app: &str, record: &Record) -> Result<()> {
         encode(record).as_bytes(),
         Some(0o600),
     )
+}
+
+/// Forget `app`'s record (the app was pruned).
+pub fn remove(dir: &Path, app: &str) -> Result<()> {
+    remove_file(&layout::applied_record(dir, app))
+}
+
+/// Create `dir` (and its parents) as a private folder of the agent.
+pub(crate) fn private_dir(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("create {}", dir.display()))
+}
+
+/// Write a TOML record atomically (0600, folder 0700).
+pub(crate) fn write_table(path: &Path, table: &toml::Table) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        private_dir(dir)?;
+    }
+    let text = toml::to_string(table).unwrap_or_default();
+    crate::atomic::write(path, text.as_bytes(), Some(0o600))
+}
+
+/// A TOML record; `None` when missing or unreadable (an unreadable record counts as none).
+pub(crate) fn read_table(path: &Path) -> Option<toml::Table> {
+    std::fs::read_to_string(path).ok()?.parse().ok()
+}
+
+/// Remove a file; one already gone is fine.
+pub(crate) fn remove_file(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(crate::error::Error::msg(
+            format!("remove {}: {e}", path.display()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The app names of the `*.toml` records in `dir`, sorted.
+pub(crate) fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".toml").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn decode(text: String) -> Record {
