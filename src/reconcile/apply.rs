@@ -27,8 +27,9 @@ pub(super) fn apply(
     // A clone of another repo (origin guard) is never touched: fail before any hook runs,
     // or every pass would stop and start the service for nothing.
     if spec.code_local_path.join(".git").exists() {
-        // (open_or_init, not open_clone: this is the write path, interrupted state is repaired)
-        if let Err(e) = repo::open_or_init(&spec.code_local_path, &spec.code_url) {
+        // (open_or_init_code, not open_clone: this is the write path, interrupted state is
+        // repaired; the ownership gate applies to both)
+        if let Err(e) = repo::open_or_init_code(&spec.code_local_path, &spec.code_url) {
             log::error!("[{app}] {e}");
             return AppReport {
                 name: app.into(),
@@ -68,7 +69,7 @@ pub(super) fn apply(
         Ok(r) => code_updation(&r, true, None, None),
         Err(e) => {
             log::error!("[{app}] {e}");
-            match repo::open_or_init(&spec.code_local_path, &spec.code_url) {
+            match repo::open_or_init_code(&spec.code_local_path, &spec.code_url) {
                 Ok(r) => code_updation(&r, false, Some(&e), None),
                 Err(_) => Updation {
                     ok: false,
@@ -112,7 +113,7 @@ fn sync_code(spec: &AppSpec, net: &NetOptions, stop: &AtomicBool) -> Result<gix:
             log::warn!("{e}");
         }
     }
-    let code = repo::open_or_init(dir, &spec.code_url)?;
+    let code = repo::open_or_init_code(dir, &spec.code_url)?;
     let desired = match repo::resolve_commit(&code, &spec.code_commit_hash) {
         Some(id) => id,
         None => {
