@@ -17,6 +17,7 @@ pub mod lock;
 pub mod metrics;
 pub mod monitoring;
 pub mod pass;
+pub mod paths;
 pub mod plan;
 pub mod procgroup;
 pub mod prune;

@@ -2,7 +2,7 @@
 //! post command, then the record `plan::record_after_apply` asks for. Every failure ends
 //! up in the app's report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use super::{code_updation, Ctx};
@@ -13,7 +13,7 @@ use crate::hook_env::HookContext;
 use crate::infra_meta::AppSpec;
 use crate::report::{AppReport, Commands, Updation};
 use crate::state::Record;
-use crate::{files, hooks, plan, state, url};
+use crate::{files, hooks, paths, plan, state, url};
 
 /// Apply `spec` to `app`; `config` is the deploy side of its report so far.
 pub(super) fn apply(
@@ -79,7 +79,7 @@ pub(super) fn apply(
             }
         }
     };
-    if let Err(e) = copy_config_files(ctx.deploy_root, spec) {
+    if let Err(e) = copy_config_files(ctx.deploy_root, spec, &ctx.code_folders) {
         log::error!("[{app}] {e}");
         config.ok = false;
         config.git_status = e.to_string();
@@ -141,18 +141,21 @@ fn sync_code(spec: &AppSpec, net: &NetOptions, stop: &AtomicBool) -> Result<gix:
     Ok(code)
 }
 
-/// Copy each config file whose `dst` differs from its `src`; a missing `src` is skipped
-/// (observing logged it).
-fn copy_config_files(deploy_root: &Path, spec: &AppSpec) -> Result<()> {
-    for cf in &spec.config_files {
+/// Copy each config file whose `dst` differs from its `src` (bytes or `mode`); a missing
+/// `src` is skipped (observing logged it). Each `dst` is judged again first (`paths`): the
+/// checkout just done may have brought a code repo's symlink on its way.
+fn copy_config_files(deploy_root: &Path, spec: &AppSpec, code_folders: &[PathBuf]) -> Result<()> {
+    for (i, cf) in spec.config_files.iter().enumerate() {
         let Some(src) = files::resolve_src(deploy_root, &cf.src)? else {
             continue;
         };
-        if files::same_bytes(&src, &cf.dst) {
+        paths::check_dst(&cf.dst, code_folders)
+            .map_err(|e| e.context(format!("key `config_files[{i}].dst`")))?;
+        if files::same_bytes(&src, &cf.dst) && files::mode_matches(&cf.dst, cf.mode) {
             continue;
         }
         let bytes = std::fs::read(&src).with_context(|| format!("read {}", src.display()))?;
-        files::atomic_write(&cf.dst, &bytes)
+        crate::atomic::write(&cf.dst, &bytes, cf.mode)
             .with_context(|| format!("copy {} to {}", cf.src, cf.dst.display()))?;
     }
     Ok(())

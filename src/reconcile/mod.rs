@@ -6,7 +6,7 @@ mod apply;
 mod deploy;
 mod observe;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::{AgentConfig, Group};
@@ -37,6 +37,9 @@ struct Ctx<'a> {
     deploy_root: &'a Path,
     config_side: Updation,
     stop: &'a AtomicBool,
+    /// Every code folder known on this device (`paths::known_code_folders`): no config
+    /// file is written through a symlink inside one.
+    code_folders: Vec<PathBuf>,
 }
 
 /// Reconcile every app of `group`.
@@ -47,6 +50,10 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
     let deploy_failed = !config_side.ok;
     // Resolved once per group: every config `src` is checked against it (symlinks included).
     let deploy_root = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+    let code_folders = crate::paths::known_code_folders(
+        meta.as_ref().ok().map(|(_, doc)| doc),
+        &layout.applied_dir(),
+    );
     let ctx = Ctx {
         cfg,
         layout,
@@ -54,6 +61,7 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         deploy_root: &deploy_root,
         config_side,
         stop,
+        code_folders,
     };
     let mut reports = Vec::new();
     for app in &group.apps {
@@ -99,6 +107,10 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
     };
     for w in &spec.warnings {
         log::warn!("{w}");
+    }
+    // Where the section would make the agent write, before anything of the app runs.
+    if let Err(e) = crate::paths::check_app(&spec, &ctx.code_folders, &ctx.layout.home) {
+        return config_failed(&e);
     }
     let applied_dir = ctx.layout.applied_dir();
     let seen = match observe::observe(ctx.deploy_root, &spec, &applied_dir, app) {
