@@ -116,7 +116,14 @@ fn show_on_disk(
     branch: &str,
 ) {
     let shown = crate::files::atomic_write(&dir.join(file), text.as_bytes()).and_then(|()| {
-        worktree::checkout_except(mon, head, HeadTarget::Branch(branch.to_string()), &[file])
+        // Only our own files reach the disk: other devices write to this branch (SPEC §10).
+        crate::git::sparse::checkout_only(
+            mon,
+            head,
+            HeadTarget::Branch(branch.to_string()),
+            &[file, "README.md"],
+            &[file],
+        )
     });
     if let Err(e) = shown {
         log::warn!("{}: {e}", dir.display());
