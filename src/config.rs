@@ -24,6 +24,8 @@ pub struct AgentConfig {
     pub ssh_command: Option<String>,
     pub ssh_key: Option<PathBuf>,
     pub https_password_file: Option<PathBuf>,
+    /// Hosts besides the deploy repos' that may get `https_password_file` (lowercase).
+    pub https_credential_hosts: Vec<String>,
     pub https_ca_file: Option<PathBuf>,
     /// `[applications]`, sorted by app name.
     pub apps: Vec<AppRef>,
@@ -57,6 +59,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ssh_command",
     "ssh_key",
     "https_password_file",
+    "https_credential_hosts",
     "https_ca_file",
     "applications",
 ];
@@ -169,6 +172,8 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
     let ssh_key = opt_path("ssh_key")?;
     let https_password_file = opt_path("https_password_file")?;
     let https_ca_file = opt_path("https_ca_file")?;
+    let https_credential_hosts = host_list(&table, "https_credential_hosts")
+        .map_err(|why| err("https_credential_hosts", &why))?;
 
     let mut apps = Vec::new();
     match table.get("applications") {
@@ -223,6 +228,7 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         ssh_command,
         ssh_key,
         https_password_file,
+        https_credential_hosts,
         https_ca_file,
         apps,
         warnings,
@@ -262,8 +268,26 @@ impl AgentConfig {
             ssh_command: self.ssh_command.clone(),
             ssh_key: self.ssh_key.clone(),
             https_password_file: self.https_password_file.clone(),
+            credential_hosts: self.credential_hosts(),
             https_ca_file: self.https_ca_file.clone(),
         }
+    }
+
+    /// Where `https_password_file` may go: the hosts of the deploy repos in
+    /// `[applications]`, plus `https_credential_hosts` (lowercase, each once).
+    pub fn credential_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = Vec::new();
+        let deploy = self.apps.iter().filter_map(|a| {
+            gix::url::parse(gix::bstr::BStr::new(a.url.as_bytes()))
+                .ok()
+                .and_then(|u| u.host().map(str::to_ascii_lowercase))
+        });
+        for h in deploy.chain(self.https_credential_hosts.iter().cloned()) {
+            if !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+        hosts
     }
 }
 
@@ -294,6 +318,33 @@ pub fn check_name(name: &str) -> std::result::Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A list of host names (`["git.example.com"]`), lowercase.
+fn host_list(table: &toml::Table, key: &str) -> std::result::Result<Vec<String>, String> {
+    let bad = |what: String| {
+        format!("{what}; write host names only, e.g. `{key} = [\"git.example.com\"]`")
+    };
+    match table.get(key) {
+        None => Ok(Vec::new()),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                toml::Value::String(h)
+                    if !h.is_empty()
+                        && !h.contains(|c: char| c == '/' || c == '@' || c.is_whitespace()) =>
+                {
+                    Ok(h.to_ascii_lowercase())
+                }
+                toml::Value::String(h) => Err(bad(format!(
+                    "\"{}\" is not a host name",
+                    crate::text::clip(h)
+                ))),
+                other => Err(bad(format!("found {}", other.type_str()))),
+            })
+            .collect(),
+        Some(v) => Err(bad(format!("must be a list, found {}", v.type_str()))),
+    }
 }
 
 fn positive_int(table: &toml::Table, key: &str, default: u64) -> std::result::Result<u64, String> {
@@ -424,6 +475,29 @@ c = "https://h/o/d.git@dev"
             .unwrap_err()
             .to_string();
         assert!(e.contains("/c.toml: not valid UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn credential_hosts_are_the_deploy_hosts_and_the_listed_ones() {
+        let c = p(r#"infra_name = "x"
+https_credential_hosts = ["Code.Example.com", "git.example.com"]
+[applications]
+a = "https://tok@Git.Example.com/o/d.git@main"
+b = "git@ssh.example.com:o/d.git"
+"#)
+        .unwrap();
+        assert_eq!(
+            c.net_options().credential_hosts,
+            ["git.example.com", "ssh.example.com", "code.example.com"]
+        );
+        for bad in ["\"h\"", "[\"https://h\"]", "[\"u@h\"]", "[\"\"]", "[3]"] {
+            let e = p(&format!(
+                "infra_name = \"x\"\nhttps_credential_hosts = {bad}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("key `https_credential_hosts`"), "{bad}: {e}");
+        }
     }
 
     #[test]

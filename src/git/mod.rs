@@ -29,8 +29,12 @@ pub struct NetOptions {
     pub ssh_command: Option<String>,
     /// A private key for ssh remotes (`-i <key>`), used when `ssh_command` is unset.
     pub ssh_key: Option<std::path::PathBuf>,
-    /// File holding the https password/token, used when the url carries none.
+    /// File holding the https password/token, used when the url carries none, and only
+    /// over https to `credential_hosts`.
     pub https_password_file: Option<std::path::PathBuf>,
+    /// Hosts (lowercase) `https_password_file` may be sent to: the deploy repos' hosts and
+    /// `https_credential_hosts` (SPEC §10).
+    pub credential_hosts: Vec<String>,
     /// Extra PEM CA bundle for https remotes.
     pub https_ca_file: Option<std::path::PathBuf>,
 }
@@ -42,6 +46,7 @@ impl Default for NetOptions {
             ssh_command: None,
             ssh_key: None,
             https_password_file: None,
+            credential_hosts: Vec::new(),
             https_ca_file: None,
         }
     }

@@ -119,7 +119,7 @@ impl Exchange {
             ),
             401 => (
                 io::ErrorKind::PermissionDenied,
-                "authentication required: give a token in https_password_file or in the url".to_string(),
+                "authentication required: give a token in the url, or in https_password_file (sent only over https, to the deploy repos' hosts and those in https_credential_hosts)".to_string(),
             ),
             403 => (
                 io::ErrorKind::PermissionDenied,

@@ -7,8 +7,9 @@
 //!   preemptively as `Authorization: Basic` on every request. gix never sees them: the url
 //!   handed to gix-transport has its userinfo removed, so it cannot echo into gix errors, and
 //!   a 401 is reported as a plain error rather than `PermissionDenied`, so gix never starts
-//!   its credential-helper machinery (no `git credential` process, no prompt). Credentials are
-//!   sent over plain `http://` too when configured (as git does); use https for real secrets.
+//!   its credential-helper machinery (no `git credential` process, no prompt). The password
+//!   file goes only over https to the deploy repos' hosts and `https_credential_hosts`; a
+//!   url's own userinfo goes to its host, over plain `http://` too, with a WARN line.
 //! - **TLS roots**: the bundled webpki roots, plus the system CA bundle when the image has one,
 //!   plus `https_ca_file` (PEM) for private CAs.
 //! - **proxy**: `https_proxy`/`HTTPS_PROXY`, `http_proxy`, `all_proxy`/`ALL_PROXY`, minus
@@ -151,8 +152,9 @@ impl Ureq {
         }
         let authorization =
             basic_auth(url, net).with_context(|| format!("credentials for {shown}"))?;
+        // Only a url's own userinfo can get here (the password file never goes over http).
         if authorization.is_some() && !https {
-            log::debug!("http: sending credentials without TLS to {shown}");
+            log::warn!("http: sending the credentials of the url without TLS to {shown}: anyone on the way can read them; use https");
         }
         Ok(Ureq {
             agent: builder.build(),
