@@ -20,6 +20,8 @@ pub struct AgentConfig {
     pub interval: Duration,
     pub retention_days: u64,
     pub network_timeout: Duration,
+    /// Bound on a whole fetch or push (SPEC §10).
+    pub transfer_timeout: Duration,
     pub command_timeout: Duration,
     pub ssh_command: Option<String>,
     pub ssh_key: Option<PathBuf>,
@@ -55,6 +57,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "interval",
     "monitoring_history_retention_days",
     "network_timeout",
+    "transfer_timeout",
     "command_timeout",
     "ssh_command",
     "ssh_key",
@@ -146,6 +149,8 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
     };
     let network_timeout =
         positive_int(&table, "network_timeout", 60).map_err(|why| err("network_timeout", &why))?;
+    let transfer_timeout = positive_int(&table, "transfer_timeout", 3600)
+        .map_err(|why| err("transfer_timeout", &why))?;
     let command_timeout = positive_int(&table, "command_timeout", 1800)
         .map_err(|why| err("command_timeout", &why))?;
     let opt_string = |key: &str| -> Result<Option<String>> {
@@ -224,6 +229,7 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         interval: Duration::from_secs(interval),
         retention_days,
         network_timeout: Duration::from_secs(network_timeout),
+        transfer_timeout: Duration::from_secs(transfer_timeout),
         command_timeout: Duration::from_secs(command_timeout),
         ssh_command,
         ssh_key,
@@ -265,6 +271,7 @@ impl AgentConfig {
     pub fn net_options(&self) -> crate::git::NetOptions {
         crate::git::NetOptions {
             timeout: self.network_timeout,
+            transfer_timeout: self.transfer_timeout,
             ssh_command: self.ssh_command.clone(),
             ssh_key: self.ssh_key.clone(),
             https_password_file: self.https_password_file.clone(),
@@ -383,6 +390,7 @@ mod tests {
         assert_eq!(c.interval, Duration::from_secs(300));
         assert_eq!(c.retention_days, 30);
         assert_eq!(c.network_timeout, Duration::from_secs(60));
+        assert_eq!(c.transfer_timeout, Duration::from_secs(3600));
         assert_eq!(c.command_timeout, Duration::from_secs(1800));
         assert_eq!(
             c.apps,

@@ -150,3 +150,202 @@ fn password_file_goes_only_to_deploy_hosts_over_https_and_userinfo_only_to_its_h
         "{tls_seen}"
     );
 }
+
+/// A git:// server on 127.0.0.1 that answers every request with a ref advertisement of one
+/// pkt-line per second, for ever. Returns its port.
+fn trickling_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 1024];
+                let _ = conn.read(&mut request);
+                for i in 0u64.. {
+                    let oid = format!("{:040x}", i + 1);
+                    let line = if i == 0 {
+                        format!("{oid} HEAD\0side-band-64k ofs-delta\n")
+                    } else {
+                        format!("{oid} refs/heads/t{i}\n")
+                    };
+                    let pkt = format!("{:04x}{line}", line.len() + 4);
+                    if conn.write_all(pkt.as_bytes()).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Run the agent once, killing it after `limit` (so a test of today's code ends too).
+fn once_within(
+    s: &Scenario,
+    env: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> (common::scenario::Run, std::time::Duration) {
+    let t0 = std::time::Instant::now();
+    let mut cmd = s.agent();
+    cmd.arg("--once")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let took = t0.elapsed();
+    (child.wait_with_output().unwrap().into(), took)
+}
+
+/// A server trickling one ref line a second keeps every single read alive: only a bound on
+/// the whole transfer ends it. Two contacts (deploy branch, monitoring branch).
+#[test]
+fn trickling_git_server_fails_its_group_within_twice_the_transfer_timeout() {
+    let mut s = Scenario::new();
+    s.deploy_url = format!("git://127.0.0.1:{}/deploy.git", trickling_server());
+    s.config_extra = "network_timeout = 20\ntransfer_timeout = 3\n".into();
+    s.agent_config(&["web"]);
+    let (run, took) = once_within(&s, &[], std::time::Duration::from_secs(60));
+    run.expect_code(1);
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "took {took:?}:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("transfer_timeout (3 s)"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Run the agent once as systemd would with `WatchdogSec=1` (a NOTIFY_SOCKET datagram
+/// socket here, WATCHDOG_USEC set) and return its run and when each WATCHDOG=1 came.
+fn once_under_watchdog(s: &Scenario) -> (common::scenario::Run, Vec<std::time::Instant>) {
+    let sock_path = s.path().join("notify.sock");
+    let _ = std::fs::remove_file(&sock_path);
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    let pings = Arc::new(Mutex::new(Vec::new()));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listener = {
+        let (pings, done) = (pings.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(n) = sock.recv(&mut buf) {
+                    if &buf[..n] == b"WATCHDOG=1" {
+                        pings.lock().unwrap().push(std::time::Instant::now());
+                    }
+                }
+            }
+        })
+    };
+    let (run, _) = once_within(
+        s,
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+        std::time::Duration::from_secs(60),
+    );
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    listener.join().unwrap();
+    let pings = pings.lock().unwrap().clone();
+    (run, pings)
+}
+
+/// The longest time between two pings: at most WATCHDOG_USEC/2 (0.5 s) is asked for; allow
+/// twice that for a loaded machine.
+fn assert_fed(pings: &[std::time::Instant], at_least: usize, log: &str) {
+    assert!(pings.len() >= at_least, "{} pings:\n{log}", pings.len());
+    let worst = pings
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    assert!(
+        worst <= std::time::Duration::from_millis(1000),
+        "the watchdog went {worst:?} without a ping ({} pings)",
+        pings.len()
+    );
+}
+
+/// Under systemd with `WatchdogSec=`, a long fetch must not starve the watchdog: WATCHDOG=1
+/// arrives at least every WATCHDOG_USEC/2 while the transfer runs.
+#[test]
+fn watchdog_is_fed_during_a_long_transfer() {
+    let mut s = Scenario::new();
+    s.deploy_url = format!("git://127.0.0.1:{}/deploy.git", trickling_server());
+    s.config_extra = "network_timeout = 20\ntransfer_timeout = 4\n".into();
+    s.agent_config(&["web"]);
+    let (run, pings) = once_under_watchdog(&s);
+    run.expect_code(1);
+    assert_fed(&pings, 8, &run.stderr);
+}
+
+/// The same during a hook that takes its time (a service that starts slowly).
+#[test]
+fn watchdog_is_fed_during_a_long_hook() {
+    let s = Scenario::new();
+    s.one_app("sleep 3");
+    let (run, pings) = once_under_watchdog(&s);
+    run.expect_code(0);
+    assert_fed(&pings, 5, &run.stderr);
+}
+
+/// A git:// server whose ref advertisement never ends, sent as fast as the socket takes it.
+fn flooding_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 1024];
+                let _ = conn.read(&mut request);
+                let long = "x".repeat(60_000);
+                for i in 0u64.. {
+                    let oid = format!("{:040x}", i + 1);
+                    let line = if i == 0 {
+                        format!("{oid} HEAD\0side-band-64k ofs-delta\n")
+                    } else {
+                        format!("{oid} refs/heads/{long}{i}\n")
+                    };
+                    let pkt = format!("{:04x}{line}", line.len() + 4);
+                    if conn.write_all(pkt.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Whatever a server sends is held in bounded memory: an advertisement past 64 MiB ends
+/// the fetch (the agent's peak memory stays far below what the server sent).
+#[test]
+fn endless_ref_advertisement_is_refused_past_64_mib() {
+    let mut s = Scenario::new();
+    s.deploy_url = format!("git://127.0.0.1:{}/deploy.git", flooding_server());
+    s.agent_config(&["web"]);
+    let (run, _) = once_within(&s, &[], std::time::Duration::from_secs(120));
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("more than 64 MiB of refs"),
+        "{}",
+        run.stderr
+    );
+}

@@ -25,6 +25,8 @@ use std::time::Duration;
 pub struct NetOptions {
     /// Bound on any single network operation (connect, and each read/write).
     pub timeout: Duration,
+    /// Bound on a whole fetch or push, whatever the server trickles (SPEC §10).
+    pub transfer_timeout: Duration,
     /// Program (with arguments) used for ssh remotes; `GIT_SSH_COMMAND` semantics.
     pub ssh_command: Option<String>,
     /// A private key for ssh remotes (`-i <key>`), used when `ssh_command` is unset.
@@ -43,6 +45,7 @@ impl Default for NetOptions {
     fn default() -> Self {
         NetOptions {
             timeout: Duration::from_secs(60),
+            transfer_timeout: Duration::from_secs(3600),
             ssh_command: None,
             ssh_key: None,
             https_password_file: None,

@@ -6,6 +6,7 @@
 use std::io;
 
 use crate::error::{Error, Kind};
+use crate::git::transport::budget::Budget;
 use crate::git::transport::link::{io_error, Failure};
 use crate::url::redact;
 
@@ -21,6 +22,8 @@ pub struct Exchange {
     pub authorized: bool,
     pub timeout_secs: u64,
     pub failure: Failure,
+    /// The whole transfer's bound; the response body is charged to it.
+    pub budget: Budget,
 }
 
 /// The kind of an http status that is not a success: the server refused (redirects are
@@ -167,7 +170,12 @@ impl Exchange {
             source = err.source();
         }
         if matches!(io_kind, io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) {
-            detail = format!("{detail} (no answer within network_timeout = {timeout_secs}s)");
+            detail = match self.budget.check_time() {
+                Err(over) => over.to_string(),
+                Ok(()) => {
+                    format!("{detail} (no answer within network_timeout = {timeout_secs}s)")
+                }
+            };
         }
         if detail.contains("certificate") || detail.contains("UnknownIssuer") {
             detail = format!("{detail} (for a private CA, name its PEM file in https_ca_file)");
@@ -214,6 +222,7 @@ mod tests {
             authorized,
             timeout_secs: 5,
             failure: Failure::default(),
+            budget: Budget::unbounded(),
         }
     }
 

@@ -46,6 +46,7 @@ use self::auth::{basic_auth, proxy_basic_auth, Secret};
 use self::body::{header_lines, Body, Headers, Post, PostBody};
 use self::exchange::Exchange;
 pub use self::proxy::proxy_from_env;
+use super::budget::{Bounded, Budget};
 use super::link::{BoxedTransport, Failure};
 use crate::error::{Context, Error, Kind, Result};
 use crate::git::NetOptions;
@@ -65,18 +66,22 @@ pub fn connect_with_env(
     net: &NetOptions,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<BoxedTransport> {
-    open(url, version, net, env, &Failure::default())
+    let failure = Failure::default();
+    let budget = Budget::new(net.transfer_timeout, failure.clone());
+    open(url, version, net, env, &failure, &budget)
 }
 
-/// [`connect_with_env`], noting the kind of a failed request in `failure`.
+/// [`connect_with_env`], noting the kind of a failed request in `failure`, every response
+/// charged to `budget`.
 pub fn open(
     url: &gix::url::Url,
     version: Protocol,
     net: &NetOptions,
     env: impl Fn(&str) -> Option<String>,
     failure: &Failure,
+    budget: &Budget,
 ) -> Result<BoxedTransport> {
-    let client = Ureq::new(url, net, env, failure.clone())?;
+    let client = Ureq::new(url, net, env, failure.clone(), budget.clone())?;
     Ok(Box::new(connect_http(
         client,
         without_userinfo(url),
@@ -105,6 +110,8 @@ pub struct Ureq {
     timeout_secs: u64,
     /// Where a failed request notes its kind.
     failure: Failure,
+    /// The whole transfer's bound (`transfer_timeout`, bytes before the pack).
+    budget: Budget,
 }
 
 impl Ureq {
@@ -115,6 +122,7 @@ impl Ureq {
         net: &NetOptions,
         env: impl Fn(&str) -> Option<String>,
         failure: Failure,
+        budget: Budget,
     ) -> Result<Ureq> {
         let shown = redact(&url.to_bstring().to_string());
         let https = url.scheme == gix::url::Scheme::Https;
@@ -162,6 +170,7 @@ impl Ureq {
             proxy_authorization,
             timeout_secs: net.timeout.as_secs(),
             failure,
+            budget,
         })
     }
 
@@ -188,6 +197,13 @@ impl Ureq {
         if let Some(auth) = &self.proxy_authorization {
             req = req.set("Proxy-Authorization", &auth.0);
         }
+        // Near the end of transfer_timeout every wait of this request gets only what is
+        // left (ureq's deadline replaces the per-read bound, so only then).
+        let silence = std::time::Duration::from_secs(self.timeout_secs);
+        let left = self.budget.wait_bound(silence);
+        if left < silence {
+            req = req.timeout(left);
+        }
         req
     }
 
@@ -203,6 +219,7 @@ impl Ureq {
             authorized: self.authorization.is_some(),
             timeout_secs: self.timeout_secs,
             failure: self.failure.clone(),
+            budget: self.budget.clone(),
         }
     }
 }
@@ -227,7 +244,13 @@ impl Http for Ureq {
             .map_err(|e| gix::error::Error::from_error(e.to_io()))?;
         Ok(GetResponse {
             headers: Headers::answered(header_lines(&resp)),
-            body: Body::answered(BufReader::new(resp.into_reader()), self.failure.clone()),
+            body: Body::answered(
+                BufReader::new(Box::new(Bounded::new(
+                    resp.into_reader(),
+                    self.budget.clone(),
+                ))),
+                self.failure.clone(),
+            ),
         })
     }
 
