@@ -202,3 +202,35 @@ fn code_clone_owned_by_another_user_is_refused_naming_the_path() {
     assert!(status.contains("owned by uid 65534"), "{status}");
     assert!(!s.srv("web").join("b.txt").exists());
 }
+
+/// A person on the device runs `git commit -a` in the code clone (git holds `.git/index.lock`
+/// while the editor is open) just as the agent corrects drift: the lock is theirs, the
+/// agent leaves it (and tries again next pass), their commit goes through.
+#[test]
+fn a_persons_live_git_lock_in_a_code_clone_is_left_alone() {
+    let (s, _code) = installed();
+    let clone = s.srv("web");
+    fs::write(clone.join("app.txt"), "v1\nlocal fix\n").unwrap();
+    let mut person = common::git_command(&clone)
+        .args(["commit", "-a", "-q"])
+        .env("GIT_EDITOR", "sleep 6; echo person-commit >")
+        .spawn()
+        .unwrap();
+    let lock = clone.join(".git/index.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !lock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(lock.exists(), "git did not take its lock");
+    let run = s.once();
+    assert!(
+        lock.exists(),
+        "the agent removed a live lock:\n{}",
+        run.stderr
+    );
+    assert!(
+        person.wait().unwrap().success(),
+        "the person's commit failed"
+    );
+    assert_eq!(git(&clone, &["log", "-1", "--format=%s"]), "person-commit");
+}

@@ -67,7 +67,8 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
             return redo_init(dir, url, "no origin");
         }
         origin::check(dir, found.as_deref(), url)?;
-        // The caller holds the agent's pass lock: no writer of ours is running.
+        // The caller holds the agent's pass lock: no writer of ours is running; a person's
+        // live git in a code clone is left alone (`locks::verdict`).
         if let Err(e) = locks::remove_stale(repo.git_dir()) {
             log::warn!("{e}");
         }
