@@ -349,3 +349,31 @@ fn endless_ref_advertisement_is_refused_past_64_mib() {
         run.stderr
     );
 }
+
+/// A deploy repo over git:// (or http://) can be rewritten by anyone on the network path:
+/// without signature checks, every pass says so.
+#[test]
+fn cleartext_deploy_repo_without_signatures_warns_every_pass() {
+    let s = Scenario::with_daemon();
+    s.one_app("true");
+    for _ in 0..2 {
+        let run = s.once();
+        run.expect_code(0);
+        let warned = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("git:// without signature verification"))
+            .count();
+        assert_eq!(warned, 1, "{}", run.stderr);
+    }
+    // over https or ssh nothing to say: see the other tests' logs (file:// here)
+    let plain = Scenario::new();
+    plain.one_app("true");
+    let run = plain.once();
+    run.expect_code(0);
+    assert!(
+        !run.stderr.contains("without signature verification"),
+        "{}",
+        run.stderr
+    );
+}
