@@ -69,6 +69,11 @@ pub fn same_bytes(src: &Path, dst: &Path) -> bool {
     }
 }
 
+/// Whether `dst`'s permission bits are `mode` (always true when none is asked for).
+pub fn mode_matches(dst: &Path, mode: Option<u32>) -> bool {
+    mode.is_none_or(|m| fs::metadata(dst).is_ok_and(|md| md.mode() & 0o7777 == m))
+}
+
 /// Give `dir` (recursively, not following symlinks) to the agent's user when it belongs to
 /// another one, as the Python agent did: git refuses repositories owned by someone else.
 pub fn adopt_ownership(dir: &Path) -> Result<()> {

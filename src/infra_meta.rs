@@ -56,6 +56,9 @@ pub struct ConfigFile {
     pub src: String,
     /// Absolute path on the device.
     pub dst: PathBuf,
+    /// `mode = "0600"`: the permission bits of `dst`, new or existing (else an existing
+    /// file keeps its own, a new one gets 0644).
+    pub mode: Option<u32>,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -180,7 +183,22 @@ pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
                 check_src(&src).map_err(|why| err(&format!("{key}.src"), &why))?;
                 let dst = absolute_path(&field("dst")?)
                     .map_err(|why| err(&format!("{key}.dst"), &why))?;
-                config_files.push(ConfigFile { src, dst });
+                let mode = match t.get("mode") {
+                    None => None,
+                    Some(toml::Value::String(m)) => {
+                        Some(parse_mode(m).map_err(|why| err(&format!("{key}.mode"), &why))?)
+                    }
+                    Some(v) => {
+                        return Err(err(
+                            &format!("{key}.mode"),
+                            &format!(
+                                "must be an octal string like \"0600\", found {}",
+                                v.type_str()
+                            ),
+                        ))
+                    }
+                };
+                config_files.push(ConfigFile { src, dst, mode });
             }
         }
         Some(v) => {
@@ -360,6 +378,19 @@ fn absolute_path(p: &str) -> std::result::Result<PathBuf, String> {
     Ok(path.to_path_buf())
 }
 
+/// `"0600"` / `"600"` → 0o600: permission bits only (set-id and sticky bits are refused: a
+/// config file has no use for them).
+fn parse_mode(m: &str) -> std::result::Result<u32, String> {
+    let digits = m.strip_prefix('0').filter(|d| d.len() == 3).unwrap_or(m);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(mode),
+        _ => Err(format!(
+            "\"{}\" is not a file mode; write three octal digits, e.g. `mode = \"0600\"`",
+            crate::text::clip(m)
+        )),
+    }
+}
+
 /// `src` is relative and stays inside the repo (lexically; symlinks are checked on disk).
 fn check_src(src: &str) -> std::result::Result<(), String> {
     let path = Path::new(src);
@@ -422,7 +453,8 @@ command_timeout = 10
             s.config_files,
             vec![ConfigFile {
                 src: "edge/web.env".into(),
-                dst: "/srv/web/.env".into()
+                dst: "/srv/web/.env".into(),
+                mode: None,
             }]
         );
         assert_eq!(s.command_timeout, Some(Duration::from_secs(10)));
@@ -485,6 +517,37 @@ command_timeout = 10
         ] {
             let e = spec(&format!("{base}{extra}\n")).unwrap_err().to_string();
             assert!(e.starts_with(&format!("{F}: [web] key `{key}`")), "{extra}: {e}");
+        }
+    }
+
+    #[test]
+    fn config_file_mode_is_an_octal_string_of_permission_bits() {
+        let base = "[web]\ncode_url = \"u\"\ncode_commit_hash = \"c\"\ncode_local_path = \"/a\"\n";
+        for (m, want) in [("0600", 0o600), ("640", 0o640), ("0755", 0o755)] {
+            let s = spec(&format!(
+                "{base}config_files = [ {{ src = \"x\", dst = \"/e\", mode = \"{m}\" }} ]\n"
+            ))
+            .unwrap();
+            assert_eq!(s.config_files[0].mode, Some(want), "{m}");
+        }
+        for m in [
+            "\"4755\"",
+            "\"0o600\"",
+            "\"800\"",
+            "\"60\"",
+            "\"rw\"",
+            "600",
+            "\"+600\"",
+        ] {
+            let e = spec(&format!(
+                "{base}config_files = [ {{ src = \"x\", dst = \"/e\", mode = {m} }} ]\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.starts_with(&format!("{F}: [web] key `config_files[0].mode`")),
+                "{m}: {e}"
+            );
         }
     }
 

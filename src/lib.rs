@@ -19,6 +19,7 @@ pub mod lock;
 pub mod metrics;
 pub mod monitoring;
 pub mod pass;
+pub mod paths;
 pub mod pause;
 pub mod plan;
 pub mod procgroup;

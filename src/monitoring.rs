@@ -413,10 +413,12 @@ fn tree_with_files(
 /// it, the rest by checkout. Only a convenience: failures are logged.
 fn show_on_disk(b: &Branch<'_>, text: &str, head: ObjectId) {
     let shown = crate::files::atomic_write(&b.dir.join(&b.file), text.as_bytes()).and_then(|()| {
-        worktree::checkout_except(
+        // Only our own files reach the disk: other devices write to this branch (SPEC §10).
+        crate::git::sparse::checkout_only(
             &b.mon,
             head,
             HeadTarget::Branch(b.name.clone()),
+            &[b.file.as_str(), "README.md"],
             &[b.file.as_str()],
         )
     });

@@ -71,6 +71,12 @@ pub fn run(
             continue;
         }
         let shown = format!("{}@{}", url::redact(&group.url), group.branch);
+        // Every pass, until signature checks (SPEC §11) vouch for what such a remote sends.
+        if let Some(scheme) = url::cleartext_scheme(&group.url).filter(|_| !cfg.verifying()) {
+            log::warn!(
+                "{shown}: fetched over {scheme}:// without signature verification: anyone on the network path can change what this device runs as root; use https or ssh, or turn on signature checks (allowed_signers / trusted_pgp_keys)"
+            );
+        }
         let outcome = reconcile::group(cfg, layout, &group, stop);
         // (a table dropped from the feedback file is no app of this pass)
         summary.apps += outcome

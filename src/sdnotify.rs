@@ -31,20 +31,47 @@ pub fn watchdog_period() -> Option<Duration> {
     (usec > 0).then(|| Duration::from_micros(usec / 2))
 }
 
-/// WATCHDOG=1 from inside a long pass (between apps, while a hook runs), at most every few
-/// seconds: a hook may legitimately run for `command_timeout`, longer than `WatchdogSec`.
+/// WATCHDOG=1 from inside a long pass (between apps, while a hook runs): at most every few
+/// seconds, but at least every `WATCHDOG_USEC`/2 when systemd asked for less (a hook may
+/// legitimately run for `command_timeout`, longer than `WatchdogSec`). Transfers are fed
+/// by their own thread (`git::transport::budget`).
 pub fn watchdog_tick() {
     use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST: AtomicU64 = AtomicU64::new(0);
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return;
     }
+    let every = tick_interval(watchdog_period());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let last = LAST.load(Ordering::Relaxed);
-    if now.saturating_sub(last) >= 5 {
-        LAST.store(now, Ordering::Relaxed);
+        .map_or(0, |d| d.as_millis() as u64);
+    let last = LAST_MS.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= every.as_millis() as u64 {
+        LAST_MS.store(now, Ordering::Relaxed);
         notify("WATCHDOG=1");
+    }
+}
+
+/// How often `watchdog_tick` may ping: every 5 s, or every half watchdog period if shorter.
+fn tick_interval(period: Option<Duration>) -> Duration {
+    let most = Duration::from_secs(5);
+    period.map_or(most, |p| p.min(most))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_follow_a_short_watchdog_period() {
+        assert_eq!(tick_interval(None), Duration::from_secs(5));
+        assert_eq!(
+            tick_interval(Some(Duration::from_millis(500))),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            tick_interval(Some(Duration::from_secs(60))),
+            Duration::from_secs(5)
+        );
     }
 }

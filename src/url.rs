@@ -151,6 +151,20 @@ pub fn without_userinfo(url: &str) -> String {
     }
 }
 
+/// The scheme of `url` when it crosses the network without any integrity (`git`, `http`):
+/// anyone on the way can change what is fetched, so without signature checks (SPEC §11)
+/// every pass says so (SPEC §10). `None` for https, ssh, scp-style and file urls.
+pub fn cleartext_scheme(url: &str) -> Option<&'static str> {
+    let lower = url.trim().to_ascii_lowercase();
+    if lower.starts_with("git://") {
+        Some("git")
+    } else if lower.starts_with("http://") {
+        Some("http")
+    } else {
+        None
+    }
+}
+
 /// Whether two urls name the same repository (used by the origin guard).
 pub fn same_repo(a: &str, b: &str) -> bool {
     normalize(a) == normalize(b)
@@ -159,6 +173,20 @@ pub fn same_repo(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cleartext_schemes_are_git_and_http() {
+        assert_eq!(cleartext_scheme("git://h/o/d.git"), Some("git"));
+        assert_eq!(cleartext_scheme(" HTTP://h/o/d"), Some("http"));
+        for safe in [
+            "https://h/o/d",
+            "ssh://h/o/d",
+            "git@h:o/d.git",
+            "file:///srv/d",
+        ] {
+            assert_eq!(cleartext_scheme(safe), None, "{safe}");
+        }
+    }
 
     #[test]
     fn branch_after_last_at() {

@@ -851,6 +851,7 @@ fn unchanged_pass_contacts_the_deploy_repo_twice_and_nothing_else() {
 
 #[test]
 fn code_folder_owned_by_another_user_is_adopted() {
+    use std::os::unix::fs::MetadataExt;
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: needs root to chown");
         return;
@@ -860,16 +861,19 @@ fn code_folder_owned_by_another_user_is_adopted() {
     s.infra_meta(&[s.section("web", &code, &c1, "")]);
     s.agent_config(&["web"]);
     s.once().expect_code(0);
-    // as if a previous agent ran under another user: hand everything to nobody
-    let status = std::process::Command::new("chown")
-        .args(["-R", "65534:65534"])
+    // a service user took the app's files (a `.git` owned by someone else is refused
+    // instead, SPEC §10: tests/security_clones.rs)
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("chown 65534:65534 \"$1\" && find \"$1\" -mindepth 1 -maxdepth 1 ! -name .git -exec chown -R 65534:65534 {} +")
+        .arg("sh")
         .arg(s.srv("web"))
         .status()
         .unwrap();
     assert!(status.success());
+    assert_eq!(fs::metadata(s.srv("web")).unwrap().uid(), 65534);
     fs::write(s.srv("web").join("app.txt"), "drift\n").unwrap();
     s.once().expect_code(0);
-    use std::os::unix::fs::MetadataExt;
     assert_eq!(fs::metadata(s.srv("web")).unwrap().uid(), 0);
     assert_eq!(
         fs::metadata(s.srv("web").join(".git/HEAD")).unwrap().uid(),

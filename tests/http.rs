@@ -108,15 +108,19 @@ fn fetch_v1_with_password_file() {
     support_http::captured_logs();
     let tmp = TempDir::new("v1");
     let head = make_repo(&tmp.0);
-    let server = serve(&tmp.0, None);
+    // The password file goes only over https, to the hosts it is meant for (SPEC §10).
+    let (ca, tls) = make_tls(&tmp.0);
+    let server = serve(&tmp.0, Some(tls));
     let pw = tmp.0.join("token");
     std::fs::write(&pw, format!("{TOKEN}\n")).unwrap();
     let net = NetOptions {
         https_password_file: Some(pw),
+        credential_hosts: vec!["127.0.0.1".into()],
+        https_ca_file: Some(ca),
         ..Default::default()
     };
     // The user comes from the url, the token from the file.
-    let url = format!("http://{USER}@127.0.0.1:{}/repo.git", server.port);
+    let url = format!("https://{USER}@127.0.0.1:{}/repo.git", server.port);
     let transport = http::connect(&parse(&url), Protocol::V1, &net).unwrap();
     let dest = tmp.0.join("dest");
     fetch_with(transport, &url, &dest).unwrap();
@@ -143,18 +147,21 @@ fn password_file_with_default_user() {
     support_http::captured_logs();
     let tmp = TempDir::new("defuser");
     let head = make_repo(&tmp.0);
+    let (ca, tls) = make_tls(&tmp.0);
     let server = start(Options {
         root: tmp.0.clone(),
         credentials: Some((http::DEFAULT_USER.into(), TOKEN.into())),
-        tls: None,
+        tls: Some(tls),
     });
     let pw = tmp.0.join("token");
     std::fs::write(&pw, TOKEN).unwrap();
     let net = NetOptions {
         https_password_file: Some(pw),
+        credential_hosts: vec!["127.0.0.1".into()],
+        https_ca_file: Some(ca),
         ..Default::default()
     };
-    let url = format!("http://127.0.0.1:{}/repo.git", server.port);
+    let url = format!("https://127.0.0.1:{}/repo.git", server.port);
     let dest = tmp.0.join("dest");
     fetch(&url, &net, &dest).unwrap();
     assert_eq!(git(&dest, &["rev-parse", "refs/remotes/origin/main"]), head);

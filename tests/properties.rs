@@ -1,8 +1,19 @@
 //! Property tests for the parsers of what a remote or a repo controls (SPEC §10): thousands
 //! of generated inputs each, no panic, bounded output, and redaction never shows the secret.
 
+use std::io::Cursor;
+use std::path::Path;
+use std::time::Duration;
+
+use gitops_agent::git::push::report::{check_report, parse_pkt_lines};
+use gitops_agent::git::transport::budget::{Bounded, Budget};
+use gitops_agent::git::transport::Failure;
+use gitops_agent::paths::rules;
 use gitops_agent::url::{normalize, redact, short_hash, slug, split_branch, Url};
-use gitops_agent::{infra_meta, report, text, windows};
+use gitops_agent::{config, infra_meta, report, text, windows};
+use gix::protocol::transport::client::blocking_io::Transport;
+use gix::protocol::transport::client::git::{blocking_io::Connection, ConnectMode};
+use gix::protocol::transport::{Protocol, Service};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
@@ -171,4 +182,220 @@ proptest! {
 fn a_huge_value_is_not_echoed_whole_by_redact() {
     let url = format!("https://h/{}", "x".repeat(10 << 20));
     assert!(redact(&url).len() < 1024);
+}
+
+/// An error or log text may hold at most this much: our words plus values cut to
+/// `text::MAX_SHOWN` characters.
+const MAX_ERROR: usize = 600;
+
+/// One pkt-line holding `data`.
+fn pkt(data: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:04x}", data.len() + 4).into_bytes();
+    out.extend_from_slice(data);
+    out
+}
+
+/// Streams of pkt-lines as a server might send them, well-formed or not: ref lines with and
+/// without capabilities, flush/delim packets, bad lengths, side-band bytes, garbage.
+fn pkt_stream() -> impl Strategy<Value = Vec<u8>> {
+    let line = prop_oneof![
+        (
+            "[0-9a-f]{40}",
+            "(HEAD|refs/heads/[a-z/]{1,12}|refs/tags/[a-z]{1,6}\\^\\{\\})"
+        )
+            .prop_map(|(oid, name)| pkt(format!("{oid} {name}\n").as_bytes())),
+        ("[0-9a-f]{40}", "[ a-z0-9=_-]{0,40}")
+            .prop_map(|(oid, caps)| { pkt(format!("{oid} HEAD\0{caps}\n").as_bytes()) }),
+        Just(pkt(b"version 2\n")),
+        Just(pkt(b"unpack ok\n")),
+        "(ok|ng) refs/heads/[a-z]{1,8}( [a-z ]{0,20})?"
+            .prop_map(|l| pkt(format!("{l}\n").as_bytes())),
+        proptest::collection::vec(any::<u8>(), 0..80).prop_map(|b| pkt(&b)),
+        (1u8..4, proptest::collection::vec(any::<u8>(), 0..40)).prop_map(|(band, b)| {
+            let mut d = vec![band];
+            d.extend(b);
+            pkt(&d)
+        }),
+        Just(b"0000".to_vec()),
+        Just(b"0001".to_vec()),
+        Just(b"0002".to_vec()),
+        "[0-9a-fA-Fxz]{4}".prop_map(String::into_bytes),
+        proptest::collection::vec(any::<u8>(), 0..16),
+    ];
+    proptest::collection::vec(line, 0..40).prop_map(|parts| parts.concat())
+}
+
+fn server_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..2048),
+        pkt_stream()
+    ]
+}
+
+/// Run gix's handshake (the ref advertisement) over `bytes`, read through the agent's
+/// budget as every transport does.
+fn handshake_over(bytes: &[u8], version: Protocol, service: Service) -> Option<usize> {
+    let budget = Budget::new(Duration::from_secs(60), Failure::default());
+    let reader = Bounded::new(Cursor::new(bytes.to_vec()), budget);
+    let conn = Connection::new(
+        reader,
+        std::io::sink(),
+        version,
+        "/r.git",
+        None::<(&str, Option<u16>)>,
+        ConnectMode::Process,
+        false,
+    );
+    let mut transport: Box<dyn Transport + Send> = Box::new(conn);
+    gix::protocol::handshake(
+        &mut transport,
+        service,
+        |_| Ok(None),
+        Vec::new(),
+        &mut gix::progress::Discard,
+    )
+    .ok()
+    .map(|h| h.refs.map_or(0, |r| r.len()))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn ref_advertisement_of_any_bytes_never_panics_and_stays_small(
+        bytes in server_bytes(),
+        v2 in any::<bool>(),
+        push in any::<bool>(),
+    ) {
+        let version = if v2 { Protocol::V2 } else { Protocol::V1 };
+        let service = if push { Service::ReceivePack } else { Service::UploadPack };
+        if let Some(refs) = handshake_over(&bytes, version, service) {
+            // every ref costs at least a 4-byte header and a 40-hex id on the wire
+            prop_assert!(refs <= bytes.len() / 44 + 1, "{} refs from {} bytes", refs, bytes.len());
+        }
+    }
+
+    #[test]
+    fn report_status_of_any_bytes_never_panics_and_errors_stay_short(
+        bytes in server_bytes(),
+        name in "refs/heads/[a-z-]{1,12}",
+    ) {
+        match parse_pkt_lines(&bytes) {
+            Ok(lines) => {
+                prop_assert!(lines.len() <= bytes.len() / 4);
+                prop_assert!(lines.iter().map(String::len).sum::<usize>() <= bytes.len() * 3);
+                if let Err(e) = check_report(&lines, &name) {
+                    prop_assert!(e.to_string().chars().count() <= MAX_ERROR, "{}", e);
+                }
+            }
+            Err(e) => prop_assert!(e.to_string().chars().count() <= MAX_ERROR),
+        }
+    }
+
+    #[test]
+    fn report_status_lines_of_any_shape_never_panic(
+        lines in proptest::collection::vec(
+            prop_oneof![
+                Just("unpack ok".to_string()),
+                "unpack .{0,300}",
+                "ok refs/heads/[a-z]{1,4}",
+                "ng refs/heads/[a-z]{1,4}( .{0,2000})?",
+                any::<String>(),
+            ],
+            0..12,
+        ),
+        name in "refs/heads/[a-z]{1,4}",
+    ) {
+        if let Err(e) = check_report(&lines, &name) {
+            prop_assert!(e.to_string().chars().count() <= MAX_ERROR, "{}", e);
+        }
+    }
+
+    #[test]
+    fn agent_config_of_any_shape_never_panics_and_errors_stay_short(
+        keys in proptest::collection::vec(
+            (
+                prop_oneof![
+                    Just("interval"), Just("network_timeout"), Just("transfer_timeout"),
+                    Just("https_credential_hosts"), Just("https_password_file"),
+                    Just("ssh_key"), Just("monitoring_history_retention_days"), Just("x"),
+                ],
+                prop_oneof![
+                    Just("0".to_string()), Just("-1".to_string()), Just("3600".to_string()),
+                    Just("99999999999999".to_string()), Just("[\"h\", \"a/b\"]".to_string()),
+                    Just("[1]".to_string()), Just("[]".to_string()), Just("\"/abs\"".to_string()),
+                    any::<String>().prop_map(|s| toml::Value::String(s).to_string()),
+                    proptest::collection::vec(any::<String>(), 0..3)
+                        .prop_map(|v| toml::Value::from(v).to_string()),
+                ],
+            ),
+            0..8,
+        ),
+    ) {
+        let mut text = String::from("infra_name = \"edge\"\n");
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in &keys {
+            if seen.insert(*k) {
+                text.push_str(&format!("{k} = {v}\n"));
+            }
+        }
+        text.push_str("[applications]\nweb = \"https://h/o/d.git@main\"\n");
+        match config::parse(Path::new("/c.toml"), text.as_bytes()) {
+            Ok(c) => prop_assert!(c.net_options().credential_hosts.contains(&"h".to_string())),
+            Err(e) => prop_assert!(e.to_string().chars().count() <= MAX_ERROR, "{}", e),
+        }
+    }
+
+    #[test]
+    fn config_file_entries_of_any_shape_never_panic(
+        mode in prop_oneof![
+            "[0-7]{3,4}", "0[0-9]{3}", ".{0,300}",
+        ],
+        dst in prop_oneof![Just("/e".to_string()), "[/a-z.]{0,20}"],
+    ) {
+        let item = format!(
+            "[{{ src = \"x\", dst = {}, mode = {} }}]",
+            toml::Value::String(dst),
+            toml::Value::String(mode.clone())
+        );
+        let text = format!(
+            "[app]\ncode_url = \"u\"\ncode_commit_hash = \"c\"\ncode_local_path = \"/a\"\nconfig_files = {item}\n"
+        );
+        let doc = infra_meta::parse_file("i", text.as_bytes()).expect("generated TOML parses");
+        match infra_meta::app_spec("i", &doc, "app") {
+            Ok(spec) => {
+                for cf in spec.config_files {
+                    prop_assert!(cf.mode.is_none_or(|m| m <= 0o777), "{:?} from {}", cf.mode, mode);
+                }
+            }
+            Err(e) => prop_assert!(e.to_string().chars().count() <= MAX_ERROR, "{}", e),
+        }
+    }
+
+    #[test]
+    fn code_folder_rule_never_panics_and_always_keeps_root_and_home(
+        path in "(/|/[a-z.]{0,6}){0,5}",
+        home in "/[a-z]{1,6}(/[a-z]{1,6}){0,2}",
+    ) {
+        let p = Path::new(&path);
+        let h = Path::new(&home);
+        let verdict = rules::code_folder(p, p, h, h);
+        let norm = rules::normalize(p);
+        if norm == Path::new("/") || norm.starts_with(h) || h.starts_with(&norm) {
+            prop_assert!(verdict.is_err(), "{} allowed with home {}", path, home);
+        }
+    }
+}
+
+/// The harness above really parses: a well-formed advertisement gives its refs.
+#[test]
+fn handshake_harness_parses_a_real_advertisement() {
+    let oid = "1".repeat(40);
+    let mut bytes = pkt(format!("{oid} HEAD\0report-status side-band-64k\n").as_bytes());
+    bytes.extend(pkt(format!("{oid} refs/heads/main\n").as_bytes()));
+    bytes.extend(b"0000");
+    assert_eq!(
+        handshake_over(&bytes, Protocol::V1, Service::ReceivePack),
+        Some(2)
+    );
 }

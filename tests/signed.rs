@@ -160,7 +160,7 @@ fn unverified_tips_are_refused_with_their_reason() {
         run.expect_code(1);
         let (status, why) = app_status(&s, "web");
         assert_eq!(status, "❌ config update failed", "{}", run.stderr);
-        assert!(!run.stderr.contains("unauthenticated transport"));
+        assert!(!run.stderr.contains("without signature verification"));
         assert!(
             why.contains(&id[..12]) && why.contains(reason),
             "{reason}: {why}"
@@ -281,8 +281,7 @@ fn without_verification_a_rewind_is_followed_and_turning_it_on_checks_the_curren
     run.expect_code(0);
     // git:// without verification is said every pass (SPEC §10)
     assert!(
-        run.stderr
-            .contains("unauthenticated transport without signature verification"),
+        run.stderr.contains("git:// without signature verification"),
         "{}",
         run.stderr
     );

@@ -23,10 +23,14 @@ pub struct AgentConfig {
     pub interval: Duration,
     pub retention_days: u64,
     pub network_timeout: Duration,
+    /// Bound on a whole fetch or push (SPEC §10).
+    pub transfer_timeout: Duration,
     pub command_timeout: Duration,
     pub ssh_command: Option<String>,
     pub ssh_key: Option<PathBuf>,
     pub https_password_file: Option<PathBuf>,
+    /// Hosts besides the deploy repos' that may get `https_password_file` (lowercase).
+    pub https_credential_hosts: Vec<String>,
     pub https_ca_file: Option<PathBuf>,
     /// Make a status commit when the branch's copy is this old, even if nothing changed
     /// (SPEC §9); 0 = off.
@@ -70,10 +74,12 @@ pub const KNOWN_KEYS: &[&str] = &[
     "interval",
     "monitoring_history_retention_days",
     "network_timeout",
+    "transfer_timeout",
     "command_timeout",
     "ssh_command",
     "ssh_key",
     "https_password_file",
+    "https_credential_hosts",
     "https_ca_file",
     "heartbeat_hours",
     "splay",
@@ -173,6 +179,8 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
     };
     let network_timeout =
         positive_int(&table, "network_timeout", 60).map_err(|why| err("network_timeout", &why))?;
+    let transfer_timeout = positive_int(&table, "transfer_timeout", 3600)
+        .map_err(|why| err("transfer_timeout", &why))?;
     let command_timeout = positive_int(&table, "command_timeout", 1800)
         .map_err(|why| err("command_timeout", &why))?;
     let heartbeat_hours = non_negative_int(&table, "heartbeat_hours", 24, MAX_SECONDS / 3600)
@@ -230,6 +238,8 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
     let https_ca_file = opt_path("https_ca_file")?;
     let allowed_signers = opt_path("allowed_signers")?;
     let trusted_pgp_keys = opt_path("trusted_pgp_keys")?;
+    let https_credential_hosts = host_list(&table, "https_credential_hosts")
+        .map_err(|why| err("https_credential_hosts", &why))?;
 
     let mut apps = Vec::new();
     match table.get("applications") {
@@ -280,10 +290,12 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         interval: Duration::from_secs(interval),
         retention_days,
         network_timeout: Duration::from_secs(network_timeout),
+        transfer_timeout: Duration::from_secs(transfer_timeout),
         command_timeout: Duration::from_secs(command_timeout),
         ssh_command,
         ssh_key,
         https_password_file,
+        https_credential_hosts,
         https_ca_file,
         heartbeat_hours,
         splay: Duration::from_secs(splay),
@@ -332,11 +344,30 @@ impl AgentConfig {
     pub fn net_options(&self) -> crate::git::NetOptions {
         crate::git::NetOptions {
             timeout: self.network_timeout,
+            transfer_timeout: self.transfer_timeout,
             ssh_command: self.ssh_command.clone(),
             ssh_key: self.ssh_key.clone(),
             https_password_file: self.https_password_file.clone(),
+            credential_hosts: self.credential_hosts(),
             https_ca_file: self.https_ca_file.clone(),
         }
+    }
+
+    /// Where `https_password_file` may go: the hosts of the deploy repos in
+    /// `[applications]`, plus `https_credential_hosts` (lowercase, each once).
+    pub fn credential_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = Vec::new();
+        let deploy = self.apps.iter().filter_map(|a| {
+            gix::url::parse(gix::bstr::BStr::new(a.url.as_bytes()))
+                .ok()
+                .and_then(|u| u.host().map(str::to_ascii_lowercase))
+        });
+        for h in deploy.chain(self.https_credential_hosts.iter().cloned()) {
+            if !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+        hosts
     }
 }
 
@@ -367,6 +398,33 @@ pub fn check_name(name: &str) -> std::result::Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A list of host names (`["git.example.com"]`), lowercase.
+fn host_list(table: &toml::Table, key: &str) -> std::result::Result<Vec<String>, String> {
+    let bad = |what: String| {
+        format!("{what}; write host names only, e.g. `{key} = [\"git.example.com\"]`")
+    };
+    match table.get(key) {
+        None => Ok(Vec::new()),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                toml::Value::String(h)
+                    if !h.is_empty()
+                        && !h.contains(|c: char| c == '/' || c == '@' || c.is_whitespace()) =>
+                {
+                    Ok(h.to_ascii_lowercase())
+                }
+                toml::Value::String(h) => Err(bad(format!(
+                    "\"{}\" is not a host name",
+                    crate::text::clip(h)
+                ))),
+                other => Err(bad(format!("found {}", other.type_str()))),
+            })
+            .collect(),
+        Some(v) => Err(bad(format!("must be a list, found {}", v.type_str()))),
+    }
 }
 
 fn positive_int(table: &toml::Table, key: &str, default: u64) -> std::result::Result<u64, String> {

@@ -11,6 +11,7 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c.interval, Duration::from_secs(300));
     assert_eq!(c.retention_days, 30);
     assert_eq!(c.network_timeout, Duration::from_secs(60));
+    assert_eq!(c.transfer_timeout, Duration::from_secs(3600));
     assert_eq!(c.command_timeout, Duration::from_secs(1800));
     assert_eq!(c.heartbeat_hours, 24);
     assert_eq!(c.splay, Duration::ZERO);
@@ -218,4 +219,27 @@ fn secrets_in_app_urls_are_not_echoed() {
         .unwrap_err()
         .to_string();
     assert!(!e.contains("sekret"), "{e}");
+}
+
+#[test]
+fn credential_hosts_are_the_deploy_hosts_and_the_listed_ones() {
+    let c = p(r#"infra_name = "x"
+https_credential_hosts = ["Code.Example.com", "git.example.com"]
+[applications]
+a = "https://tok@Git.Example.com/o/d.git@main"
+b = "git@ssh.example.com:o/d.git"
+"#)
+    .unwrap();
+    assert_eq!(
+        c.net_options().credential_hosts,
+        ["git.example.com", "ssh.example.com", "code.example.com"]
+    );
+    for bad in ["\"h\"", "[\"https://h\"]", "[\"u@h\"]", "[\"\"]", "[3]"] {
+        let e = p(&format!(
+            "infra_name = \"x\"\nhttps_credential_hosts = {bad}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("key `https_credential_hosts`"), "{bad}: {e}");
+    }
 }

@@ -10,6 +10,7 @@ pub mod commit;
 pub mod locks;
 pub mod push;
 pub mod repo;
+pub mod sparse;
 pub mod transport;
 pub mod worktree;
 
@@ -24,12 +25,18 @@ use std::time::Duration;
 pub struct NetOptions {
     /// Bound on any single network operation (connect, and each read/write).
     pub timeout: Duration,
+    /// Bound on a whole fetch or push, whatever the server trickles (SPEC §10).
+    pub transfer_timeout: Duration,
     /// Program (with arguments) used for ssh remotes; `GIT_SSH_COMMAND` semantics.
     pub ssh_command: Option<String>,
     /// A private key for ssh remotes (`-i <key>`), used when `ssh_command` is unset.
     pub ssh_key: Option<std::path::PathBuf>,
-    /// File holding the https password/token, used when the url carries none.
+    /// File holding the https password/token, used when the url carries none, and only
+    /// over https to `credential_hosts`.
     pub https_password_file: Option<std::path::PathBuf>,
+    /// Hosts (lowercase) `https_password_file` may be sent to: the deploy repos' hosts and
+    /// `https_credential_hosts` (SPEC §10).
+    pub credential_hosts: Vec<String>,
     /// Extra PEM CA bundle for https remotes.
     pub https_ca_file: Option<std::path::PathBuf>,
 }
@@ -38,9 +45,11 @@ impl Default for NetOptions {
     fn default() -> Self {
         NetOptions {
             timeout: Duration::from_secs(60),
+            transfer_timeout: Duration::from_secs(3600),
             ssh_command: None,
             ssh_key: None,
             https_password_file: None,
+            credential_hosts: Vec::new(),
             https_ca_file: None,
         }
     }

@@ -123,8 +123,8 @@ pub enum HeadTarget {
 /// index tracked but the commit lacks are deleted (and folders left empty by that), untracked
 /// files are left alone, then HEAD is moved as `head` says.
 ///
-/// Lock files a crashed run left in `.git` are removed first: the agent holds its own
-/// process lock, so nobody else can be holding them.
+/// Lock files a crashed run left in `.git` are removed first, unless a live process may be
+/// holding them (`locks`): then writing the index fails and the next pass tries again.
 pub fn checkout(repo: &gix::Repository, commit: ObjectId, head: HeadTarget) -> Result<()> {
     checkout_except(repo, commit, head, &[])
 }
@@ -229,7 +229,8 @@ pub fn checkout_except(
     set_head(repo, commit, &head).with_context(ctx)
 }
 
-/// Remove lock files a crash may have left behind (`index.lock`, `HEAD.lock`, ...).
+/// Remove lock files a crash may have left behind (`index.lock`, `HEAD.lock`, ...), by the
+/// rule of `locks`.
 fn remove_stale_locks(git_dir: &Path, head: &HeadTarget) -> Result<()> {
     let mut locks = vec![
         git_dir.join("index.lock"),
@@ -239,19 +240,8 @@ fn remove_stale_locks(git_dir: &Path, head: &HeadTarget) -> Result<()> {
     if let HeadTarget::Branch(name) = head {
         locks.push(git_dir.join("refs/heads").join(format!("{name}.lock")));
     }
-    for lock in locks {
-        match std::fs::remove_file(&lock) {
-            Ok(()) => log::warn!("removed stale lock file {}", lock.display()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(Error::msg(format!(
-                    "remove stale lock {}: {e}",
-                    lock.display()
-                )))
-            }
-        }
-    }
-    Ok(())
+    // Only those no live process may be holding (a person's `git` in a code clone).
+    super::locks::remove_if_stale(git_dir, &locks)
 }
 
 /// Delete the file at the index path `rela` (no longer tracked) and any parent folders that

@@ -3,7 +3,7 @@
 //! check → keep, or roll back (`rollback`). Then the records `plan::record_after_apply` asks
 //! for. Every failure ends up in the app's report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use gix::ObjectId;
@@ -19,7 +19,7 @@ use crate::infra_meta::AppSpec;
 use crate::report::{AppReport, HealthCheck, HealthRun, Safety, Updation};
 use crate::rollback::Verdict;
 use crate::state::{self, quarantine, snapshot, Record};
-use crate::{files, plan, url};
+use crate::{files, paths, plan, url};
 
 /// What the app ran before this update, as observed.
 pub(super) struct Before {
@@ -54,8 +54,9 @@ pub(super) fn apply(
     // A clone of another repo (origin guard) is never touched: fail before any hook runs,
     // or every pass would stop and start the service for nothing.
     if spec.code_local_path.join(".git").exists() {
-        // (open_or_init, not open_clone: this is the write path, interrupted state is repaired)
-        if let Err(e) = repo::open_or_init(&spec.code_local_path, &spec.code_url) {
+        // (open_or_init_code, not open_clone: this is the write path, interrupted state is
+        // repaired; the ownership gate applies to both)
+        if let Err(e) = repo::open_or_init_code(&spec.code_local_path, &spec.code_url) {
             return failed(config, &e);
         }
     }
@@ -123,7 +124,7 @@ pub(super) fn apply(
         }
         Err(e) => {
             log::error!("[{app}] {e}");
-            match repo::open_or_init(dir, &spec.code_url) {
+            match repo::open_or_init_code(dir, &spec.code_url) {
                 Ok(r) => code_updation(&r, false, Some(&e), None),
                 Err(_) => Updation {
                     ok: false,
@@ -134,7 +135,7 @@ pub(super) fn apply(
         }
     };
     let mut config = config;
-    if let Err(e) = copy_config_files(ctx.deploy_root, spec) {
+    if let Err(e) = copy_config_files(ctx.deploy_root, spec, &ctx.code_folders) {
         log::error!("[{app}] {e}");
         config.ok = false;
         config.git_status = e.to_string();
@@ -238,7 +239,7 @@ fn sync_code(
             log::warn!("{e}");
         }
     }
-    let code = repo::open_or_init(dir, &spec.code_url)?;
+    let code = repo::open_or_init_code(dir, &spec.code_url)?;
     let desired = fetch_commit(&code, spec, net, stop)?;
     worktree::checkout(&code, desired, HeadTarget::Detached)
         .with_context(|| format!("check out {} in {}", spec.code_commit_hash, dir.display()))?;
@@ -275,18 +276,21 @@ pub(super) fn fetch_commit(
     })
 }
 
-/// Copy each config file whose `dst` differs from its `src`; a missing `src` is skipped
-/// (observing logged it).
-fn copy_config_files(deploy_root: &Path, spec: &AppSpec) -> Result<()> {
-    for cf in &spec.config_files {
+/// Copy each config file whose `dst` differs from its `src` (bytes or `mode`); a missing
+/// `src` is skipped (observing logged it). Each `dst` is judged again first (`paths`): the
+/// checkout just done may have brought a code repo's symlink on its way.
+fn copy_config_files(deploy_root: &Path, spec: &AppSpec, code_folders: &[PathBuf]) -> Result<()> {
+    for (i, cf) in spec.config_files.iter().enumerate() {
         let Some(src) = files::resolve_src(deploy_root, &cf.src)? else {
             continue;
         };
-        if files::same_bytes(&src, &cf.dst) {
+        paths::check_dst(&cf.dst, code_folders)
+            .map_err(|e| e.context(format!("key `config_files[{i}].dst`")))?;
+        if files::same_bytes(&src, &cf.dst) && files::mode_matches(&cf.dst, cf.mode) {
             continue;
         }
         let bytes = std::fs::read(&src).with_context(|| format!("read {}", src.display()))?;
-        files::atomic_write(&cf.dst, &bytes)
+        crate::atomic::write(&cf.dst, &bytes, cf.mode)
             .with_context(|| format!("copy {} to {}", cf.src, cf.dst.display()))?;
     }
     Ok(())

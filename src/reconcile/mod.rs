@@ -14,7 +14,7 @@ mod observe;
 mod remove;
 mod rollback;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::{AgentConfig, Group, ALL_SECTIONS};
@@ -49,6 +49,9 @@ struct Ctx<'a> {
     /// `pass::group_key` of the group: recorded with what is deployed, so that one group
     /// never prunes another's apps.
     group_key: String,
+    /// Every code folder known on this device (`paths::known_code_folders`): no config
+    /// file is written through a symlink inside one.
+    code_folders: Vec<PathBuf>,
 }
 
 impl Ctx<'_> {
@@ -100,6 +103,10 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
     let deploy_failed = !config_side.ok;
     // Resolved once per group: every config `src` is checked against it (symlinks included).
     let deploy_root = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+    let code_folders = crate::paths::known_code_folders(
+        meta.as_ref().ok().map(|(_, doc)| doc),
+        &layout.applied_dir(),
+    );
     let ctx = Ctx {
         cfg,
         layout,
@@ -108,6 +115,7 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         config_side,
         stop,
         group_key: crate::pass::group_key(group),
+        code_folders,
     };
     let state_dir = layout.state_dir();
     let (m, to_remove) = members::members(
@@ -239,6 +247,10 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
     };
     for w in &spec.warnings {
         log::warn!("{w}");
+    }
+    // Where the section would make the agent write, before anything of the app runs.
+    if let Err(e) = crate::paths::check_app(&spec, &ctx.code_folders, &ctx.layout.home) {
+        return config_failed(&e);
     }
     // An update cut short (SIGKILL, power loss) is put back before anything else.
     if let Some(failed) = rollback::recover(ctx, app, &ctx.config_side) {

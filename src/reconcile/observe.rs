@@ -47,7 +47,11 @@ pub(super) fn observe(
                 );
                 ConfigState::SrcMissing
             }
-            Some(src) if files::same_bytes(&src, &cf.dst) => ConfigState::Same,
+            Some(src)
+                if files::same_bytes(&src, &cf.dst) && files::mode_matches(&cf.dst, cf.mode) =>
+            {
+                ConfigState::Same
+            }
             Some(_) => ConfigState::Differs,
         };
         facts.config_files.push(ConfigSeen {

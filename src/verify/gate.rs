@@ -66,19 +66,7 @@ static NO_KEYS: TrustedKeys = TrustedKeys {
 };
 
 impl<'a> Gate<'a> {
-    /// Also logs, every pass, that a `git://` or `http://` deploy repo is unverified
-    /// (SPEC §10): anyone on the path can change what it serves.
     pub fn new(cfg: &'a AgentConfig, layout: &Layout, group: &Group) -> Gate<'a> {
-        let plain = ["git://", "http://"]
-            .iter()
-            .any(|s| group.url.to_ascii_lowercase().starts_with(s));
-        if plain && !cfg.verifying() {
-            log::warn!(
-                "{}@{}: fetched over an unauthenticated transport without signature verification; anyone on the network path can change what is deployed: set allowed_signers or trusted_pgp_keys (README \"Signed deploys\"), or use https/ssh",
-                crate::url::redact(&group.url),
-                group.branch
-            );
-        }
         Gate {
             keys: cfg
                 .verifying()

@@ -11,7 +11,7 @@
 //! This module decides and talks; `pack` makes the pack, `report` reads the answer.
 
 mod pack;
-mod report;
+pub mod report;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -105,7 +105,8 @@ pub fn check_report(lines: &[String], name: &str) -> Result<()> {
             let reason = other.strip_prefix("unpack ").unwrap_or(other);
             bail!(
                 Kind::Rejected,
-                "the remote failed to unpack the pack: {reason}"
+                "the remote failed to unpack the pack: {}",
+                crate::text::clip(reason)
             );
         }
         None => bail!(
@@ -135,7 +136,11 @@ pub fn check_report(lines: &[String], name: &str) -> Result<()> {
                 } else {
                     Kind::Rejected
                 };
-                bail!(kind, "rejected by the remote: {reason}");
+                bail!(
+                    kind,
+                    "rejected by the remote: {}",
+                    crate::text::clip(reason)
+                );
             }
         }
     }

@@ -58,6 +58,8 @@ pub fn fetch_until(
         .to_connection_with_transport(link.transport)
         .prepare_fetch(gix::progress::Discard, Default::default())
         .map_err(|e| failure.wrap(e, stop, ctx()))?;
+    // The refs are in (held in memory, so bounded); the pack is streamed to disk.
+    link.budget.pack_follows();
     // A branch deleted on the remote loses its tracking ref, as with `git fetch --prune`:
     // a stale one would keep a deleted deploy branch "applied" without a word, and make
     // every monitoring push expect a tip the remote no longer has (rejected forever).

@@ -5,9 +5,11 @@
 //! written to `.git/config` as `[remote "origin"]` with the usual fetch refspec.
 //!
 //! One module per operation: `open` (open or create a clone; the origin guard lives in
-//! `origin`), `fetch`, `resolve` (refs and commits, locally).
+//! `origin`, the ownership gate of code clones in `gate`), `fetch`, `resolve` (refs and
+//! commits, locally).
 
 mod fetch;
+pub mod gate;
 mod open;
 mod origin;
 mod resolve;
@@ -15,5 +17,5 @@ mod resolve;
 pub(crate) mod test_support;
 
 pub use self::fetch::{fetch, fetch_until};
-pub use self::open::{open_clone, open_or_init, repo_dir};
+pub use self::open::{open_clone, open_or_init, open_or_init_code, repo_dir};
 pub use self::resolve::{find_ref, resolve_commit};

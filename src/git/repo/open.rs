@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::origin;
+use super::{gate, origin};
 use crate::error::{Context, Result};
 use crate::git::locks;
 use crate::url::redact;
@@ -11,18 +11,24 @@ use crate::url::redact;
 /// Options for opening every repository the agent touches.
 ///
 /// `isolated()` reads no global/system git config and no `GIT_*` (or other) environment
-/// variables: the agent must behave the same on every device, whatever the shell around it
-/// sets. Trust is forced to full and every config section is accepted because these clones
-/// are the agent's own (it may run as root over folders owned by a service user, and git's
-/// ownership rules would otherwise hide `.git/config`, including `remote.origin.url`).
+/// variables, and follows no `include.*`/`includeIf.*`: the agent must behave the same on
+/// every device, whatever the shell around it sets. Trust is forced to full (ownership is
+/// judged by `gate`, with a message that says what to do), and no value of the repository's
+/// own config (`.git/config`, `config.worktree`) is used at all: whoever can write it must
+/// not get a program run as root (`filter.*`, `core.fsmonitor`, `core.hooksPath`,
+/// `core.sshCommand`, `credential.*`, `remote.*.uploadpack`), the checkout moved
+/// (`core.worktree`) or a fetch sent elsewhere (`url.*.insteadOf`) (SPEC §10). gix still
+/// reads the format keys it needs to open a repository (`core.bare`,
+/// `core.repositoryFormatVersion`, `extensions.*`); the origin guard reads
+/// `remote.origin.url` itself (`origin::url`); everything else is git's default.
 fn open_options() -> gix::open::Options {
     gix::open::Options::isolated()
         .with(gix::sec::Trust::Full)
-        .filter_config_section(accept_all_sections)
+        .filter_config_section(not_repository_config)
 }
 
-fn accept_all_sections(_meta: &gix::config::file::Metadata) -> bool {
-    true
+fn not_repository_config(meta: &gix::config::file::Metadata) -> bool {
+    meta.source.kind() != gix::config::source::Kind::Repository
 }
 
 /// Open `dir` and install the committer fallback (ref updates write reflogs, which need an
@@ -61,7 +67,8 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
             return redo_init(dir, url, "no origin");
         }
         origin::check(dir, found.as_deref(), url)?;
-        // The caller holds the agent's pass lock: no writer of ours is running.
+        // The caller holds the agent's pass lock: no writer of ours is running; a person's
+        // live git in a code clone is left alone (`locks::verdict`).
         if let Err(e) = locks::remove_stale(repo.git_dir()) {
             log::warn!("{e}");
         }
@@ -87,6 +94,13 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
     init_with_origin(dir, url)
 }
 
+/// [`open_or_init`] for an app's code clone: first the ownership gate (`gate`), which
+/// refuses a `.git` that someone else owns or may write, naming it.
+pub fn open_or_init_code(dir: &Path, url: &str) -> Result<gix::Repository> {
+    gate::check(dir)?;
+    open_or_init(dir, url)
+}
+
 /// Replace an unfinished `.git` in `dir` (`why` says what was wrong) with a fresh init.
 fn redo_init(dir: &Path, url: &str, why: &str) -> Result<gix::Repository> {
     let dot_git = dir.join(".git");
@@ -99,9 +113,11 @@ fn redo_init(dir: &Path, url: &str, why: &str) -> Result<gix::Repository> {
     init_with_origin(dir, url)
 }
 
-/// Open the existing clone at `dir` only to look at it: the origin guard applies, but
-/// nothing is created or repaired (an unchanged pass stays read-only and cheap).
+/// Open the existing code clone at `dir` only to look at it: the ownership gate (`gate`)
+/// and the origin guard apply, but nothing is created or repaired (an unchanged pass stays
+/// read-only and cheap).
 pub fn open_clone(dir: &Path, url: &str) -> Result<gix::Repository> {
+    gate::check(dir)?;
     let repo = open_repo(dir)?;
     origin::check(dir, origin::url(&repo).as_deref(), url)?;
     Ok(repo)
@@ -311,6 +327,52 @@ mod tests {
         let err = open_clone(&dir, "https://h.example/o/other").unwrap_err();
         assert_eq!(err.kind(), crate::error::Kind::Invalid);
         assert!(err.to_string().contains("not touching it"), "{err}");
+    }
+
+    #[test]
+    fn program_running_and_write_redirecting_keys_of_the_clone_config_are_ignored() {
+        let tmp = TempDir::new("ignored");
+        let dir = tmp.path().join("clone");
+        open_or_init(&dir, "https://h/o/r").unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let planted = [
+            ("filter.evil.clean", "touch /tmp/x"),
+            ("filter.evil.smudge", "touch /tmp/x"),
+            ("filter.evil.process", "touch /tmp/x"),
+            ("core.fsmonitor", "touch /tmp/x"),
+            ("core.hooksPath", "/tmp"),
+            ("core.sshCommand", "touch /tmp/x"),
+            ("core.askPass", "touch /tmp/x"),
+            ("remote.origin.uploadpack", "touch /tmp/x"),
+            ("remote.origin.receivepack", "touch /tmp/x"),
+            ("credential.helper", "touch /tmp/x"),
+            ("url.https://evil/.insteadOf", "https://h/"),
+            ("include.path", "/tmp/evil.cfg"),
+            ("includeIf.gitdir:/.path", "/tmp/evil.cfg"),
+        ];
+        for (key, value) in planted {
+            git(&dir, &["config", key, value]);
+        }
+        git(
+            &dir,
+            &["config", "core.worktree", elsewhere.to_str().unwrap()],
+        );
+        for repo in [
+            open_or_init(&dir, "https://h/o/r").unwrap(),
+            open_clone(&dir, "https://h/o/r").unwrap(),
+        ] {
+            // What gix asks before it runs a program (filters, ssh, helpers).
+            let config = repo.config_snapshot();
+            for (key, _) in planted {
+                assert_eq!(config.trusted_program(key).unwrap(), None, "{key} is used");
+            }
+            assert_eq!(
+                repo.workdir(),
+                Some(dir.as_path()),
+                "core.worktree was used"
+            );
+        }
     }
 
     #[test]

@@ -38,9 +38,11 @@ pub fn check(dir: &Path, found: Option<&str>, url: &str) -> Result<()> {
     }
 }
 
-/// `remote.origin.url` as written in the repository's own config.
+/// `remote.origin.url` as written in the repository's own config. Read from the raw file
+/// (`plumbing`): the repository's config is otherwise ignored (`open::open_options`).
 pub fn url(repo: &gix::Repository) -> Option<String> {
     repo.config_snapshot()
+        .plumbing()
         .string("remote.origin.url")
         .map(|u| u.to_str_lossy().into_owned())
 }

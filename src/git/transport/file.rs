@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use gix::bstr::ByteSlice;
 use gix::protocol::transport::{Protocol, Service};
 
+use super::budget::Budget;
 use super::link::{BoxedTransport, Failure};
 use super::process::{MakeCommand, ProcessTransport};
 use crate::git::NetOptions;
@@ -20,6 +21,7 @@ pub fn connect(
     version: Protocol,
     net: &NetOptions,
     failure: &Failure,
+    budget: &Budget,
 ) -> BoxedTransport {
     let path = url.path.to_os_str_lossy().into_owned();
     let make: MakeCommand = Box::new(move |service: Service| {
@@ -31,6 +33,7 @@ pub fn connect(
     Box::new(
         ProcessTransport::new(url, version, net.timeout, "git", make)
             .with_missing_hint(HINT)
-            .recording(failure.clone()),
+            .recording(failure.clone())
+            .budgeted(budget.clone()),
     )
 }

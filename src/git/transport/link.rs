@@ -18,10 +18,12 @@ use crate::error::{Error, Kind};
 /// A boxed transport ready for a handshake.
 pub type BoxedTransport = Box<dyn Transport + Send>;
 
-/// A connected transport and its failure slot.
+/// A connected transport, its failure slot, and the budget of the whole transfer (the
+/// operation says when the pack follows: `Budget::pack_follows`).
 pub struct Link {
     pub transport: BoxedTransport,
     pub failure: Failure,
+    pub budget: super::budget::Budget,
 }
 
 /// The kind of the first failure a transport met; shared by the transport (which records)

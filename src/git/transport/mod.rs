@@ -6,6 +6,7 @@
 //! upload-pack`), the last two over a helper's pipes (`process`). Imports only go down:
 //! this module picks one; `ssh` and `file` use `process`; all of them use `link`.
 
+pub mod budget;
 pub mod file;
 pub mod http;
 pub mod link;
@@ -15,6 +16,7 @@ pub mod tcp;
 
 use gix::protocol::transport::{Protocol, Service};
 
+pub use self::budget::Budget;
 pub use self::link::{BoxedTransport, Failure, Link};
 use crate::error::{Context, Error, Kind, Result};
 use crate::git::NetOptions;
@@ -35,14 +37,17 @@ pub fn open(url: &str, service: Service, net: &NetOptions) -> Result<Link> {
         .with_context(|| format!("parse url {}", redact(url)))
         .map_err(|e| e.with_kind(Kind::Invalid))?;
     let failure = Failure::default();
+    // From now on the whole transfer counts against transfer_timeout.
+    let budget = Budget::new(net.transfer_timeout, failure.clone());
+    let env = |name: &str| std::env::var(name).ok();
     let transport = match parsed.scheme {
-        gix::url::Scheme::Git => tcp::connect(&parsed, version, net)?,
+        gix::url::Scheme::Git => tcp::connect(&parsed, version, net, &budget)?,
         gix::url::Scheme::Http | gix::url::Scheme::Https => {
-            http::open(&parsed, version, net, |name| std::env::var(name).ok(), &failure)
+            http::open(&parsed, version, net, env, &failure, &budget)
                 .with_context(|| format!("connect to {}", redact(url)))?
         }
-        gix::url::Scheme::Ssh => ssh::connect(parsed, version, net, &failure)?,
-        gix::url::Scheme::File => file::connect(parsed, version, net, &failure),
+        gix::url::Scheme::Ssh => ssh::connect(parsed, version, net, &failure, &budget)?,
+        gix::url::Scheme::File => file::connect(parsed, version, net, &failure, &budget),
         other => {
             return Err(Error::new(
                 Kind::Invalid,
@@ -53,5 +58,9 @@ pub fn open(url: &str, service: Service, net: &NetOptions) -> Result<Link> {
             ))
         }
     };
-    Ok(Link { transport, failure })
+    Ok(Link {
+        transport,
+        failure,
+        budget,
+    })
 }

@@ -26,6 +26,7 @@ use gix::protocol::transport::client::{
 };
 use gix::protocol::transport::{Protocol, Service};
 
+use super::budget::Budget;
 use super::link::Failure;
 use crate::error::Kind;
 use crate::procgroup::Group;
@@ -72,6 +73,8 @@ pub struct ProcessTransport {
     stalled: Arc<AtomicBool>,
     /// Where a stall is noted as `Kind::Network` for the operation.
     failure: Failure,
+    /// The whole transfer's bound (`transfer_timeout`, bytes before the pack).
+    budget: Budget,
     missing_hint: Option<&'static str>,
 }
 
@@ -93,8 +96,15 @@ impl ProcessTransport {
             helper: None,
             stalled: Arc::new(AtomicBool::new(false)),
             failure: Failure::default(),
+            budget: Budget::unbounded(),
             missing_hint: None,
         }
+    }
+
+    /// Charge what the helper sends to `budget`, and end the transfer when it runs out.
+    pub fn budgeted(mut self, budget: Budget) -> ProcessTransport {
+        self.budget = budget;
+        self
     }
 
     /// Note failures in `failure` (shared with the operation using this transport).
@@ -136,8 +146,12 @@ impl ProcessTransport {
             flag: Arc::clone(&self.stalled),
             failure: self.failure.clone(),
         };
-        let reader = TimedReader::new(stdout, self.timeout, &self.what)?.flagging(stall.clone());
-        let writer = TimedWriter::new(stdin, self.timeout, &self.what)?.flagging(stall);
+        let reader = TimedReader::new(stdout, self.timeout, &self.what)?
+            .flagging(stall.clone())
+            .budgeted(self.budget.clone());
+        let writer = TimedWriter::new(stdin, self.timeout, &self.what)?
+            .flagging(stall)
+            .budgeted(self.budget.clone());
         self.connection = Some(Connection::new(
             reader,
             writer,
@@ -309,6 +323,7 @@ pub struct TimedReader {
     what: String,
     got_data: bool,
     stall: Stall,
+    budget: Budget,
 }
 
 /// The first byte comes only after ssh has connected, exchanged keys and logged in, each
@@ -328,11 +343,16 @@ impl TimedReader {
             what: what.to_string(),
             got_data: false,
             stall: Stall::default(),
+            budget: Budget::unbounded(),
         })
     }
 
     fn flagging(self, stall: Stall) -> TimedReader {
         TimedReader { stall, ..self }
+    }
+
+    fn budgeted(self, budget: Budget) -> TimedReader {
+        TimedReader { budget, ..self }
     }
 }
 
@@ -343,17 +363,31 @@ impl Read for TimedReader {
         } else {
             first_read_bound(self.timeout)
         };
+        // A helper that trickles or floods is as stuck as a silent one: end it at once.
+        let budget = self.budget.clone();
+        let over_budget = |e: std::io::Error, stall: &Stall| {
+            stall.note();
+            e
+        };
+        budget
+            .check_time()
+            .map_err(|e| over_budget(e, &self.stall))?;
         loop {
             match self.pipe.read(buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     let fd = self.pipe.as_fd();
-                    wait_ready(fd, libc::POLLIN, bound, self.timeout, &self.what)
-                        .inspect_err(|_| self.stall.note())?;
+                    let wait = budget.wait_bound(bound);
+                    if let Err(e) = wait_ready(fd, libc::POLLIN, wait, self.timeout, &self.what) {
+                        self.stall.note();
+                        budget.check_time()?;
+                        return Err(e);
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 other => {
-                    if matches!(other, Ok(n) if n > 0) {
-                        self.got_data = true;
+                    if let Ok(n) = other {
+                        self.got_data |= n > 0;
+                        budget.charge(n).map_err(|e| over_budget(e, &self.stall))?;
                     }
                     return other;
                 }
@@ -368,6 +402,7 @@ pub struct TimedWriter {
     timeout: Duration,
     what: String,
     stall: Stall,
+    budget: Budget,
 }
 
 impl TimedWriter {
@@ -378,11 +413,16 @@ impl TimedWriter {
             timeout,
             what: what.to_string(),
             stall: Stall::default(),
+            budget: Budget::unbounded(),
         })
     }
 
     fn flagging(self, stall: Stall) -> TimedWriter {
         TimedWriter { stall, ..self }
+    }
+
+    fn budgeted(self, budget: Budget) -> TimedWriter {
+        TimedWriter { budget, ..self }
     }
 }
 
@@ -392,8 +432,14 @@ impl Write for TimedWriter {
             match self.pipe.write(buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     let t = self.timeout;
-                    wait_ready(self.pipe.as_fd(), libc::POLLOUT, t, t, &self.what)
-                        .inspect_err(|_| self.stall.note())?;
+                    let wait = self.budget.wait_bound(t);
+                    if let Err(e) =
+                        wait_ready(self.pipe.as_fd(), libc::POLLOUT, wait, t, &self.what)
+                    {
+                        self.stall.note();
+                        self.budget.check_time()?;
+                        return Err(e);
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 other => return other,

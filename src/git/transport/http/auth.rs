@@ -28,13 +28,22 @@ impl fmt::Debug for Secret {
 
 /// The Basic Authorization header value, if the url or the password file give credentials.
 /// A password in the url wins over the file; a user in the url wins over `DEFAULT_USER`.
+/// The file goes only where [`may_get_password_file`] says (SPEC §10); the url's own
+/// userinfo only to that url's host (each request goes to it alone: no redirect is followed).
 pub fn basic_auth(url: &gix::url::Url, net: &NetOptions) -> Result<Option<Secret>> {
     let user = url.user().filter(|u| !u.is_empty());
     let password = match (url.password(), &net.https_password_file) {
         (Some(p), _) => Some(p.to_string()),
         // The agent config names the file: what is wrong with it is a config error.
-        (None, Some(file)) => {
+        (None, Some(file)) if may_get_password_file(url, &net.credential_hosts) => {
             Some(read_password_file(file).map_err(|e| e.with_kind(Kind::Config))?)
+        }
+        (None, Some(_)) => {
+            log::debug!(
+                "http: https_password_file is not sent to {} (https only, to the deploy repos' hosts and https_credential_hosts)",
+                url.host().unwrap_or_default()
+            );
+            None
         }
         (None, None) => None,
     };
@@ -50,6 +59,15 @@ pub fn basic_auth(url: &gix::url::Url, net: &NetOptions) -> Result<Option<Secret
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(pair)
     ))))
+}
+
+/// Whether `https_password_file` may be sent for `url`: only over https, only to one of
+/// `hosts` (the deploy repos' hosts and `https_credential_hosts`, lowercase).
+pub fn may_get_password_file(url: &gix::url::Url, hosts: &[String]) -> bool {
+    url.scheme == gix::url::Scheme::Https
+        && url
+            .host()
+            .is_some_and(|h| hosts.iter().any(|allowed| h.eq_ignore_ascii_case(allowed)))
 }
 
 /// The token in `path`: the file's text without its trailing line break. The error names the
@@ -121,6 +139,7 @@ mod tests {
         std::fs::write(&file, "s3cret\n").unwrap();
         let net = NetOptions {
             https_password_file: Some(file.clone()),
+            credential_hosts: vec!["h".into()],
             ..Default::default()
         };
         assert_eq!(
@@ -146,6 +165,46 @@ mod tests {
             .to_string();
         assert!(err.contains("single line"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn password_file_goes_only_over_https_to_the_listed_hosts() {
+        let hosts = vec!["git.example.com".to_string()];
+        assert!(may_get_password_file(
+            &url("https://git.example.com/o/r"),
+            &hosts
+        ));
+        assert!(may_get_password_file(
+            &url("https://GIT.example.com:8443/o/r"),
+            &hosts
+        ));
+        assert!(!may_get_password_file(
+            &url("http://git.example.com/o/r"),
+            &hosts
+        ));
+        assert!(!may_get_password_file(
+            &url("https://evil.example.com/o/r"),
+            &hosts
+        ));
+        assert!(!may_get_password_file(
+            &url("https://git.example.com.evil/o/r"),
+            &hosts
+        ));
+        assert!(!may_get_password_file(
+            &url("https://git.example.com/o/r"),
+            &[]
+        ));
+        // the file is never even read for another host
+        let net = NetOptions {
+            https_password_file: Some("/nonexistent/token".into()),
+            credential_hosts: hosts,
+            ..Default::default()
+        };
+        assert!(basic_auth(&url("https://other/r"), &net).unwrap().is_none());
+        assert!(basic_auth(&url("http://git.example.com/r"), &net)
+            .unwrap()
+            .is_none());
+        assert!(basic_auth(&url("https://git.example.com/r"), &net).is_err());
     }
 
     #[test]

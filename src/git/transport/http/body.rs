@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::exchange::{Exchange, RequestError};
 use crate::error::{Error, Kind};
+use crate::git::transport::budget::Bounded;
 use crate::git::transport::link::{io_error, Failure};
 
 /// `name: value\n` lines, the form gix reads (it checks Content-Type).
@@ -63,7 +64,10 @@ impl Post {
             *self = match exchange.check(request.send_bytes(&body)) {
                 Ok(resp) => Post::Answered {
                     headers: Some(header_lines(&resp)),
-                    body: Some(BufReader::new(resp.into_reader())),
+                    body: Some(BufReader::new(Box::new(Bounded::new(
+                        resp.into_reader(),
+                        exchange.budget.clone(),
+                    )))),
                 },
                 Err(e) => Post::Failed(e),
             };

@@ -6,6 +6,7 @@
 use std::io;
 
 use crate::error::{Error, Kind};
+use crate::git::transport::budget::Budget;
 use crate::git::transport::link::{io_error, Failure};
 use crate::url::redact;
 
@@ -23,6 +24,8 @@ pub struct Exchange {
     pub password_missing: bool,
     pub timeout_secs: u64,
     pub failure: Failure,
+    /// The whole transfer's bound; the response body is charged to it.
+    pub budget: Budget,
 }
 
 /// The kind of an http status that is not a success: the server refused (redirects are
@@ -126,7 +129,7 @@ impl Exchange {
             ),
             401 => (
                 io::ErrorKind::PermissionDenied,
-                "authentication required: give a token in https_password_file or in the url".to_string(),
+                "authentication required: give a token in the url, or in https_password_file (sent only over https, to the deploy repos' hosts and those in https_credential_hosts)".to_string(),
             ),
             403 => (
                 io::ErrorKind::PermissionDenied,
@@ -174,7 +177,12 @@ impl Exchange {
             source = err.source();
         }
         if matches!(io_kind, io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) {
-            detail = format!("{detail} (no answer within network_timeout = {timeout_secs}s)");
+            detail = match self.budget.check_time() {
+                Err(over) => over.to_string(),
+                Ok(()) => {
+                    format!("{detail} (no answer within network_timeout = {timeout_secs}s)")
+                }
+            };
         }
         if detail.contains("certificate") || detail.contains("UnknownIssuer") {
             detail = format!("{detail} (for a private CA, name its PEM file in https_ca_file; GIT_SSL_CAINFO is read only when https_ca_file is unset)");
@@ -222,6 +230,7 @@ mod tests {
             password_missing: false,
             timeout_secs: 5,
             failure: Failure::default(),
+            budget: Budget::unbounded(),
         }
     }
 

@@ -7,8 +7,9 @@
 //!   preemptively as `Authorization: Basic` on every request. gix never sees them: the url
 //!   handed to gix-transport has its userinfo removed, so it cannot echo into gix errors, and
 //!   a 401 is reported as a plain error rather than `PermissionDenied`, so gix never starts
-//!   its credential-helper machinery (no `git credential` process, no prompt). Credentials are
-//!   sent over plain `http://` too when configured (as git does); use https for real secrets.
+//!   its credential-helper machinery (no `git credential` process, no prompt). The password
+//!   file goes only over https to the deploy repos' hosts and `https_credential_hosts`; a
+//!   url's own userinfo goes to its host, over plain `http://` too, with a WARN line.
 //! - **TLS roots**: the bundled webpki roots, plus the system CA bundle when the image has one,
 //!   plus `https_ca_file` (PEM) for private CAs.
 //! - **proxy**: `https_proxy`/`HTTPS_PROXY`, `http_proxy`, `all_proxy`/`ALL_PROXY`, minus
@@ -45,6 +46,7 @@ use self::auth::{basic_auth, proxy_basic_auth, Secret};
 use self::body::{header_lines, Body, Headers, Post, PostBody};
 use self::exchange::Exchange;
 pub use self::proxy::proxy_from_env;
+use super::budget::{Bounded, Budget};
 use super::link::{BoxedTransport, Failure};
 use crate::error::{Context, Error, Kind, Result};
 use crate::git::NetOptions;
@@ -64,18 +66,22 @@ pub fn connect_with_env(
     net: &NetOptions,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<BoxedTransport> {
-    open(url, version, net, env, &Failure::default())
+    let failure = Failure::default();
+    let budget = Budget::new(net.transfer_timeout, failure.clone());
+    open(url, version, net, env, &failure, &budget)
 }
 
-/// [`connect_with_env`], noting the kind of a failed request in `failure`.
+/// [`connect_with_env`], noting the kind of a failed request in `failure`, every response
+/// charged to `budget`.
 pub fn open(
     url: &gix::url::Url,
     version: Protocol,
     net: &NetOptions,
     env: impl Fn(&str) -> Option<String>,
     failure: &Failure,
+    budget: &Budget,
 ) -> Result<BoxedTransport> {
-    let client = Ureq::new(url, net, env, failure.clone())?;
+    let client = Ureq::new(url, net, env, failure.clone(), budget.clone())?;
     Ok(Box::new(connect_http(
         client,
         without_userinfo(url),
@@ -107,6 +113,8 @@ pub struct Ureq {
     password_missing: bool,
     /// Where a failed request notes its kind.
     failure: Failure,
+    /// The whole transfer's bound (`transfer_timeout`, bytes before the pack).
+    budget: Budget,
 }
 
 impl Ureq {
@@ -117,6 +125,7 @@ impl Ureq {
         net: &NetOptions,
         env: impl Fn(&str) -> Option<String>,
         failure: Failure,
+        budget: Budget,
     ) -> Result<Ureq> {
         let shown = redact(&url.to_bstring().to_string());
         let https = url.scheme == gix::url::Scheme::Https;
@@ -155,8 +164,9 @@ impl Ureq {
         }
         let authorization =
             basic_auth(url, net).with_context(|| format!("credentials for {shown}"))?;
+        // Only a url's own userinfo can get here (the password file never goes over http).
         if authorization.is_some() && !https {
-            log::debug!("http: sending credentials without TLS to {shown}");
+            log::warn!("http: sending the credentials of the url without TLS to {shown}: anyone on the way can read them; use https");
         }
         Ok(Ureq {
             agent: builder.build(),
@@ -167,6 +177,7 @@ impl Ureq {
                 && url.password().is_none()
                 && net.https_password_file.is_none(),
             failure,
+            budget,
         })
     }
 
@@ -193,6 +204,13 @@ impl Ureq {
         if let Some(auth) = &self.proxy_authorization {
             req = req.set("Proxy-Authorization", &auth.0);
         }
+        // Near the end of transfer_timeout every wait of this request gets only what is
+        // left (ureq's deadline replaces the per-read bound, so only then).
+        let silence = std::time::Duration::from_secs(self.timeout_secs);
+        let left = self.budget.wait_bound(silence);
+        if left < silence {
+            req = req.timeout(left);
+        }
         req
     }
 
@@ -209,6 +227,7 @@ impl Ureq {
             password_missing: self.password_missing,
             timeout_secs: self.timeout_secs,
             failure: self.failure.clone(),
+            budget: self.budget.clone(),
         }
     }
 }
@@ -233,7 +252,13 @@ impl Http for Ureq {
             .map_err(|e| gix::error::Error::from_error(e.to_io()))?;
         Ok(GetResponse {
             headers: Headers::answered(header_lines(&resp)),
-            body: Body::answered(BufReader::new(resp.into_reader()), exchange),
+            body: Body::answered(
+                BufReader::new(Box::new(Bounded::new(
+                    resp.into_reader(),
+                    self.budget.clone(),
+                ))),
+                exchange,
+            ),
         })
     }
 

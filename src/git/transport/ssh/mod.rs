@@ -267,6 +267,7 @@ pub fn connect(
     version: Protocol,
     net: &NetOptions,
     failure: &Failure,
+    budget: &super::budget::Budget,
 ) -> Result<BoxedTransport> {
     let shown = redact(&url.to_bstring().to_string());
     let host = url
@@ -313,8 +314,9 @@ pub fn connect(
     let user = url.user().map(str::to_string);
     let password = url.password().map(str::to_string);
     let port = url.port;
-    let inner =
-        ProcessTransport::new(url, version, net.timeout, "ssh", make).recording(failure.clone());
+    let inner = ProcessTransport::new(url, version, net.timeout, "ssh", make)
+        .recording(failure.clone())
+        .budgeted(budget.clone());
     Ok(Box::new(SshTransport {
         inner,
         stderr,

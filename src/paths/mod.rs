@@ -1,0 +1,77 @@
+//! Where the deploy repo may make the agent write (SPEC §10): config `dst` files never
+//! through a symlink a code repo or a local user could have planted, and code folders never
+//! at a system folder or the agent's own home. The rules are pure (`rules`); `walk` reads
+//! the disk one path component at a time (`lstat`, never following a link it has not
+//! judged) and asks them.
+
+pub mod rules;
+pub mod walk;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Kind, Result};
+use crate::infra_meta::AppSpec;
+
+/// Check `spec` against the policy before anything of the app runs: its `code_local_path`
+/// (`rules::code_folder`) and every config `dst` (`check_dst`). `code_folders` are the code
+/// folders of every app known on this device (`known_code_folders`), `home` is
+/// `$GITOPS_AGENT_HOME`. Errors are `Invalid`, name the key, the path and the link.
+pub fn check_app(spec: &AppSpec, code_folders: &[PathBuf], home: &Path) -> Result<()> {
+    let physical = walk::physical(&spec.code_local_path);
+    let home_physical = walk::physical(home);
+    rules::code_folder(&spec.code_local_path, &physical, home, &home_physical).map_err(|why| {
+        Error::new(
+            Kind::Invalid,
+            format!(
+                "key `code_local_path`: {} {why}",
+                spec.code_local_path.display()
+            ),
+        )
+    })?;
+    for (i, cf) in spec.config_files.iter().enumerate() {
+        check_dst(&cf.dst, code_folders)
+            .map_err(|e| Error::new(Kind::Invalid, format!("key `config_files[{i}].dst`: {e}")))?;
+    }
+    Ok(())
+}
+
+/// `dst` may be written: no symlink inside a code folder on its way or at its end, and
+/// every other symlink on its way passes `rules::may_follow`. The error names the link.
+pub fn check_dst(dst: &Path, code_folders: &[PathBuf]) -> Result<()> {
+    let folders: Vec<PathBuf> = code_folders.iter().map(|f| walk::physical(f)).collect();
+    walk::judge_links(dst, &folders, crate::files::current_uid())
+        .map_err(|why| Error::new(Kind::Invalid, format!("{}: {why}", dst.display())))
+}
+
+/// The code folders of every app this device knows of: those named in `doc` (the group's
+/// infra_meta, every section, also apps of other devices), and those of the records of
+/// earlier applies in `applied_dir` (apps of the other deploy repos).
+pub fn known_code_folders(doc: Option<&toml::Table>, applied_dir: &Path) -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> = Vec::new();
+    let mut add = |table: &toml::Table| {
+        if let Some(toml::Value::String(p)) = table.get("code_local_path") {
+            let p = PathBuf::from(p.trim());
+            if p.is_absolute() && !folders.contains(&p) {
+                folders.push(p);
+            }
+        }
+    };
+    if let Some(doc) = doc {
+        for section in doc.values().filter_map(toml::Value::as_table) {
+            add(section);
+        }
+    }
+    // Records are the sections applied last (their text, see `state`).
+    for entry in std::fs::read_dir(applied_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(text) = std::fs::read_to_string(entry.path()) {
+            if let Ok(table) = text.parse::<toml::Table>() {
+                add(&table);
+            }
+        }
+    }
+    folders
+}

@@ -1,0 +1,163 @@
+//! Reading the way to a path one component at a time, as the kernel would walk it, and
+//! asking `rules::may_follow` before following any symlink met.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use super::rules::{self, LinkFacts};
+
+/// The kernel gives up after 40 links; so do we.
+const MAX_LINKS: usize = 40;
+
+/// `path` with every symlink of its existing part resolved, the rest appended as written
+/// (a folder that does not exist yet is where it says).
+pub fn physical(path: &Path) -> PathBuf {
+    let norm = rules::normalize(path);
+    let mut existing = norm.as_path();
+    let mut tail: Vec<&std::ffi::OsStr> = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            let mut out = real;
+            out.extend(tail.iter().rev());
+            return out;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name);
+                existing = parent;
+            }
+            _ => return norm,
+        }
+    }
+}
+
+/// Walk the absolute `dst` from `/`, judging every symlink met (`rules::may_follow`) with
+/// `code_folders` (physical paths) before following it. Stops at the first component that
+/// does not exist (the write creates the rest) or is not a folder.
+pub fn judge_links(dst: &Path, code_folders: &[PathBuf], agent_uid: u32) -> Result<(), String> {
+    let mut cur = PathBuf::from("/");
+    let mut rest: VecDeque<OsString> = components(dst).into();
+    let mut links = 0;
+    while let Some(name) = rest.pop_front() {
+        if name == ".." {
+            cur.pop();
+            continue;
+        }
+        let here = cur.join(&name);
+        let Ok(meta) = std::fs::symlink_metadata(&here) else {
+            return Ok(());
+        };
+        if meta.file_type().is_symlink() {
+            let dir = std::fs::symlink_metadata(&cur)
+                .map_err(|e| format!("inspect {}: {e}", cur.display()))?;
+            let facts = LinkFacts {
+                in_code_folder: code_folders
+                    .iter()
+                    .find(|f| here.starts_with(f) && here != **f)
+                    .cloned(),
+                path: here.clone(),
+                uid: meta.uid(),
+                dir_uid: dir.uid(),
+                dir_mode: dir.mode(),
+                is_dst: rest.is_empty(),
+            };
+            rules::may_follow(&facts, agent_uid)?;
+            if facts.is_dst {
+                return Ok(());
+            }
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(format!("too many symlinks on the way ({MAX_LINKS})"));
+            }
+            let target = std::fs::read_link(&here)
+                .map_err(|e| format!("read symlink {}: {e}", here.display()))?;
+            if target.is_absolute() {
+                cur = PathBuf::from("/");
+            }
+            for c in components(&target).into_iter().rev() {
+                rest.push_front(c);
+            }
+        } else if meta.is_dir() {
+            cur = here;
+        } else {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The names of `path` (`..` kept as a name, `/` and `.` dropped).
+fn components(path: &Path) -> Vec<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "gitops-paths-{tag}-{}-{:x}",
+            std::process::id(),
+            crate::atomic::random_u64()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::canonicalize(d).unwrap()
+    }
+
+    fn me() -> u32 {
+        crate::files::current_uid()
+    }
+
+    #[test]
+    fn physical_resolves_the_existing_part_and_keeps_the_rest() {
+        let d = tmp("phys");
+        std::fs::create_dir_all(d.join("real")).unwrap();
+        symlink(d.join("real"), d.join("link")).unwrap();
+        assert_eq!(physical(&d.join("link/new/x")), d.join("real/new/x"));
+        assert_eq!(physical(&d.join("link/../link/.")), d.join("real"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn relative_and_chained_links_are_judged_at_each_hop() {
+        let d = tmp("chain");
+        let code = d.join("code");
+        std::fs::create_dir_all(code.join("inner")).unwrap();
+        std::fs::create_dir_all(d.join("out")).unwrap();
+        // a trusted link outside leads into the code folder, where a link leads out
+        symlink("code", d.join("app")).unwrap();
+        symlink("../out", code.join("conf")).unwrap();
+        let folders = [code.clone()];
+        let why = judge_links(&d.join("app/conf/x.env"), &folders, me()).unwrap_err();
+        assert!(
+            why.contains(&code.join("conf").display().to_string()),
+            "{why}"
+        );
+        // the same way without the planted link is fine
+        assert!(judge_links(&d.join("app/inner/x.env"), &folders, me()).is_ok());
+        // a missing tail is fine: the write creates it
+        assert!(judge_links(&d.join("app/new/deeper/x"), &folders, me()).is_ok());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_loop_ends_with_an_error() {
+        let d = tmp("loop");
+        symlink(d.join("b"), d.join("a")).unwrap();
+        symlink(d.join("a"), d.join("b")).unwrap();
+        let why = judge_links(&d.join("a/x"), &[], me()).unwrap_err();
+        assert!(why.contains("too many symlinks"), "{why}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
