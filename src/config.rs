@@ -25,6 +25,8 @@ pub struct AgentConfig {
     pub ssh_key: Option<PathBuf>,
     pub https_password_file: Option<PathBuf>,
     pub https_ca_file: Option<PathBuf>,
+    /// Commits of history a code clone fetches for its pin (0 = whole history; SPEC §14).
+    pub code_fetch_depth: u32,
     /// `[applications]`, sorted by app name.
     pub apps: Vec<AppRef>,
     /// Things worth a log line that do not stop the agent (unknown keys).
@@ -58,6 +60,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ssh_key",
     "https_password_file",
     "https_ca_file",
+    "code_fetch_depth",
     "applications",
 ];
 
@@ -169,6 +172,16 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
     let ssh_key = opt_path("ssh_key")?;
     let https_password_file = opt_path("https_password_file")?;
     let https_ca_file = opt_path("https_ca_file")?;
+    let code_fetch_depth = match table.get("code_fetch_depth") {
+        None => 1,
+        Some(toml::Value::Integer(n)) if (0..=MAX_DEPTH).contains(n) => *n as u32,
+        Some(v) => {
+            return Err(err(
+                "code_fetch_depth",
+                &format!("must be a whole number of commits from 0 (whole history) to {MAX_DEPTH}, found {}; e.g. `code_fetch_depth = 1`", show(v)),
+            ))
+        }
+    };
 
     let mut apps = Vec::new();
     match table.get("applications") {
@@ -224,6 +237,7 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         ssh_key,
         https_password_file,
         https_ca_file,
+        code_fetch_depth,
         apps,
         warnings,
     })
@@ -307,6 +321,9 @@ fn positive_int(table: &toml::Table, key: &str, default: u64) -> std::result::Re
     }
 }
 
+/// Deeper than git's own `deepen` limit (2^31 - 1) cannot be asked for; "everything" is 0.
+const MAX_DEPTH: i64 = i32::MAX as i64;
+
 /// Durations above a year are mistakes, and would overflow clock arithmetic.
 const MAX_SECONDS: i64 = 365 * 86_400;
 
@@ -333,6 +350,7 @@ mod tests {
         assert_eq!(c.retention_days, 30);
         assert_eq!(c.network_timeout, Duration::from_secs(60));
         assert_eq!(c.command_timeout, Duration::from_secs(1800));
+        assert_eq!(c.code_fetch_depth, 1);
         assert_eq!(
             c.apps,
             vec![AppRef {
@@ -380,6 +398,14 @@ c = "https://h/o/d.git@dev"
                 "network_timeout",
             ),
             ("infra_name = \"x\"\nssh_key = \"id_rsa\"", "ssh_key"),
+            (
+                "infra_name = \"x\"\ncode_fetch_depth = -1",
+                "code_fetch_depth",
+            ),
+            (
+                "infra_name = \"x\"\ncode_fetch_depth = \"1\"",
+                "code_fetch_depth",
+            ),
             ("infra_name = \"x\"\napplications = 3", "applications"),
             (
                 "infra_name = \"x\"\n[applications]\nweb = 3",
@@ -411,6 +437,15 @@ c = "https://h/o/d.git@dev"
             .unwrap_err()
             .to_string()
             .contains("under"));
+    }
+
+    #[test]
+    fn code_fetch_depth_zero_means_whole_history_and_is_accepted() {
+        let c = p("infra_name = \"x\"\ncode_fetch_depth = 0\n").unwrap();
+        assert_eq!(c.code_fetch_depth, 0);
+        let c = p("infra_name = \"x\"\ncode_fetch_depth = 50\n").unwrap();
+        assert_eq!(c.code_fetch_depth, 50);
+        assert!(!c.warnings.iter().any(|w| w.contains("code_fetch_depth")));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use super::{code_updation, Ctx};
+use super::{code, code_updation, Ctx};
 use crate::error::{Context, Result};
 use crate::git::worktree::{self, HeadTarget};
 use crate::git::{repo, NetOptions};
@@ -13,7 +13,7 @@ use crate::hook_env::HookContext;
 use crate::infra_meta::AppSpec;
 use crate::report::{AppReport, Commands, Updation};
 use crate::state::Record;
-use crate::{files, hooks, plan, state, url};
+use crate::{files, hooks, plan, state};
 
 /// Apply `spec` to `app`; `config` is the deploy side of its report so far.
 pub(super) fn apply(
@@ -64,7 +64,7 @@ pub(super) fn apply(
     };
 
     run_hook("pre", &spec.pre_updation_command);
-    let app_side = match sync_code(spec, &ctx.net, ctx.stop) {
+    let app_side = match sync_code(spec, ctx.cfg.code_fetch_depth, &ctx.net, ctx.stop) {
         Ok(r) => code_updation(&r, true, None, None),
         Err(e) => {
             log::error!("[{app}] {e}");
@@ -105,7 +105,12 @@ pub(super) fn apply(
 }
 
 /// Put the code clone at the desired commit, fetching only when it is not present locally.
-fn sync_code(spec: &AppSpec, net: &NetOptions, stop: &AtomicBool) -> Result<gix::Repository> {
+fn sync_code(
+    spec: &AppSpec,
+    depth: u32,
+    net: &NetOptions,
+    stop: &AtomicBool,
+) -> Result<gix::Repository> {
     let dir = &spec.code_local_path;
     if dir.exists() {
         if let Err(e) = files::adopt_ownership(dir) {
@@ -115,25 +120,15 @@ fn sync_code(spec: &AppSpec, net: &NetOptions, stop: &AtomicBool) -> Result<gix:
     let code = repo::open_or_init(dir, &spec.code_url)?;
     let desired = match repo::resolve_commit(&code, &spec.code_commit_hash) {
         Some(id) => id,
-        None => {
-            repo::fetch_until(
-                &code,
-                &spec.code_url,
-                &[
-                    "+refs/heads/*:refs/remotes/origin/*",
-                    "+refs/tags/*:refs/tags/*",
-                ],
-                net,
-                stop,
-            )?;
-            repo::resolve_commit(&code, &spec.code_commit_hash).with_context(|| {
-                format!(
-                    "code_commit_hash `{}` is not a commit or tag of {}; push it or fix infra_meta.toml",
-                    spec.code_commit_hash,
-                    url::redact(&spec.code_url)
-                )
-            })?
-        }
+        // Only the pin, at `code_fetch_depth` (SPEC §14).
+        None => code::fetch_pin(
+            &code,
+            &spec.code_url,
+            &spec.code_commit_hash,
+            depth,
+            net,
+            stop,
+        )?,
     };
     worktree::checkout(&code, desired, HeadTarget::Detached)
         .with_context(|| format!("check out {} in {}", spec.code_commit_hash, dir.display()))?;

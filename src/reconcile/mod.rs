@@ -3,6 +3,7 @@
 //! (`apply`). Every failure is turned into that app's report; nothing here stops the pass.
 
 mod apply;
+mod code;
 mod deploy;
 mod observe;
 

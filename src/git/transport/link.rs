@@ -12,16 +12,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gix::protocol::transport::client::blocking_io::Transport;
+use gix::protocol::transport::Protocol;
 
 use crate::error::{Error, Kind};
 
 /// A boxed transport ready for a handshake.
 pub type BoxedTransport = Box<dyn Transport + Send>;
 
-/// A connected transport and its failure slot.
+/// A connected transport, its failure slot, and (fetches) the protocol the server spoke.
 pub struct Link {
     pub transport: BoxedTransport,
     pub failure: Failure,
+    pub spoken: Spoken,
+}
+
+/// The protocol version the server answered a fetch's handshake in (`None` before it did).
+#[derive(Debug, Clone, Default)]
+pub struct Spoken(Arc<Mutex<Option<Protocol>>>);
+
+impl Spoken {
+    pub fn record(&self, protocol: Protocol) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(protocol);
+        }
+    }
+
+    pub fn get(&self) -> Option<Protocol> {
+        self.0.lock().ok().and_then(|slot| *slot)
+    }
 }
 
 /// The kind of the first failure a transport met; shared by the transport (which records)
