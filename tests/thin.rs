@@ -233,11 +233,15 @@ fn a_full_clone_made_by_git_clone_keeps_working_and_is_not_downloaded_again() {
     git(&srv, &["checkout", "--quiet", "--detach", &w.ids[8]]);
     // Adopted as it is: nothing to download.
     assert_eq!(w.sync_traffic(&w.ids[8]), Traffic::NONE);
-    // A move fetches what the clone lacks, and the clone stays whole.
-    let moved = w.sync(&w.ids[9]);
-    assert!(moved <= APP_BIN as u64 + 65_536, "{moved} bytes");
+    // A move to a commit pushed since fetches what the clone lacks; the clone stays whole.
+    let next = w.push_version(100);
+    let moved = w.sync(&next);
+    assert!(
+        moved >= APP_BIN as u64 && moved <= APP_BIN as u64 + 65_536,
+        "{moved} bytes"
+    );
     assert!(!w.is_shallow());
-    assert_eq!(commits_held(&srv), 11, "README commit + 10");
+    assert_eq!(commits_held(&srv), 12, "README commit + 10 + the new one");
     git(&srv, &["fsck", "--no-progress"]);
 }
 
