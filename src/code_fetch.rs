@@ -110,10 +110,17 @@ fn depth_for(depth: u32, clone: Held) -> Depth {
 
 /// The server's answer to a want it does not serve, as git's upload-pack words it
 /// (`not our ref <id>`; protocol v0/v1 without `uploadpack.allowReachableSHA1InWant`)
-/// and as JGit-based servers do (`want <id> not valid`).
+/// and, from JGit's message catalogue (not tried here), as JGit-based servers do
+/// (`want <id> not valid`).
 pub fn is_refused_want(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("not our ref") || (m.contains("want ") && m.contains(" not valid"))
+}
+
+/// `+<40 hex>:<dst>` or `<40 hex>`: a refspec asking for a commit by id.
+pub fn is_by_id(refspec: &str) -> bool {
+    let src = refspec.trim_start_matches('+');
+    is_full_id(src.split_once(':').map_or(src, |(s, _)| s))
 }
 
 fn is_hex(s: &str) -> bool {
@@ -236,6 +243,14 @@ mod tests {
         assert_eq!(fallback(Held::Shallow).depth, Depth::Unshallow);
         assert!(!fallback(Held::Empty).by_id);
         assert_eq!(fallback(Held::Empty).refspecs.len(), 2);
+    }
+
+    #[test]
+    fn a_refspec_by_id_is_told_from_one_by_name() {
+        assert!(is_by_id(&request(ID, 1, Held::Empty).refspecs[0]));
+        assert!(is_by_id(ID));
+        assert!(!is_by_id("+refs/heads/main:refs/remotes/origin/main"));
+        assert!(!is_by_id(&format!("+{}:x", &ID[..39])));
     }
 
     #[test]

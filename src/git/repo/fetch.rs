@@ -71,7 +71,7 @@ pub fn fetch_at_depth(
     let link = transport::open(url, Service::UploadPack, net).map_err(|e| e.context(ctx()))?;
     let (failure, spoken) = (link.failure, link.spoken);
     let mut options = gix::remote::ref_map::Options::default();
-    if refspecs.iter().all(|s| is_by_id(s)) {
+    if refspecs.iter().all(|s| code_fetch::is_by_id(s)) {
         let nothing = gix::refspec::parse(
             BStr::new(code_fetch::LIST_NO_REF),
             gix::refspec::parse::Operation::Fetch,
@@ -139,13 +139,6 @@ fn shallow(depth: Depth) -> gix::remote::fetch::Shallow {
         }
         Depth::Unshallow => Shallow::undo(),
     }
-}
-
-/// `+<40 hex>:<dst>` or `<40 hex>`: a commit asked for by id.
-fn is_by_id(refspec: &str) -> bool {
-    let src = refspec.trim_start_matches('+');
-    let src = src.split_once(':').map_or(src, |(s, _)| s);
-    src.len() == 40 && src.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Delete the destination of a one-branch refspec (`+refs/heads/x:refs/remotes/origin/x`)
