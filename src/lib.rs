@@ -3,6 +3,7 @@
 pub mod atomic;
 pub mod backoff;
 pub mod clock;
+pub mod code_fetch;
 pub mod config;
 pub mod daemon;
 pub mod dashboard;

@@ -42,6 +42,8 @@ pub struct AgentConfig {
     pub trusted_pgp_keys: Option<PathBuf>,
     /// Their keys, read by `load` (a config only `parse`d has none and verifies nothing).
     pub trusted_keys: Option<crate::verify::TrustedKeys>,
+    /// Commits of history a code clone fetches for its pin (0 = whole history; SPEC §14).
+    pub code_fetch_depth: u32,
     /// `[applications]`, sorted by app name.
     pub apps: Vec<AppRef>,
     /// Things worth a log line that do not stop the agent (unknown keys).
@@ -85,6 +87,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "splay",
     "allowed_signers",
     "trusted_pgp_keys",
+    "code_fetch_depth",
     "applications",
     "update_windows",
     "prune",
@@ -240,6 +243,16 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
     let trusted_pgp_keys = opt_path("trusted_pgp_keys")?;
     let https_credential_hosts = host_list(&table, "https_credential_hosts")
         .map_err(|why| err("https_credential_hosts", &why))?;
+    let code_fetch_depth = match table.get("code_fetch_depth") {
+        None => 1,
+        Some(toml::Value::Integer(n)) if (0..=MAX_DEPTH).contains(n) => *n as u32,
+        Some(v) => {
+            return Err(err(
+                "code_fetch_depth",
+                &format!("must be a whole number of commits from 0 (whole history) to {MAX_DEPTH}, found {}; e.g. `code_fetch_depth = 1`", show(v)),
+            ))
+        }
+    };
 
     let mut apps = Vec::new();
     match table.get("applications") {
@@ -302,6 +315,7 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         allowed_signers,
         trusted_pgp_keys,
         trusted_keys: None,
+        code_fetch_depth,
         apps,
         warnings,
         update_windows,
@@ -453,6 +467,9 @@ fn non_negative_int(
         )),
     }
 }
+
+/// Deeper than git's own `deepen` limit (2^31 - 1) cannot be asked for; "everything" is 0.
+const MAX_DEPTH: i64 = i32::MAX as i64;
 
 /// Durations above a year are mistakes, and would overflow clock arithmetic.
 const MAX_SECONDS: i64 = 365 * 86_400;

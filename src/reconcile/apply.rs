@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use gix::ObjectId;
 
 use super::commands::{hook_context, Ran};
-use super::{code_updation, health_check, rollback, Ctx};
+use super::{code, code_updation, health_check, rollback, Ctx};
 use crate::error::{Context, Result};
 use crate::git::worktree::{self, HeadTarget};
 use crate::git::{repo, NetOptions};
@@ -19,7 +19,7 @@ use crate::infra_meta::AppSpec;
 use crate::report::{AppReport, HealthCheck, HealthRun, Safety, Updation};
 use crate::rollback::Verdict;
 use crate::state::{self, quarantine, snapshot, Record};
-use crate::{files, paths, plan, url};
+use crate::{files, paths, plan};
 
 /// What the app ran before this update, as observed.
 pub(super) struct Before {
@@ -117,7 +117,7 @@ pub(super) fn apply(
         timeout,
     );
     let mut desired = None;
-    let app_side = match sync_code(spec, &ctx.net, ctx.stop) {
+    let app_side = match sync_code(spec, ctx.cfg.code_fetch_depth, &ctx.net, ctx.stop) {
         Ok((r, id)) => {
             desired = Some(id);
             code_updation(&r, true, None, None)
@@ -230,6 +230,7 @@ fn finish(ctx: &Ctx, app: &str, spec: &AppSpec, report: &AppReport) {
 /// Put the code clone at the desired commit, fetching only when it is not present locally.
 fn sync_code(
     spec: &AppSpec,
+    depth: u32,
     net: &NetOptions,
     stop: &AtomicBool,
 ) -> Result<(gix::Repository, ObjectId)> {
@@ -240,7 +241,7 @@ fn sync_code(
         }
     }
     let code = repo::open_or_init_code(dir, &spec.code_url)?;
-    let desired = fetch_commit(&code, spec, net, stop)?;
+    let desired = fetch_commit(&code, spec, depth, net, stop)?;
     worktree::checkout(&code, desired, HeadTarget::Detached)
         .with_context(|| format!("check out {} in {}", spec.code_commit_hash, dir.display()))?;
     Ok((code, desired))
@@ -251,29 +252,22 @@ fn sync_code(
 pub(super) fn fetch_commit(
     code: &gix::Repository,
     spec: &AppSpec,
+    depth: u32,
     net: &NetOptions,
     stop: &AtomicBool,
 ) -> Result<ObjectId> {
-    if let Some(id) = repo::resolve_commit(code, &spec.code_commit_hash) {
-        return Ok(id);
+    match repo::resolve_commit(code, &spec.code_commit_hash) {
+        Some(id) => Ok(id),
+        // Only the pin, at `code_fetch_depth` (SPEC §14).
+        None => code::fetch_pin(
+            code,
+            &spec.code_url,
+            &spec.code_commit_hash,
+            depth,
+            net,
+            stop,
+        ),
     }
-    repo::fetch_until(
-        code,
-        &spec.code_url,
-        &[
-            "+refs/heads/*:refs/remotes/origin/*",
-            "+refs/tags/*:refs/tags/*",
-        ],
-        net,
-        stop,
-    )?;
-    repo::resolve_commit(code, &spec.code_commit_hash).with_context(|| {
-        format!(
-            "code_commit_hash `{}` is not a commit or tag of {}; push it or fix infra_meta.toml",
-            spec.code_commit_hash,
-            url::redact(&spec.code_url)
-        )
-    })
 }
 
 /// Copy each config file whose `dst` differs from its `src` (bytes or `mode`); a missing

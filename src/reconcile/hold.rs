@@ -110,8 +110,9 @@ fn fetch_ahead(ctx: &Ctx, app: &str, spec: &AppSpec, seen: &Observation) -> Stri
     if seen.clone.is_none() {
         return String::new();
     }
-    let fetched = repo::open_or_init(&spec.code_local_path, &spec.code_url)
-        .and_then(|code| apply::fetch_commit(&code, spec, &ctx.net, ctx.stop));
+    let fetched = repo::open_or_init(&spec.code_local_path, &spec.code_url).and_then(|code| {
+        apply::fetch_commit(&code, spec, ctx.cfg.code_fetch_depth, &ctx.net, ctx.stop)
+    });
     match fetched {
         Ok(id) => {
             log::info!("[{app}] fetched {id} ahead of the deferred update");

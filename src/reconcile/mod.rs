@@ -5,6 +5,7 @@
 //! here stops the pass.
 
 mod apply;
+mod code;
 mod commands;
 mod deploy;
 mod health_check;

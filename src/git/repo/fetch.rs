@@ -5,10 +5,11 @@
 use std::sync::atomic::AtomicBool;
 
 use gix::bstr::BStr;
-use gix::protocol::transport::Service;
+use gix::protocol::transport::{Protocol, Service};
 
 use super::open::repo_dir;
-use crate::error::{Context, Kind, Result};
+use crate::code_fetch::{self, Depth};
+use crate::error::{Context, Error, Kind, Result};
 use crate::git::transport;
 use crate::git::NetOptions;
 use crate::url::redact;
@@ -35,6 +36,21 @@ pub fn fetch_until(
     net: &NetOptions,
     stop: &AtomicBool,
 ) -> Result<()> {
+    fetch_at_depth(repo, url, refspecs, Depth::AsIs, net, stop)
+}
+
+/// [`fetch_until`] bringing `depth` of history (SPEC §14): `AtRemote(n)` writes or moves
+/// the clone's shallow boundary (`.git/shallow`, as `git fetch --depth n` does),
+/// `Unshallow` removes it. Refspecs whose source is a full object id ask for that commit by
+/// id; when every source is one, the ref listing (protocol v2) is asked to list nothing.
+pub fn fetch_at_depth(
+    repo: &gix::Repository,
+    url: &str,
+    refspecs: &[&str],
+    depth: Depth,
+    net: &NetOptions,
+    stop: &AtomicBool,
+) -> Result<()> {
     let shown = redact(url);
     let ctx = || format!("fetch {shown}");
     if refspecs.is_empty() {
@@ -53,10 +69,20 @@ pub fn fetch_until(
         // Only what was asked for: no implicit tag following.
         .with_fetch_tags(gix::remote::fetch::Tags::None);
     let link = transport::open(url, Service::UploadPack, net).map_err(|e| e.context(ctx()))?;
-    let failure = link.failure;
+    let (failure, spoken) = (link.failure, link.spoken);
+    let mut options = gix::remote::ref_map::Options::default();
+    if refspecs.iter().all(|s| code_fetch::is_by_id(s)) {
+        let nothing = gix::refspec::parse(
+            BStr::new(code_fetch::LIST_NO_REF),
+            gix::refspec::parse::Operation::Fetch,
+        )
+        .with_context(ctx)
+        .map_err(|e| e.with_kind(Kind::Invalid))?;
+        options.extra_refspecs.push(nothing.to_owned());
+    }
     let prepare = remote
         .to_connection_with_transport(link.transport)
-        .prepare_fetch(gix::progress::Discard, Default::default())
+        .prepare_fetch(gix::progress::Discard, options)
         .map_err(|e| failure.wrap(e, stop, ctx()))?;
     // The refs are in (held in memory, so bounded); the pack is streamed to disk.
     link.budget.pack_follows();
@@ -86,9 +112,35 @@ pub fn fetch_until(
         .with_reflog_message(gix::remote::fetch::RefLogMessage::Prefixed {
             action: "fetch".into(),
         })
+        .with_shallow(shallow(depth))
         .receive(gix::progress::Discard, stop)
-        .map_err(|e| failure.wrap(e, stop, ctx()))?;
+        .map_err(|e| refused_want(failure.wrap(e, stop, ctx()), spoken.get()))?;
     Ok(())
+}
+
+/// A want the server refused (`not our ref`) is `Rejected` from a protocol v0/v1 server: it
+/// serves only advertised tips unless configured otherwise. Protocol v2 serves any commit
+/// it holds, so there the wanted commit does not exist on the server: `Invalid`.
+fn refused_want(err: Error, spoken: Option<Protocol>) -> Error {
+    if !code_fetch::is_refused_want(&err.to_string()) {
+        return err;
+    }
+    match spoken {
+        Some(Protocol::V2) => err.with_kind(Kind::Invalid),
+        _ => err.with_kind(Kind::Rejected),
+    }
+}
+
+/// gix's words for a [`Depth`].
+fn shallow(depth: Depth) -> gix::remote::fetch::Shallow {
+    use gix::remote::fetch::Shallow;
+    match depth {
+        Depth::AsIs => Shallow::NoChange,
+        Depth::AtRemote(n) => {
+            std::num::NonZeroU32::new(n).map_or(Shallow::NoChange, Shallow::DepthAtRemote)
+        }
+        Depth::Unshallow => Shallow::undo(),
+    }
 }
 
 /// Delete the destination of a one-branch refspec (`+refs/heads/x:refs/remotes/origin/x`)

@@ -16,6 +16,6 @@ mod resolve;
 #[cfg(test)]
 pub(crate) mod test_support;
 
-pub use self::fetch::{fetch, fetch_until};
+pub use self::fetch::{fetch, fetch_at_depth, fetch_until};
 pub use self::open::{open_clone, open_or_init, open_or_init_code, repo_dir};
 pub use self::resolve::{find_ref, resolve_commit};

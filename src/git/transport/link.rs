@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gix::protocol::transport::client::blocking_io::Transport;
+use gix::protocol::transport::Protocol;
 
 use crate::error::{Error, Kind};
 
@@ -24,6 +25,23 @@ pub struct Link {
     pub transport: BoxedTransport,
     pub failure: Failure,
     pub budget: super::budget::Budget,
+    pub spoken: Spoken,
+}
+
+/// The protocol version the server answered a fetch's handshake in (`None` before it did).
+#[derive(Debug, Clone, Default)]
+pub struct Spoken(Arc<Mutex<Option<Protocol>>>);
+
+impl Spoken {
+    pub fn record(&self, protocol: Protocol) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(protocol);
+        }
+    }
+
+    pub fn get(&self) -> Option<Protocol> {
+        self.0.lock().ok().and_then(|slot| *slot)
+    }
 }
 
 /// The kind of the first failure a transport met; shared by the transport (which records)

@@ -3,10 +3,12 @@
 //!
 //! One module per way of reaching a remote: `tcp` (git://, our own socket with timeouts),
 //! `http` (smart-HTTP over ureq), `ssh` (the system ssh client) and `file` (`git
-//! upload-pack`), the last two over a helper's pipes (`process`). Imports only go down:
-//! this module picks one; `ssh` and `file` use `process`; all of them use `link`.
+//! upload-pack`), the last two over a helper's pipes (`process`); every fetch goes through
+//! `fetch_handshake` (the protocol spoken; shallow fetches from v0/v1 servers). Imports only go down: this module picks
+//! one; `ssh` and `file` use `process`; all of them use `link`.
 
 pub mod budget;
+mod fetch_handshake;
 pub mod file;
 pub mod http;
 pub mod link;
@@ -17,7 +19,7 @@ pub mod tcp;
 use gix::protocol::transport::{Protocol, Service};
 
 pub use self::budget::Budget;
-pub use self::link::{BoxedTransport, Failure, Link};
+pub use self::link::{BoxedTransport, Failure, Link, Spoken};
 use crate::error::{Context, Error, Kind, Result};
 use crate::git::NetOptions;
 use crate::url::redact;
@@ -58,9 +60,19 @@ pub fn open(url: &str, service: Service, net: &NetOptions) -> Result<Link> {
             ))
         }
     };
+    let spoken = Spoken::default();
+    // Fetches only: a push never deepens.
+    let transport: BoxedTransport = match service {
+        Service::UploadPack => Box::new(fetch_handshake::FetchHandshake {
+            inner: transport,
+            spoken: spoken.clone(),
+        }),
+        _ => transport,
+    };
     Ok(Link {
         transport,
         failure,
+        spoken,
         budget,
     })
 }
