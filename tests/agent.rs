@@ -248,6 +248,8 @@ fn head_moved_by_hand_is_put_back() {
     s.agent_config(&["web"]);
     s.once().expect_code(0);
     let srv = s.srv("web");
+    // The agent fetched only the pinned commit (SPEC §14): get c2 by hand, as an operator would.
+    git(&srv, &["fetch", "--quiet", "origin", "main"]);
     git(&srv, &["checkout", "--quiet", &c2]);
     s.once().expect_code(0);
     assert_eq!(head(&srv), c1);
