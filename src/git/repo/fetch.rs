@@ -169,15 +169,6 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
-    const MAIN: &str = "+refs/heads/main:refs/remotes/origin/main";
-
-    fn net() -> NetOptions {
-        NetOptions {
-            timeout: Duration::from_secs(20),
-            ..Default::default()
-        }
-    }
-
     #[test]
     fn fetch_file_remote_and_missing_refspec_is_not_an_error() {
         let tmp = TempDir::new("fetch");

@@ -184,17 +184,6 @@ mod tests {
     use super::*;
     use crate::git::repo::fetch;
     use crate::git::repo::test_support::*;
-    use crate::git::NetOptions;
-    use std::time::Duration;
-
-    const MAIN: &str = "+refs/heads/main:refs/remotes/origin/main";
-
-    fn net() -> NetOptions {
-        NetOptions {
-            timeout: Duration::from_secs(20),
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn init_writes_origin_the_git_cli_reads() {

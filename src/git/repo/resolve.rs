@@ -87,17 +87,6 @@ mod tests {
     use super::*;
     use crate::git::repo::test_support::*;
     use crate::git::repo::{fetch, open_or_init};
-    use crate::git::NetOptions;
-    use std::time::Duration;
-
-    const MAIN: &str = "+refs/heads/main:refs/remotes/origin/main";
-
-    fn net() -> NetOptions {
-        NetOptions {
-            timeout: Duration::from_secs(20),
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn resolve_ids_tags_and_branches() {

@@ -4,6 +4,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// The refspec of a clone's `main`, as the tests fetch it.
+pub const MAIN: &str = "+refs/heads/main:refs/remotes/origin/main";
+
+/// Network options for tests on loopback remotes.
+pub fn net() -> crate::git::NetOptions {
+    crate::git::NetOptions {
+        timeout: std::time::Duration::from_secs(20),
+        ..Default::default()
+    }
+}
+
 /// A unique folder under the system temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 
