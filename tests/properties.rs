@@ -399,3 +399,21 @@ fn handshake_harness_parses_a_real_advertisement() {
         Some(2)
     );
 }
+
+#[test]
+fn a_huge_infra_meta_value_is_not_echoed_whole() {
+    let huge = "x".repeat(10 << 20);
+    let base = "code_url = \"https://h/o/r.git\"\ncode_commit_hash = \"abc1234\"\n";
+    for section in [
+        format!("[app]\n{base}code_local_path = \"rel/{huge}\"\n"),
+        format!("[app]\n{base}code_local_path = \"/srv/a\"\nconfig_files = [ {{ src = \"/{huge}\", dst = \"/srv/a/e\" }} ]\n"),
+        format!("[app]\n{base}code_local_path = \"/srv/a\"\nconfig_files = [ {{ src = \"e/x\", dst = \"rel/{huge}\" }} ]\n"),
+        format!("[app]\n{base}code_local_path = \"/srv/a\"\nconfig_files = [ {{ src = \"../../{huge}\", dst = \"/srv/a/e\" }} ]\n"),
+    ] {
+        let doc = infra_meta::parse_file("i/infra_meta.toml", section.as_bytes()).unwrap();
+        let e = infra_meta::app_spec("i/infra_meta.toml", &doc, "app")
+            .unwrap_err()
+            .to_string();
+        assert!(e.len() < 1000, "{} chars: {}…", e.len(), &e[..300]);
+    }
+}

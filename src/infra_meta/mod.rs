@@ -362,18 +362,22 @@ fn legacy_keys(table: &toml::Table) -> Option<String> {
 }
 
 fn absolute_path(p: &str) -> std::result::Result<PathBuf, String> {
+    // What a message may show of the value (SPEC §10).
+    let shown = crate::text::clip(p);
     if p.chars().any(char::is_control) {
         return Err(format!(
             "\"{}\" contains control characters",
-            p.escape_debug()
+            crate::text::clip(&p.escape_debug().to_string())
         ));
     }
     let path = Path::new(p);
     if !path.is_absolute() {
-        return Err(format!("\"{p}\" must be an absolute path (start with `/`)"));
+        return Err(format!(
+            "\"{shown}\" must be an absolute path (start with `/`)"
+        ));
     }
     if path.components().any(|c| c == Component::ParentDir) {
-        return Err(format!("\"{p}\" must not contain `..`"));
+        return Err(format!("\"{shown}\" must not contain `..`"));
     }
     Ok(path.to_path_buf())
 }
@@ -394,9 +398,11 @@ fn parse_mode(m: &str) -> std::result::Result<u32, String> {
 /// `src` is relative and stays inside the repo (lexically; symlinks are checked on disk).
 fn check_src(src: &str) -> std::result::Result<(), String> {
     let path = Path::new(src);
+    // What a message may show of the value (SPEC §10).
+    let shown = crate::text::clip(src);
     if path.is_absolute() {
         return Err(format!(
-            "\"{src}\" must be relative to the deploy repo root, e.g. \"edge-17/app.env\""
+            "\"{shown}\" must be relative to the deploy repo root, e.g. \"edge-17/app.env\""
         ));
     }
     let mut depth: i64 = 0;
@@ -408,17 +414,17 @@ fn check_src(src: &str) -> std::result::Result<(), String> {
         }
         if depth < 0 {
             return Err(format!(
-                "\"{src}\" leaves the deploy repo; name a file inside it"
+                "\"{shown}\" leaves the deploy repo; name a file inside it"
             ));
         }
     }
     if depth == 0 {
-        return Err(format!("\"{src}\" names no file"));
+        return Err(format!("\"{shown}\" names no file"));
     }
     if src.chars().any(char::is_control) {
         return Err(format!(
             "\"{}\" contains control characters",
-            src.escape_debug()
+            crate::text::clip(&src.escape_debug().to_string())
         ));
     }
     Ok(())
