@@ -6,65 +6,15 @@ mod common;
 mod support_fleet;
 
 use std::fs;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::scenario::{Scenario, INFRA};
-use common::{file_url, fsck, git};
-use support_fleet::{readme_devices, readme_row, Fleet, Running};
-
-/// Local time `hours_ago` as the agent stamps it.
-fn stamp_hours_ago(hours_ago: i64) -> String {
-    let now = gitops_agent::clock::now();
-    gitops_agent::clock::stamp(gix_time(now.seconds - hours_ago * 3600, now.offset))
-}
-
-fn gix_time(seconds: i64, offset: i32) -> gix::date::Time {
-    gix::date::Time::new(seconds, offset)
-}
-
-/// The branch must be one linear chain from a single root.
-fn assert_linear(bare: &Path) {
-    let merges = git(bare, &["rev-list", "--min-parents=2", "main-monitoring"]);
-    assert_eq!(merges, "", "no merge commits");
-    let roots = git(bare, &["rev-list", "--max-parents=0", "main-monitoring"]);
-    assert_eq!(roots.lines().count(), 1, "one root: {roots}");
-}
-
-/// Put `files` on the server's monitoring branch as another party would (a plain git push).
-fn push_to_branch(s: &Scenario, edit: impl FnOnce(&Path)) {
-    let tmp = common::TempDir::new("branch-work");
-    let work = tmp.path();
-    let exists = s.monitoring_head().is_some();
-    if exists {
-        git(
-            s.path(),
-            &[
-                "clone",
-                "--quiet",
-                "--branch",
-                "main-monitoring",
-                &file_url(&s.deploy_bare),
-                work.to_str().unwrap(),
-            ],
-        );
-    } else {
-        common::work_repo(work);
-    }
-    edit(work);
-    git(work, &["add", "--all"]);
-    git(work, &["commit", "--quiet", "-m", "another party"]);
-    git(
-        work,
-        &[
-            "push",
-            "--quiet",
-            &file_url(&s.deploy_bare),
-            "HEAD:refs/heads/main-monitoring",
-        ],
-    );
-}
+use common::{fsck, git};
+use support_fleet::{
+    assert_linear, counting, install_hook, new_pack_objects, pack_indexes, push_to_branch,
+    readme_devices, readme_row, stamp_hours_ago, Fleet, Running, LAND_OTHER_DEVICE,
+};
 
 /// The scenario's device with `interval = 300` (the retry budget is min(120 s, interval))
 /// and `extra` config lines.
@@ -82,34 +32,6 @@ fn web_device(s: &Scenario, extra: &str) {
     s.infra_meta(&[s.section("web", &code, &c1, "")]);
     device_config(s, extra);
 }
-
-fn install_hook(s: &Scenario, name: &str, script: &str) {
-    let hook = s.deploy_bare.join("hooks").join(name);
-    fs::create_dir_all(hook.parent().unwrap()).unwrap();
-    fs::write(&hook, format!("#!/bin/sh\n{script}")).unwrap();
-    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    fs::set_permissions(&hook, mode).unwrap();
-}
-
-/// Shell for a hook: count its runs in `counter`, `$n` is this run's number.
-fn counting(counter: &Path) -> String {
-    format!(
-        "c='{}'\nn=$(( $(cat \"$c\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$c\"\n",
-        counter.display()
-    )
-}
-
-/// Shell for a hook: land another device's commit (edge-99.toml) on the branch first, as a
-/// device pushing at the same instant would (outside the push's quarantine).
-const LAND_OTHER_DEVICE: &str = r#"(
-  unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
-  head=$(git rev-parse refs/heads/main-monitoring)
-  blob=$(printf 'overall_status = "n%s"\n' "$n" | git hash-object -w --stdin)
-  tree=$( (git ls-tree "$head" | grep -v '	edge-99.toml$'; printf '100644 blob %s\tedge-99.toml\n' "$blob") | git mktree)
-  c=$(git commit-tree "$tree" -p "$head" -m "edge-99 pushed first")
-  git update-ref refs/heads/main-monitoring "$c" "$head"
-)
-"#;
 
 #[test]
 fn eight_devices_at_once_every_round_lands_in_one_pass() {
@@ -583,31 +505,6 @@ fn readme_is_not_a_device_and_commit_and_file_stay_stable() {
     assert!(!readme_devices(&readme).contains(&"README".to_string()));
     s.once().expect_code(0);
     assert_eq!(s.monitoring_head(), head);
-}
-
-/// Objects of each type in the packs of `bare` that are not in `before`, by `git verify-pack`.
-fn new_pack_objects(bare: &Path, before: &[String]) -> (Vec<String>, [usize; 3]) {
-    let packs: Vec<String> = fs::read_dir(bare.join("objects/pack"))
-        .unwrap()
-        .map(|e| e.unwrap().path().display().to_string())
-        .filter(|p| p.ends_with(".idx") && !before.contains(p))
-        .collect();
-    let mut counts = [0; 3];
-    for idx in &packs {
-        for line in git(bare, &["verify-pack", "-v", idx]).lines() {
-            match line.split_whitespace().nth(1) {
-                Some("commit") => counts[0] += 1,
-                Some("tree") => counts[1] += 1,
-                Some("blob") => counts[2] += 1,
-                _ => {}
-            }
-        }
-    }
-    (packs, counts)
-}
-
-fn pack_indexes(bare: &Path) -> Vec<String> {
-    new_pack_objects(bare, &[]).0
 }
 
 #[test]

@@ -4,12 +4,13 @@
 
 #![allow(dead_code)]
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::scenario::{CodeRepo, Run, Scenario};
-use crate::common::{git, rev_parse};
+use crate::common::{file_url, git, rev_parse};
 
 pub struct Device {
     pub name: String,
@@ -208,4 +209,109 @@ pub fn readme_row<'a>(readme: &'a str, device: &str) -> &'a str {
         .lines()
         .find(|l| l.starts_with(&format!("| {device} | ")))
         .unwrap_or_else(|| panic!("no row for {device} in:\n{readme}"))
+}
+
+/// Local time `hours_ago` as the agent stamps it.
+pub fn stamp_hours_ago(hours_ago: i64) -> String {
+    let now = gitops_agent::clock::now();
+    gitops_agent::clock::stamp(gix_time(now.seconds - hours_ago * 3600, now.offset))
+}
+
+pub fn gix_time(seconds: i64, offset: i32) -> gix::date::Time {
+    gix::date::Time::new(seconds, offset)
+}
+
+/// The branch must be one linear chain from a single root.
+pub fn assert_linear(bare: &Path) {
+    let merges = git(bare, &["rev-list", "--min-parents=2", "main-monitoring"]);
+    assert_eq!(merges, "", "no merge commits");
+    let roots = git(bare, &["rev-list", "--max-parents=0", "main-monitoring"]);
+    assert_eq!(roots.lines().count(), 1, "one root: {roots}");
+}
+
+/// Put `files` on the server's monitoring branch as another party would (a plain git push).
+pub fn push_to_branch(s: &Scenario, edit: impl FnOnce(&Path)) {
+    let tmp = crate::common::TempDir::new("branch-work");
+    let work = tmp.path();
+    let exists = s.monitoring_head().is_some();
+    if exists {
+        git(
+            s.path(),
+            &[
+                "clone",
+                "--quiet",
+                "--branch",
+                "main-monitoring",
+                &file_url(&s.deploy_bare),
+                work.to_str().unwrap(),
+            ],
+        );
+    } else {
+        crate::common::work_repo(work);
+    }
+    edit(work);
+    git(work, &["add", "--all"]);
+    git(work, &["commit", "--quiet", "-m", "another party"]);
+    git(
+        work,
+        &[
+            "push",
+            "--quiet",
+            &file_url(&s.deploy_bare),
+            "HEAD:refs/heads/main-monitoring",
+        ],
+    );
+}
+
+pub fn install_hook(s: &Scenario, name: &str, script: &str) {
+    let hook = s.deploy_bare.join("hooks").join(name);
+    fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    fs::write(&hook, format!("#!/bin/sh\n{script}")).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    fs::set_permissions(&hook, mode).unwrap();
+}
+
+/// Shell for a hook: count its runs in `counter`, `$n` is this run's number.
+pub fn counting(counter: &Path) -> String {
+    format!(
+        "c='{}'\nn=$(( $(cat \"$c\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$c\"\n",
+        counter.display()
+    )
+}
+
+/// Shell for a hook: land another device's commit (edge-99.toml) on the branch first, as a
+/// device pushing at the same instant would (outside the push's quarantine).
+pub const LAND_OTHER_DEVICE: &str = r#"(
+  unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+  head=$(git rev-parse refs/heads/main-monitoring)
+  blob=$(printf 'overall_status = "n%s"\n' "$n" | git hash-object -w --stdin)
+  tree=$( (git ls-tree "$head" | grep -v '	edge-99.toml$'; printf '100644 blob %s\tedge-99.toml\n' "$blob") | git mktree)
+  c=$(git commit-tree "$tree" -p "$head" -m "edge-99 pushed first")
+  git update-ref refs/heads/main-monitoring "$c" "$head"
+)
+"#;
+
+/// Objects of each type in the packs of `bare` that are not in `before`, by `git verify-pack`.
+pub fn new_pack_objects(bare: &Path, before: &[String]) -> (Vec<String>, [usize; 3]) {
+    let packs: Vec<String> = fs::read_dir(bare.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".idx") && !before.contains(p))
+        .collect();
+    let mut counts = [0; 3];
+    for idx in &packs {
+        for line in git(bare, &["verify-pack", "-v", idx]).lines() {
+            match line.split_whitespace().nth(1) {
+                Some("commit") => counts[0] += 1,
+                Some("tree") => counts[1] += 1,
+                Some("blob") => counts[2] += 1,
+                _ => {}
+            }
+        }
+    }
+    (packs, counts)
+}
+
+pub fn pack_indexes(bare: &Path) -> Vec<String> {
+    new_pack_objects(bare, &[]).0
 }
