@@ -2,6 +2,7 @@
 
 pub mod atomic;
 pub mod backoff;
+pub mod cli;
 pub mod clock;
 pub mod code_fetch;
 pub mod config;

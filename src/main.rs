@@ -13,7 +13,7 @@ use gitops_agent::config::{self, AgentConfig};
 use gitops_agent::error::{Context, Error, Kind, Result};
 use gitops_agent::layout::Layout;
 use gitops_agent::lock;
-use gitops_agent::{daemon, jitter, pass, pause};
+use gitops_agent::{cli, daemon, jitter, pass};
 
 /// GitOps for machines without Kubernetes: keeps each app of this device at the commit its
 /// deploy repo pins, copies its config files, runs its hooks, corrects drift, and pushes a
@@ -58,7 +58,7 @@ struct Args {
     #[argh(switch)]
     version: bool,
     #[argh(subcommand)]
-    command: Option<pause::Command>,
+    command: Option<cli::Command>,
 }
 
 const EXIT_UNHEALTHY: u8 = 1;
@@ -162,7 +162,13 @@ fn try_main(args: Args) -> Result<Outcome> {
     let layout = Layout::from_env();
     layout.prepare_home()?;
     if let Some(cmd) = &args.command {
-        return pause::run(cmd, &config_path, &layout).map(|()| Outcome::Healthy);
+        return cmd.run(&config_path, &layout).map(|healthy| {
+            if healthy {
+                Outcome::Healthy
+            } else {
+                Outcome::Unhealthy
+            }
+        });
     }
     let lock_wait = std::env::var("GITOPS_AGENT_LOCK_WAIT")
         .ok()

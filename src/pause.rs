@@ -14,14 +14,6 @@ use crate::layout::Layout;
 use crate::state::{self, paused};
 use crate::{clock, infra_meta};
 
-/// The subcommands beside the flags of `gitops-agent`.
-#[derive(FromArgs, Debug, PartialEq)]
-#[argh(subcommand)]
-pub enum Command {
-    Pause(Pause),
-    Resume(Resume),
-}
-
 /// pause apps on this device: they are observed and reported (⏸️ paused) but never changed,
 /// until `gitops-agent resume` (local, survives restarts, no network)
 #[derive(FromArgs, Debug, PartialEq)]
@@ -53,24 +45,17 @@ pub struct Resume {
     pub apps: Vec<String>,
 }
 
-impl Command {
-    /// The `--config` given after the subcommand, if any (it wins over the top-level one).
-    pub fn config(&self) -> Option<&Path> {
-        match self {
-            Command::Pause(p) => p.config.as_deref(),
-            Command::Resume(r) => r.config.as_deref(),
-        }
-    }
-}
-
-/// Run `pause` or `resume`. Errors are `Kind::Config` (exit 2): an unknown app, or no app.
-pub fn run(cmd: &Command, config_path: &Path, layout: &Layout) -> Result<()> {
+/// Run `pause` (`pausing`) or `resume`. Errors are `Kind::Config` (exit 2): an unknown app,
+/// or no app.
+pub fn run(
+    pausing: bool,
+    all: bool,
+    named: &[String],
+    config_path: &Path,
+    layout: &Layout,
+) -> Result<()> {
     let cfg = config::load(config_path)?;
     let state_dir = layout.state_dir();
-    let (pausing, all, named) = match cmd {
-        Command::Pause(p) => (true, p.all, &p.apps),
-        Command::Resume(r) => (false, r.all, &r.apps),
-    };
     let verb = if pausing { "pause" } else { "resume" };
     let currently = paused::all(&state_dir);
     let apps: Vec<String> = match (all, named.is_empty()) {
@@ -95,7 +80,7 @@ pub fn run(cmd: &Command, config_path: &Path, layout: &Layout) -> Result<()> {
                     ));
                 }
             }
-            named.clone()
+            named.to_vec()
         }
         _ => {
             return Err(Error::new(
