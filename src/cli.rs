@@ -15,6 +15,7 @@ use crate::pause::{self, Pause, Resume};
 pub enum Command {
     Pause(Pause),
     Resume(Resume),
+    Status(crate::status::Status),
 }
 
 impl Command {
@@ -23,6 +24,7 @@ impl Command {
         match self {
             Command::Pause(p) => p.config.as_deref(),
             Command::Resume(r) => r.config.as_deref(),
+            Command::Status(s) => s.config.as_deref(),
         }
     }
 
@@ -36,6 +38,7 @@ impl Command {
             Command::Resume(r) => {
                 pause::run(false, r.all, &r.apps, config_path, layout).map(|()| true)
             }
+            Command::Status(s) => crate::status::run(s, config_path, layout),
         }
     }
 }

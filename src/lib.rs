@@ -31,6 +31,7 @@ pub mod report;
 pub mod rollback;
 pub mod sdnotify;
 pub mod state;
+pub mod status;
 pub mod text;
 pub mod trim;
 pub mod trust;

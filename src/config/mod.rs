@@ -52,6 +52,8 @@ pub struct AgentConfig {
     pub update_windows: Vec<crate::windows::Window>,
     /// SPEC §12: remove apps whose section is gone (opt-in).
     pub prune: bool,
+    /// SPEC §13: the Prometheus text file written after every pass.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// One line of `[applications]`: the app name and where its deploy config lives.
@@ -91,6 +93,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "applications",
     "update_windows",
     "prune",
+    "metrics_file",
 ];
 
 /// Read and validate the config at `path`. Every error is `Kind::Config` (exit 2).
@@ -111,6 +114,13 @@ fn load_inner(path: &Path) -> Result<AgentConfig> {
         ))
     })?;
     let mut cfg = parse_inner(path, &bytes)?;
+    if let Some(m) = cfg.metrics_file.as_deref().filter(|m| m.is_dir()) {
+        return Err(Error::msg(format!(
+            "{shown}: key `metrics_file`: {} is a directory; name a file in it, e.g. `metrics_file = \"{}\"`",
+            m.display(),
+            m.join("gitops-agent.prom").display()
+        )));
+    }
     if cfg.verifying() {
         cfg.trusted_keys = Some(crate::verify::TrustedKeys::load(
             cfg.allowed_signers.as_deref(),
@@ -241,6 +251,12 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
     let https_ca_file = opt_path("https_ca_file")?;
     let allowed_signers = opt_path("allowed_signers")?;
     let trusted_pgp_keys = opt_path("trusted_pgp_keys")?;
+    let metrics_file = match opt_string("metrics_file")? {
+        None => None,
+        Some(m) => {
+            Some(metrics_file(&file, &m, &mut warnings).map_err(|why| err("metrics_file", &why))?)
+        }
+    };
     let https_credential_hosts = host_list(&table, "https_credential_hosts")
         .map_err(|why| err("https_credential_hosts", &why))?;
     let code_fetch_depth = match table.get("code_fetch_depth") {
@@ -320,6 +336,7 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         warnings,
         update_windows,
         prune,
+        metrics_file,
     })
 }
 
@@ -412,6 +429,33 @@ pub fn check_name(name: &str) -> std::result::Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `metrics_file`: an absolute path naming a file (node_exporter's textfile collector reads
+/// only `*.prom`: another name is a warning).
+fn metrics_file(
+    file: &str,
+    m: &str,
+    warnings: &mut Vec<String>,
+) -> std::result::Result<PathBuf, String> {
+    let example =
+        "e.g. `metrics_file = \"/var/lib/node_exporter/textfile_collector/gitops-agent.prom\"`";
+    let shown = crate::text::clip(m);
+    let path = PathBuf::from(m);
+    if !path.is_absolute() {
+        return Err(format!(
+            "must be an absolute path, found \"{shown}\"; {example}"
+        ));
+    }
+    if m.ends_with('/') || path.file_name().is_none() {
+        return Err(format!("\"{shown}\" names a folder, not a file; {example}"));
+    }
+    if path.extension().is_none_or(|e| e != "prom") {
+        warnings.push(format!(
+            "{file}: key `metrics_file`: \"{shown}\" does not end in `.prom`; node_exporter's textfile collector reads only *.prom files"
+        ));
+    }
+    Ok(path)
 }
 
 /// A list of host names (`["git.example.com"]`), lowercase.

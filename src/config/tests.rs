@@ -243,3 +243,67 @@ b = "git@ssh.example.com:o/d.git"
         assert!(e.contains("key `https_credential_hosts`"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn metrics_file_is_an_absolute_file_path() {
+    let c = p("infra_name = \"x\"\nmetrics_file = \"/var/lib/node_exporter/textfile_collector/gitops-agent.prom\"\n[applications]\n").unwrap();
+    assert_eq!(
+        c.metrics_file.as_deref(),
+        Some(Path::new(
+            "/var/lib/node_exporter/textfile_collector/gitops-agent.prom"
+        ))
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(p("infra_name = \"x\"\n").unwrap().metrics_file, None);
+}
+
+#[test]
+fn bad_metrics_file_names_file_key_and_fix() {
+    for bad in ["\"gitops.prom\"", "\"/var/lib/textfile/\"", "\"\"", "3"] {
+        let e = p(&format!("infra_name = \"x\"\nmetrics_file = {bad}\n")).unwrap_err();
+        assert_eq!(e.kind(), Kind::Config);
+        let e = e.to_string();
+        assert!(
+            e.starts_with("/etc/gitops-agent/config.toml: key `metrics_file`"),
+            "{bad}: {e}"
+        );
+        if bad != "3" && bad != "\"\"" {
+            assert!(e.contains("e.g. `metrics_file = \"/"), "{bad}: {e}");
+        }
+    }
+}
+
+#[test]
+fn metrics_file_not_ending_in_prom_warns() {
+    let c = p("infra_name = \"x\"\nmetrics_file = \"/run/metrics.txt\"\n[applications]\n").unwrap();
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("metrics_file") && c.warnings[0].contains(".prom"),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn metrics_file_that_is_a_directory_is_refused_by_load() {
+    let dir = std::env::temp_dir().join(format!("gitops-cfg-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("collector.prom")).unwrap();
+    let cfg = dir.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "infra_name = \"x\"\nmetrics_file = \"{}\"\n[applications]\n",
+            dir.join("collector.prom").display()
+        ),
+    )
+    .unwrap();
+    let e = load(&cfg).unwrap_err();
+    assert_eq!(e.kind(), Kind::Config);
+    let e = e.to_string();
+    assert!(
+        e.contains("key `metrics_file`") && e.contains("is a directory"),
+        "{e}"
+    );
+    assert!(e.contains("gitops-agent.prom"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

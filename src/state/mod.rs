@@ -5,6 +5,7 @@
 //! 0700 folder.
 
 pub mod deployed;
+pub mod last_pass;
 pub mod paused;
 pub mod quarantine;
 pub mod snapshot;
