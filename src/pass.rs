@@ -1,12 +1,16 @@
 //! One reconcile pass, top to bottom: per group, reconcile its apps, then publish the
-//! feedback. The outcome decides `--once`'s exit code (in `main`).
+//! feedback; at the end, record the pass for `status` and `metrics_file` (SPEC §13). The
+//! outcome decides `--once`'s exit code (in `main`).
 
 use std::sync::atomic::AtomicBool;
+use std::time::Instant;
 
 use crate::config::AgentConfig;
 use crate::health::{self, Health};
 use crate::layout::Layout;
 use crate::report::AppReport;
+use crate::state::last_pass;
+use crate::status::record::{self, PassFacts, Seen};
 use crate::{monitoring, reconcile, url};
 
 /// What a pass did, summed over groups.
@@ -64,13 +68,18 @@ pub fn run(
     stop: &AtomicBool,
     only: Option<&[String]>,
 ) -> PassSummary {
+    let started = Instant::now();
     let mut summary = PassSummary::default();
+    // For the record of this pass: (group shown, report, health as judged for the exit code).
+    let mut seen: Vec<(String, AppReport, Health)> = Vec::new();
+    let mut visited: Vec<String> = Vec::new();
     for group in cfg.groups() {
         let key = group_key(&group);
         if only.is_some_and(|keys| !keys.contains(&key)) {
             continue;
         }
-        let shown = format!("{}@{}", url::redact(&group.url), group.branch);
+        let shown = shown(&group);
+        visited.push(shown.clone());
         // Every pass, until signature checks (SPEC §11) vouch for what such a remote sends.
         if let Some(scheme) = url::cleartext_scheme(&group.url).filter(|_| !cfg.verifying()) {
             log::warn!(
@@ -89,6 +98,7 @@ pub fn run(
             // seconds instead of spending up to 2 x network_timeout on a push.
             log::info!("{shown}: stopping; this pass's report is not published");
             summary.attention.extend(attention(&outcome.reports, None));
+            seen.extend(judged(&shown, &outcome.reports, None));
             summary.stopped = true;
             break;
         }
@@ -105,33 +115,105 @@ pub fn run(
                 summary
                     .attention
                     .extend(attention(&outcome.reports, Some(&apps)));
+                seen.extend(judged(&shown, &outcome.reports, Some(&apps)));
             }
             Err(e) => {
                 log::error!("{shown}: feedback not published: {e}");
-                summary.failed_groups.push(shown);
                 summary.attention.extend(attention(&outcome.reports, None));
+                seen.extend(judged(&shown, &outcome.reports, None));
+                summary.failed_groups.push(shown);
             }
         }
     }
     summary.attention.sort();
     summary.attention.dedup();
+    record_pass(cfg, layout, &seen, visited, &summary, started);
     summary
+}
+
+/// A group as logs, the record and `status` show it: redacted url, `@branch`.
+fn shown(group: &crate::config::Group) -> String {
+    format!("{}@{}", url::redact(&group.url), group.branch)
+}
+
+/// Record the pass for `gitops-agent status` and write `metrics_file` (SPEC §13). Neither
+/// can fail the pass: a failure is a log line.
+fn record_pass(
+    cfg: &AgentConfig,
+    layout: &Layout,
+    seen: &[(String, AppReport, Health)],
+    visited: Vec<String>,
+    summary: &PassSummary,
+    started: Instant,
+) {
+    let state_dir = layout.state_dir();
+    let previous = match last_pass::read(&state_dir) {
+        last_pass::Read::Record(r) => Some(r),
+        last_pass::Read::Missing => None,
+        last_pass::Read::Unreadable(why) => {
+            log::warn!("{why}; publish_failures_total starts again from 0");
+            None
+        }
+    };
+    let facts = PassFacts {
+        infra: &cfg.infra_name,
+        ended_unix: crate::clock::now().seconds,
+        duration_seconds: started.elapsed().as_secs_f64(),
+        apps: seen
+            .iter()
+            .map(|(repo, report, health)| Seen {
+                repo,
+                report,
+                health: *health,
+            })
+            .collect(),
+        visited,
+        configured: cfg.groups().iter().map(shown).collect(),
+        unpublished: summary.failed_groups.clone(),
+    };
+    let rec = record::build(previous.as_ref(), &facts);
+    if let Err(e) = last_pass::write(&state_dir, &rec) {
+        log::warn!("the record of this pass (for `gitops-agent status`): {e}");
+    }
+    if let Some(path) = &cfg.metrics_file {
+        let text = crate::metrics::render(&record::metrics(&rec));
+        // 0644: node_exporter runs as its own user; nothing in the file is secret.
+        if let Err(e) = crate::atomic::write(path, text.as_bytes(), Some(0o644)) {
+            log::error!(
+                "metrics_file {}: not written: {e}; check that the folder exists and is writable by the agent (the pass itself is unaffected)",
+                path.display()
+            );
+        }
+    }
 }
 
 /// This pass's apps that need attention. With `published` (every app of the feedback file
 /// and its health as published), as the file says: it carries command output forward from
 /// earlier passes. Without (not published), judged from the typed reports alone.
 fn attention(reports: &[AppReport], published: Option<&[(String, Health)]>) -> Vec<String> {
+    judged("", reports, published)
+        .into_iter()
+        .filter(|(_, _, h)| !h.is_ok())
+        .map(|(_, r, _)| r.name)
+        .collect()
+}
+
+/// This pass's apps with their health by the rule of [`attention`]; an app missing from the
+/// published file (a tombstone dropped this pass) is no app of this pass.
+fn judged(
+    repo: &str,
+    reports: &[AppReport],
+    published: Option<&[(String, Health)]>,
+) -> Vec<(String, AppReport, Health)> {
     reports
         .iter()
-        .filter(|r| {
+        .filter_map(|r| {
             let h = match published {
                 Some(apps) => apps.iter().find(|(n, _)| *n == r.name).map(|(_, h)| *h),
                 None => Some(health::of_report(r)),
             };
-            h.is_some_and(|h| !h.is_ok())
+            h.map(|h| (repo.to_string(), r.clone(), h))
         })
-        .map(|r| r.name.clone())
         .collect()
 }
 
