@@ -7,7 +7,7 @@ use crate::config::AgentConfig;
 use crate::health::{self, Health};
 use crate::layout::Layout;
 use crate::report::AppReport;
-use crate::{monitoring, reconcile, url};
+use crate::{events, monitoring, reconcile, url};
 
 /// What a pass did, summed over groups.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -65,6 +65,7 @@ pub fn run(
     only: Option<&[String]>,
 ) -> PassSummary {
     let mut summary = PassSummary::default();
+    let mut facts = events::PassFacts::default();
     for group in cfg.groups() {
         let key = group_key(&group);
         if only.is_some_and(|keys| !keys.contains(&key)) {
@@ -89,6 +90,7 @@ pub fn run(
             // seconds instead of spending up to 2 x network_timeout on a push.
             log::info!("{shown}: stopping; this pass's report is not published");
             summary.attention.extend(attention(&outcome.reports, None));
+            facts.add_apps(&outcome.reports, None);
             summary.stopped = true;
             break;
         }
@@ -105,9 +107,13 @@ pub fn run(
                 summary
                     .attention
                     .extend(attention(&outcome.reports, Some(&apps)));
+                facts.add_apps(&outcome.reports, Some(&apps));
+                facts.add_publish(&shown, None);
             }
             Err(e) => {
                 log::error!("{shown}: feedback not published: {e}");
+                facts.add_apps(&outcome.reports, None);
+                facts.add_publish(&shown, Some(e.to_string()));
                 summary.failed_groups.push(shown);
                 summary.attention.extend(attention(&outcome.reports, None));
             }
@@ -115,6 +121,8 @@ pub fn run(
     }
     summary.attention.sort();
     summary.attention.dedup();
+    // Delivery failures are logged there, never a failed pass; bounded by network_timeout.
+    events::after_pass(cfg, layout, &facts, stop);
     summary
 }
 
