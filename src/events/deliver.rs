@@ -50,7 +50,7 @@ pub fn run(cfg: &AgentConfig, dir: &Path, stop: &AtomicBool) {
             }
             if stop.load(Ordering::SeqCst) || Instant::now() >= deadline {
                 log::warn!(
-                    "events: {} left in the outbox for the next pass ({})",
+                    "events: {} wait in the outbox for the next pass ({})",
                     waiting(dir),
                     if stop.load(Ordering::SeqCst) {
                         "stopping"
@@ -91,8 +91,9 @@ pub fn run(cfg: &AgentConfig, dir: &Path, stop: &AtomicBool) {
             }
         }
     }
-    if delivered > 0 {
-        log::info!("events: {delivered} deliveries made");
+    let left = crate::state::names_in(dir).len();
+    if delivered > 0 || left > 0 {
+        log::info!("events: {delivered} deliveries made; {left} events wait in the outbox");
     }
 }
 
@@ -291,15 +292,21 @@ fn post(
                 }
             ),
         )),
+        Err(ureq::Error::Transport(_)) if Instant::now() >= deadline => Err(Error::new(
+            Kind::Network,
+            format!(
+                "POST {shown}: no complete answer within network_timeout = {} s (it bounds the delivery of all events of a pass)",
+                cfg.network_timeout.as_secs()
+            ),
+        )),
         Err(ureq::Error::Transport(t)) => Err(Error::new(
             Kind::Network,
             format!(
-                "POST {shown}: {}{} (network_timeout = {} s)",
+                "POST {shown}: {}{}",
                 t.kind(),
                 t.message()
                     .map(|m| format!(": {}", crate::text::clip(m)))
                     .unwrap_or_default(),
-                cfg.network_timeout.as_secs()
             ),
         )),
     }
