@@ -426,3 +426,62 @@ fn sigterm_is_not_held_by_a_dead_receiver() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(outbox_len(&s), 1);
 }
+
+/// SIGKILL while an event is being delivered, then a restart with the receiver back: the
+/// event comes exactly once (it was in the outbox, and the transition is not made again).
+#[test]
+fn sigkill_mid_delivery_then_restart_delivers_once() {
+    let mut s = Scenario::new();
+    let dead = Receiver::start(Mode::Dead);
+    s.config_extra = format!("network_timeout = 120\nwebhook_url = \"{}\"\n", dead.url());
+    s.one_app("true");
+    let mut child = s
+        .agent()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let accepted = dead.accepted.recv_timeout(Duration::from_secs(60));
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    assert!(accepted.is_ok());
+    assert_eq!(outbox_len(&s), 1);
+
+    let live = Receiver::start(Mode::Answer);
+    s.config_extra = format!("webhook_url = \"{}\"\n", live.url());
+    s.agent_config(&["web"]);
+    s.once().expect_code(0);
+    s.once().expect_code(0);
+    let got = live.requests();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(field(&got[0].body, "event").as_deref(), Some("app_updated"));
+    assert_eq!(outbox_len(&s), 0);
+}
+
+mod escaping {
+    use gitops_agent::events::json;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any string, once escaped, reads back as itself through an independent parser
+        /// (TOML's basic strings share JSON's escapes) and holds no raw control character.
+        #[test]
+        fn any_string_round_trips(s in "\\PC*|[\\x00-\\x1f\\x7f\"\\\\\u{2028}\u{2029}a-z]*") {
+            let quoted = json::string(&s);
+            prop_assert!(!quoted.chars().any(|c| c.is_control()), "{quoted:?}");
+            let back: toml::Table = format!("v = {quoted}").parse().unwrap();
+            prop_assert_eq!(back["v"].as_str(), Some(s.as_str()));
+        }
+
+        /// An object's values cannot end their string early: every field reads back.
+        #[test]
+        fn object_fields_read_back(a in "\\PC*", b in "[\\x00-\\x1f\"\\\\{}:,]*") {
+            let obj = json::object(&[("a", Some(&a)), ("n", None), ("b", Some(&b))]);
+            prop_assert_eq!(super::field(&obj, "a"), Some(a));
+            prop_assert_eq!(super::field(&obj, "b"), Some(b));
+            prop_assert_eq!(super::field(&obj, "n"), None);
+        }
+    }
+}

@@ -157,6 +157,34 @@ mod tests {
     use rules::Name;
 
     #[test]
+    fn a_spool_left_by_a_crash_reaches_the_outbox_once() {
+        let dir = std::env::temp_dir().join(format!("gitops-agent-spool-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("announced.toml");
+        let mut stored = store::Stored::default();
+        stored
+            .announced
+            .apps
+            .insert("web".into(), rules::Mark::default());
+        stored.spool.push(Spooled {
+            name: "0001-aa".into(),
+            event: "app_updated".into(),
+            json: "{}".into(),
+        });
+        store::write(&path, &stored).unwrap();
+        // A pass that sees nothing new: the spool is moved, no event is made again.
+        record("edge-17", &dir, &PassFacts::default()).unwrap();
+        record("edge-17", &dir, &PassFacts::default()).unwrap();
+        let pending = outbox::pending(&dir.join("outbox"));
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].name, "0001-aa");
+        let after = store::read(&path);
+        assert!(after.spool.is_empty());
+        assert_eq!(after.announced, stored.announced);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn render_has_every_field() {
         let e = Event {
             name: Name::AppFailed,
