@@ -5,158 +5,20 @@
 //! accepts and never answers bounding neither the pass nor SIGTERM.
 
 mod common;
+mod support_events;
+mod support_http;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::scenario::{Scenario, INFRA};
+use support_events::{field, free_port, Mode, Receiver};
 
 const TOKEN: &str = "tok-3f9a1c-never-shown";
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Request {
-    head: String,
-    body: String,
-}
-
-/// How a receiver treats a request.
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    /// Record it, answer 200.
-    Answer,
-    /// Accept the connection, never read or answer.
-    Dead,
-    /// Read it, then send an answer's status line one byte a second, forever: every single
-    /// read succeeds, so only a bound on the whole delivery ends it.
-    Trickle,
-}
-
-/// A webhook receiver on 127.0.0.1.
-struct Receiver {
-    port: u16,
-    got: Arc<Mutex<Vec<Request>>>,
-    accepted: mpsc::Receiver<()>,
-}
-
-impl Receiver {
-    fn start(mode: Mode) -> Receiver {
-        Self::on(TcpListener::bind("127.0.0.1:0").unwrap(), mode)
-    }
-
-    fn on(listener: TcpListener, mode: Mode) -> Receiver {
-        let port = listener.local_addr().unwrap().port();
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let (tx, accepted) = mpsc::channel();
-        let log = Arc::clone(&got);
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for conn in listener.incoming().flatten() {
-                let _ = tx.send(());
-                if mode == Mode::Dead {
-                    held.push(conn); // never answered, never closed
-                    continue;
-                }
-                if let Some(req) = read_request(&conn) {
-                    log.lock().unwrap().push(req);
-                }
-                let mut conn = conn;
-                if mode == Mode::Trickle {
-                    std::thread::spawn(move || {
-                        for b in b"HTTP/1.1 200 OK\r\nX-Slow: "
-                            .iter()
-                            .chain(b"a".repeat(10_000).iter())
-                        {
-                            if conn.write_all(&[*b]).is_err() {
-                                return;
-                            }
-                            std::thread::sleep(Duration::from_secs(1));
-                        }
-                    });
-                    continue;
-                }
-                let _ = conn.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-            }
-        });
-        Receiver {
-            port,
-            got,
-            accepted,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook", self.port)
-    }
-
-    fn requests(&self) -> Vec<Request> {
-        self.got.lock().unwrap().clone()
-    }
-}
-
-fn read_request(conn: &TcpStream) -> Option<Request> {
-    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let mut reader = BufReader::new(conn);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let len = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).ok()?;
-    Some(Request {
-        head,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
-/// A port nothing listens on (bound, then let go).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The `"key":"value"` string of a one-line event JSON (TOML reads JSON strings alike).
-fn field(json: &str, key: &str) -> Option<String> {
-    let start = json.find(&format!("\"{key}\":"))? + key.len() + 3;
-    let rest = &json[start..];
-    if rest.starts_with("null") {
-        return None;
-    }
-    let mut end = 1;
-    let bytes = rest.as_bytes();
-    while bytes[end] != b'"' {
-        end += if bytes[end] == b'\\' { 2 } else { 1 };
-    }
-    let v: toml::Table = format!("v = {}", &rest[..=end]).parse().unwrap();
-    v["v"].as_str().map(str::to_string)
-}
 
 /// An on_event_command that appends the JSON it gets on stdin to `<tmp>/events.jsonl`, and
 /// `$GITOPS_EVENT $GITOPS_APP <GITOPS_AGENT_* count>` to `<tmp>/names`.
@@ -479,9 +341,88 @@ mod escaping {
         #[test]
         fn object_fields_read_back(a in "\\PC*", b in "[\\x00-\\x1f\"\\\\{}:,]*") {
             let obj = json::object(&[("a", Some(&a)), ("n", None), ("b", Some(&b))]);
-            prop_assert_eq!(super::field(&obj, "a"), Some(a));
-            prop_assert_eq!(super::field(&obj, "b"), Some(b));
-            prop_assert_eq!(super::field(&obj, "n"), None);
+            prop_assert_eq!(crate::support_events::field(&obj, "a"), Some(a));
+            prop_assert_eq!(crate::support_events::field(&obj, "b"), Some(b));
+            prop_assert_eq!(crate::support_events::field(&obj, "n"), None);
         }
     }
+}
+
+/// An https webhook: trusted through `https_ca_file` (as git over https is), refused without
+/// it (the event waits), delivered with the bearer token once the CA is configured.
+#[test]
+fn an_https_webhook_uses_the_ca_rules_of_git() {
+    let mut s = Scenario::new();
+    let (ca, tls) = support_http::make_tls(s.path());
+    let receiver = Receiver::tls(tls);
+    let token_file = s.path().join("webhook-token");
+    fs::write(&token_file, TOKEN).unwrap();
+    let hook = format!(
+        "webhook_url = \"{}\"\nwebhook_token_file = \"{}\"\n",
+        receiver.https_url(),
+        token_file.display()
+    );
+    s.config_extra = hook.clone();
+    s.one_app("true");
+    let run = s.once();
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("not delivered to the webhook"),
+        "{}",
+        run.stderr
+    );
+    assert!(receiver.requests().is_empty());
+
+    s.config_extra = format!("{hook}https_ca_file = \"{}\"\n", ca.display());
+    s.agent_config(&["web"]);
+    let run = s.once();
+    run.expect_code(0);
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1, "{}", run.stderr);
+    assert!(got[0]
+        .head
+        .lines()
+        .any(|l| l.eq_ignore_ascii_case(&format!("authorization: Bearer {TOKEN}"))));
+    assert_eq!(field(&got[0].body, "event").as_deref(), Some("app_updated"));
+    assert!(!run.stderr.contains(TOKEN));
+}
+
+/// The webhook takes the proxy of git over http: `http_proxy` (its credentials sent as
+/// Proxy-Authorization on a plain-http request), and `no_proxy` goes around it.
+#[test]
+fn the_webhook_goes_through_the_proxy_like_git() {
+    let mut s = Scenario::new();
+    let proxy = Receiver::start(Mode::Answer);
+    s.config_extra = "webhook_url = \"http://hooks.example.invalid/hook\"\n".into();
+    s.one_app("true");
+    let out = s
+        .agent()
+        .arg("--once")
+        .env(
+            "http_proxy",
+            format!("http://u:pw@127.0.0.1:{}", proxy.port),
+        )
+        .env_remove("no_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("ALL_PROXY")
+        .output()
+        .unwrap();
+    let run = common::scenario::Run::from(out);
+    run.expect_code(0);
+    let got = proxy.requests();
+    assert_eq!(got.len(), 1, "{}", run.stderr);
+    assert!(
+        got[0]
+            .head
+            .starts_with("POST http://hooks.example.invalid/hook HTTP/1.1"),
+        "{}",
+        got[0].head
+    );
+    // base64("u:pw")
+    assert!(got[0]
+        .head
+        .lines()
+        .any(|l| l.eq_ignore_ascii_case("proxy-authorization: Basic dTpwdw==")));
+    assert!(!run.stderr.contains("u:pw"), "{}", run.stderr);
 }
