@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod dashboard;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod git;
 pub mod health;

@@ -11,7 +11,7 @@ use crate::layout::Layout;
 use crate::report::AppReport;
 use crate::state::last_pass;
 use crate::status::record::{self, PassFacts, Seen};
-use crate::{monitoring, reconcile, url};
+use crate::{events, monitoring, reconcile, url};
 
 /// What a pass did, summed over groups.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -73,6 +73,7 @@ pub fn run(
     // For the record of this pass: (group shown, report, health as judged for the exit code).
     let mut seen: Vec<(String, AppReport, Health)> = Vec::new();
     let mut visited: Vec<String> = Vec::new();
+    let mut facts = events::PassFacts::default();
     for group in cfg.groups() {
         let key = group_key(&group);
         if only.is_some_and(|keys| !keys.contains(&key)) {
@@ -99,6 +100,7 @@ pub fn run(
             log::info!("{shown}: stopping; this pass's report is not published");
             summary.attention.extend(attention(&outcome.reports, None));
             seen.extend(judged(&shown, &outcome.reports, None));
+            facts.add_apps(&outcome.reports, None);
             summary.stopped = true;
             break;
         }
@@ -116,9 +118,13 @@ pub fn run(
                     .attention
                     .extend(attention(&outcome.reports, Some(&apps)));
                 seen.extend(judged(&shown, &outcome.reports, Some(&apps)));
+                facts.add_apps(&outcome.reports, Some(&apps));
+                facts.add_publish(&shown, None);
             }
             Err(e) => {
                 log::error!("{shown}: feedback not published: {e}");
+                facts.add_apps(&outcome.reports, None);
+                facts.add_publish(&shown, Some(e.to_string()));
                 summary.attention.extend(attention(&outcome.reports, None));
                 seen.extend(judged(&shown, &outcome.reports, None));
                 summary.failed_groups.push(shown);
@@ -128,6 +134,8 @@ pub fn run(
     summary.attention.sort();
     summary.attention.dedup();
     record_pass(cfg, layout, &seen, visited, &summary, started);
+    // Delivery failures are logged there, never a failed pass; bounded by network_timeout.
+    events::after_pass(cfg, layout, &facts, stop);
     summary
 }
 

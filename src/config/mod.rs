@@ -8,6 +8,8 @@ use std::time::Duration;
 use crate::error::{Error, Kind, Result};
 use crate::url;
 
+pub mod events;
+
 /// Default location when neither `--config` nor `$GITOPS_AGENT_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/gitops-agent/config.toml";
 const MAX_NAME_LEN: usize = 128;
@@ -54,6 +56,8 @@ pub struct AgentConfig {
     pub prune: bool,
     /// SPEC §13: the Prometheus text file written after every pass.
     pub metrics_file: Option<PathBuf>,
+    /// SPEC §13: where events go (`on_event_command`, `webhook_url`, `webhook_token_file`).
+    pub notify: events::Notify,
 }
 
 /// One line of `[applications]`: the app name and where its deploy config lives.
@@ -94,6 +98,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "update_windows",
     "prune",
     "metrics_file",
+    "on_event_command",
+    "webhook_url",
+    "webhook_token_file",
 ];
 
 /// Read and validate the config at `path`. Every error is `Kind::Config` (exit 2).
@@ -120,6 +127,10 @@ fn load_inner(path: &Path) -> Result<AgentConfig> {
             m.display(),
             m.join("gitops-agent.prom").display()
         )));
+    }
+    if let Some(token) = &cfg.notify.webhook_token_file {
+        // Read again at every delivery; checked here so a missing file stops the start.
+        events::read_token(token)?;
     }
     if cfg.verifying() {
         cfg.trusted_keys = Some(crate::verify::TrustedKeys::load(
@@ -238,6 +249,7 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
             ))
         }
     };
+    let notify = events::parse(&table, &file, &mut warnings)?;
     let ssh_key = opt_path("ssh_key")?;
     if let (Some(cmd), Some(_)) = (&ssh_command, &ssh_key) {
         if !crate::git::transport::ssh::takes_key(cmd) {
@@ -337,6 +349,7 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
         update_windows,
         prune,
         metrics_file,
+        notify,
     })
 }
 

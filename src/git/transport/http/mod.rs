@@ -24,11 +24,13 @@
 //!   (never userinfo) and say what to fix, and a kind (`exchange`). No secret reaches a log
 //!   line or an error.
 //!
-//! Submodules: `auth` (credentials), `proxy`, `tls` (roots), `exchange` (a request's errors
+//! Submodules: `auth` (credentials), `client` (the ureq agent: proxy, TLS, timeouts; shared with
+//! the event webhook), `proxy`, `tls` (roots), `exchange` (a request's errors
 //! and kinds), `body` (the readers and writer gix gets).
 
 mod auth;
 mod body;
+pub mod client;
 mod exchange;
 mod proxy;
 mod tls;
@@ -42,13 +44,14 @@ use gix::protocol::transport::client::blocking_io::http::{
 use gix::protocol::transport::Protocol;
 
 pub use self::auth::DEFAULT_USER;
-use self::auth::{basic_auth, proxy_basic_auth, Secret};
+use self::auth::{basic_auth, Secret};
 use self::body::{header_lines, Body, Headers, Post, PostBody};
+pub use self::client::Client;
 use self::exchange::Exchange;
 pub use self::proxy::proxy_from_env;
 use super::budget::{Bounded, Budget};
 use super::link::{BoxedTransport, Failure};
-use crate::error::{Context, Error, Kind, Result};
+use crate::error::{Context, Result};
 use crate::git::NetOptions;
 use crate::url::redact;
 
@@ -103,10 +106,9 @@ pub fn without_userinfo(url: &gix::url::Url) -> gix::url::Url {
 /// roots depend on the url), plus the Authorization header to send.
 #[derive(Debug)]
 pub struct Ureq {
-    agent: ureq::Agent,
+    /// The agent with its proxy (and `Proxy-Authorization`), TLS roots and timeouts.
+    client: Client,
     authorization: Option<Secret>,
-    /// `Proxy-Authorization` for http:// requests through a proxy with `user:password@`.
-    proxy_authorization: Option<Secret>,
     timeout_secs: u64,
     /// A user is sent but no password was configured (none in the url, no
     /// `https_password_file`): a 401 then says so.
@@ -129,39 +131,14 @@ impl Ureq {
     ) -> Result<Ureq> {
         let shown = redact(&url.to_bstring().to_string());
         let https = url.scheme == gix::url::Scheme::Https;
-        let mut builder = ureq::AgentBuilder::new()
-            .timeout_connect(net.timeout)
-            .timeout_read(net.timeout)
-            .timeout_write(net.timeout)
-            .redirects(0)
-            .user_agent(concat!("gitops-agent/", env!("CARGO_PKG_VERSION")))
-            // Done by `proxy_from_env` below, which also honours NO_PROXY.
-            .try_proxy_from_env(false);
-        if https {
-            let ca = tls::ca_file(net.https_ca_file.as_deref(), |k| std::env::var_os(k));
-            builder = builder.tls_config(tls::tls_config(ca.as_ref())?);
-        }
-        let host = url.host().unwrap_or_default();
-        let mut proxy_authorization = None;
-        if let Some(proxy) = proxy_from_env(url.scheme.as_str(), host, env) {
-            let parsed = ureq::Proxy::new(&proxy).map_err(|e| {
-                Error::new(
-                    Kind::Config,
-                    format!(
-                        "proxy {} from the environment: {}",
-                        redact(&proxy),
-                        e.kind()
-                    ),
-                )
-            })?;
-            log::debug!("http: {shown} goes through proxy {}", redact(&proxy));
-            builder = builder.proxy(parsed);
-            // ureq sends proxy credentials only in a CONNECT (https); plain http requests
-            // go to the proxy directly and need the header on the request itself.
-            if !https {
-                proxy_authorization = proxy_basic_auth(&proxy);
-            }
-        }
+        let client = Client::new(
+            url.scheme.as_str(),
+            url.host().unwrap_or_default(),
+            &shown,
+            net.timeout,
+            net.https_ca_file.as_deref(),
+            env,
+        )?;
         let authorization =
             basic_auth(url, net).with_context(|| format!("credentials for {shown}"))?;
         // Only a url's own userinfo can get here (the password file never goes over http).
@@ -169,9 +146,8 @@ impl Ureq {
             log::warn!("http: sending the credentials of the url without TLS to {shown}: anyone on the way can read them; use https");
         }
         Ok(Ureq {
-            agent: builder.build(),
+            client,
             authorization,
-            proxy_authorization,
             timeout_secs: net.timeout.as_secs(),
             password_missing: url.user().is_some_and(|u| !u.is_empty())
                 && url.password().is_none()
@@ -188,7 +164,7 @@ impl Ureq {
         url: &str,
         headers: impl IntoIterator<Item = impl AsRef<str>>,
     ) -> ureq::Request {
-        let mut req = self.agent.request(method, url);
+        let mut req = self.client.request(method, url);
         for line in headers {
             if let Some((name, value)) = line.as_ref().split_once(':') {
                 let name = name.trim();
@@ -200,9 +176,6 @@ impl Ureq {
         }
         if let Some(auth) = &self.authorization {
             req = req.set("Authorization", &auth.0);
-        }
-        if let Some(auth) = &self.proxy_authorization {
-            req = req.set("Proxy-Authorization", &auth.0);
         }
         // Near the end of transfer_timeout every wait of this request gets only what is
         // left (ureq's deadline replaces the per-read bound, so only then).
