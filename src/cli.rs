@@ -8,6 +8,7 @@ use argh::FromArgs;
 use crate::error::Result;
 use crate::layout::Layout;
 use crate::pause::{self, Pause, Resume};
+use crate::validate::{self, Validate};
 
 /// The subcommands beside the flags of `gitops-agent`.
 #[derive(FromArgs, Debug, PartialEq)]
@@ -15,14 +16,22 @@ use crate::pause::{self, Pause, Resume};
 pub enum Command {
     Pause(Pause),
     Resume(Resume),
+    Validate(Validate),
 }
 
 impl Command {
+    /// Whether the subcommand works in `$GITOPS_AGENT_HOME` (made ready before it runs);
+    /// `validate` runs in CI, where there is none.
+    pub fn needs_home(&self) -> bool {
+        !matches!(self, Command::Validate(_))
+    }
+
     /// The `--config` given after the subcommand, if any (it wins over the top-level one).
     pub fn config(&self) -> Option<&Path> {
         match self {
             Command::Pause(p) => p.config.as_deref(),
             Command::Resume(r) => r.config.as_deref(),
+            Command::Validate(_) => None,
         }
     }
 
@@ -36,6 +45,7 @@ impl Command {
             Command::Resume(r) => {
                 pause::run(false, r.all, &r.apps, config_path, layout).map(|()| true)
             }
+            Command::Validate(v) => validate::run(v, &layout.home),
         }
     }
 }

@@ -35,5 +35,6 @@ pub mod text;
 pub mod trim;
 pub mod trust;
 pub mod url;
+pub mod validate;
 pub mod verify;
 pub mod windows;
