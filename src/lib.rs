@@ -8,6 +8,7 @@ pub mod code_fetch;
 pub mod config;
 pub mod daemon;
 pub mod dashboard;
+pub mod diff;
 pub mod error;
 pub mod files;
 pub mod git;
