@@ -8,6 +8,7 @@ use argh::FromArgs;
 use crate::error::Result;
 use crate::layout::Layout;
 use crate::pause::{self, Pause, Resume};
+use crate::preview::{self, Plan};
 use crate::validate::{self, Validate};
 
 /// The subcommands beside the flags of `gitops-agent`.
@@ -17,6 +18,7 @@ pub enum Command {
     Pause(Pause),
     Resume(Resume),
     Validate(Validate),
+    Plan(Plan),
 }
 
 impl Command {
@@ -32,6 +34,7 @@ impl Command {
             Command::Pause(p) => p.config.as_deref(),
             Command::Resume(r) => r.config.as_deref(),
             Command::Validate(_) => None,
+            Command::Plan(p) => p.config.as_deref(),
         }
     }
 
@@ -46,6 +49,7 @@ impl Command {
                 pause::run(false, r.all, &r.apps, config_path, layout).map(|()| true)
             }
             Command::Validate(v) => validate::run(v, &layout.home),
+            Command::Plan(_) => preview::run(config_path, layout),
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod pass;
 pub mod paths;
 pub mod pause;
 pub mod plan;
+pub mod preview;
 pub mod procgroup;
 pub mod prune;
 pub mod reconcile;
