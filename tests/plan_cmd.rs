@@ -33,10 +33,17 @@ fn world(s: &Scenario) -> (PathBuf, PathBuf) {
 }
 
 fn plan(s: &Scenario) -> (i32, String) {
-    let out: Output = s.agent().arg("plan").output().expect("run gitops-agent plan");
+    let out: Output = s
+        .agent()
+        .arg("plan")
+        .output()
+        .expect("run gitops-agent plan");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out.status.code().unwrap_or(-1), format!("{text}\n--- log ---\n{log}"))
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{text}\n--- log ---\n{log}"),
+    )
 }
 
 #[test]
@@ -47,10 +54,19 @@ fn plan_before_the_first_pass_changes_nothing_and_says_everything() {
     assert_eq!(code, 1, "{out}");
     for want in [
         "[web] would update: code folder missing; config file",
-        &format!("clone {}", common::file_url(&s.path().join("served/web.git"))),
+        &format!(
+            "clone {}",
+            common::file_url(&s.path().join("served/web.git"))
+        ),
         &format!("write {} from {INFRA}/web.env", dst.display()),
-        &format!("run post_updation_command in {}: touch", s.srv("web").display()),
-        &format!("--- /dev/null\n+++ {} (from {INFRA}/web.env)\n@@ -0,0 +1,2 @@\n+PORT=80\n+MODE=prod\n", dst.display()),
+        &format!(
+            "run post_updation_command in {}: touch",
+            s.srv("web").display()
+        ),
+        &format!(
+            "--- /dev/null\n+++ {} (from {INFRA}/web.env)\n@@ -0,0 +1,2 @@\n+PORT=80\n+MODE=prod\n",
+            dst.display()
+        ),
         "plan: 1 of 1 app(s) would change",
     ] {
         assert!(out.contains(want), "no `{want}` in:\n{out}");
@@ -58,10 +74,16 @@ fn plan_before_the_first_pass_changes_nothing_and_says_everything() {
     // (no pre command: the folder does not exist, so apply would not run it either)
     assert!(!out.contains("pre_updation_command"), "{out}");
     assert!(!s.srv("web").exists(), "the code folder was created");
-    assert!(!dst.exists() && !dst.parent().unwrap().exists(), "the config file was written");
+    assert!(
+        !dst.exists() && !dst.parent().unwrap().exists(),
+        "the config file was written"
+    );
     assert!(!marks.exists(), "a hook ran");
     assert_eq!(s.monitoring_head(), None, "something was pushed");
-    assert!(!s.home.join("state/applied/web").exists(), "an apply was recorded");
+    assert!(
+        !s.home.join("state/applied/web").exists(),
+        "an apply was recorded"
+    );
 }
 
 #[test]
@@ -80,7 +102,10 @@ fn plan_after_a_pass_has_nothing_to_do_and_then_shows_a_config_change() {
     let (code, out) = plan(&s);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains(&format!("[web] would update: config file {} differs", dst.display())),
+        out.contains(&format!(
+            "[web] would update: config file {} differs",
+            dst.display()
+        )),
         "{out}"
     );
     assert!(
@@ -88,12 +113,18 @@ fn plan_after_a_pass_has_nothing_to_do_and_then_shows_a_config_change() {
         "{out}"
     );
     assert!(out.contains("run pre_updation_command"), "{out}");
-    assert_eq!(std::fs::read_to_string(&dst).unwrap(), "PORT=80\nMODE=prod\n");
+    assert_eq!(
+        std::fs::read_to_string(&dst).unwrap(),
+        "PORT=80\nMODE=prod\n"
+    );
     assert!(!marks.exists(), "a hook ran");
     assert_eq!(s.monitoring_head(), pushed, "something was pushed");
     // The pass that follows does what the plan said.
     s.once().expect_code(0);
-    assert_eq!(std::fs::read_to_string(&dst).unwrap(), "PORT=81\nMODE=prod\n");
+    assert_eq!(
+        std::fs::read_to_string(&dst).unwrap(),
+        "PORT=81\nMODE=prod\n"
+    );
     let (code, out) = plan(&s);
     assert_eq!(code, 0, "{out}");
 }
@@ -116,7 +147,8 @@ fn help_lists_the_subcommands() {
     let text = String::from_utf8_lossy(&out.stdout);
     for cmd in ["pause", "resume", "validate", "plan"] {
         assert!(
-            text.lines().any(|l| l.trim_start().starts_with(&format!("{cmd} "))),
+            text.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{cmd} "))),
             "{cmd} not in --help:\n{text}"
         );
     }
