@@ -153,3 +153,66 @@ fn help_lists_the_subcommands() {
         );
     }
 }
+
+/// `diff` applied to `old`: the new text, or why the diff does not fit `old`.
+fn patch(old: &str, diff: &str) -> Result<String, String> {
+    let old: Vec<&str> = old.split_inclusive('\n').collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut at = 0; // next old line not yet copied
+    let mut body = diff.split_inclusive('\n').skip(2).peekable();
+    while let Some(line) = body.next() {
+        if let Some(h) = line.strip_prefix("@@ -") {
+            let old_range = h.split(' ').next().unwrap();
+            let start: usize = old_range.split(',').next().unwrap().parse().unwrap();
+            // (`-N,0`: nothing old in the hunk, it goes after line N)
+            let start = if old_range.ends_with(",0") {
+                start
+            } else {
+                start.saturating_sub(1)
+            };
+            out.extend(old[at..start.min(old.len())].iter().map(|s| s.to_string()));
+            at = start;
+            continue;
+        }
+        let mut text = line[1..].to_string();
+        if body.peek() == Some(&"\\ No newline at end of file\n") {
+            body.next();
+            text.pop();
+        }
+        match &line[..1] {
+            " " | "-" => {
+                if old.get(at) != Some(&text.as_str()) {
+                    return Err(format!("line {at}: {text:?} is not {:?}", old.get(at)));
+                }
+                at += 1;
+                if &line[..1] == " " {
+                    out.push(text);
+                }
+            }
+            "+" => out.push(text),
+            other => return Err(format!("bad line start {other:?}")),
+        }
+    }
+    out.extend(old[at.min(old.len())..].iter().map(|s| s.to_string()));
+    Ok(out.concat())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn a_diff_applied_to_the_old_text_gives_the_new(
+        old in proptest::collection::vec("[abc]\n", 0..30),
+        new in proptest::collection::vec("[abc]\n", 0..30),
+        old_end in "[xy]?",
+        new_end in "[xy]?",
+    ) {
+        let (old, new) = (old.concat() + &old_end, new.concat() + &new_end);
+        let d = gitops_agent::diff::unified(Some(old.as_bytes()), new.as_bytes(), "a", "b");
+        if old == new {
+            proptest::prop_assert_eq!(d, "");
+        } else {
+            proptest::prop_assert_eq!(patch(&old, &d), Ok(new), "{}", d);
+        }
+    }
+}
