@@ -8,6 +8,8 @@ use argh::FromArgs;
 use crate::error::Result;
 use crate::layout::Layout;
 use crate::pause::{self, Pause, Resume};
+use crate::preview::{self, Plan};
+use crate::validate::{self, Validate};
 
 /// The subcommands beside the flags of `gitops-agent`.
 #[derive(FromArgs, Debug, PartialEq)]
@@ -16,15 +18,25 @@ pub enum Command {
     Pause(Pause),
     Resume(Resume),
     Status(crate::status::Status),
+    Validate(Validate),
+    Plan(Plan),
 }
 
 impl Command {
+    /// Whether the subcommand works in `$GITOPS_AGENT_HOME` (made ready before it runs);
+    /// `validate` runs in CI, where there is none.
+    pub fn needs_home(&self) -> bool {
+        !matches!(self, Command::Validate(_))
+    }
+
     /// The `--config` given after the subcommand, if any (it wins over the top-level one).
     pub fn config(&self) -> Option<&Path> {
         match self {
             Command::Pause(p) => p.config.as_deref(),
             Command::Resume(r) => r.config.as_deref(),
             Command::Status(s) => s.config.as_deref(),
+            Command::Validate(_) => None,
+            Command::Plan(p) => p.config.as_deref(),
         }
     }
 
@@ -39,6 +51,8 @@ impl Command {
                 pause::run(false, r.all, &r.apps, config_path, layout).map(|()| true)
             }
             Command::Status(s) => crate::status::run(s, config_path, layout),
+            Command::Validate(v) => validate::run(v, &layout.home),
+            Command::Plan(_) => preview::run(config_path, layout),
         }
     }
 }

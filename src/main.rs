@@ -160,7 +160,9 @@ fn try_main(args: Args) -> Result<Outcome> {
         return configure(&config_path);
     }
     let layout = Layout::from_env();
-    layout.prepare_home()?;
+    if args.command.as_ref().is_none_or(cli::Command::needs_home) {
+        layout.prepare_home()?;
+    }
     if let Some(cmd) = &args.command {
         return cmd.run(&config_path, &layout).map(|healthy| {
             if healthy {

@@ -1,8 +1,12 @@
 //! `<infra_name>/infra_meta.toml` in the deploy repo (SPEC §4, §8): one table per app.
 //! Pure parsing and validation; a bad section fails only its own app.
 
+mod check;
+
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
+
+pub use check::{check, pin_form, Checked, Problem};
 
 use crate::error::{Error, Kind, Result};
 use crate::windows::{self, Window};
@@ -100,215 +104,21 @@ pub fn parse_file(file: &str, bytes: &[u8]) -> Result<toml::Table> {
     })
 }
 
-/// The validated section of `app`.
+/// The validated section of `app`: the first error of [`check`] in the agent's words (its
+/// unknown keys as `warnings`).
 pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
-    let err = |key: &str, what: &str| {
+    let checked = check(file, doc, app);
+    if let Some(p) = checked.problems.iter().find(|p| !p.warning) {
+        let table = doc.get(app).and_then(toml::Value::as_table);
+        return Err(Error::new(Kind::Invalid, p.agent_text(file, table)));
+    }
+    checked.spec.ok_or_else(|| {
         Error::new(
             Kind::Invalid,
-            format!("{file}: [{app}] key `{key}`: {what}"),
-        )
-    };
-    let table = match doc.get(app) {
-        Some(toml::Value::Table(t)) => t,
-        Some(v) => return Err(Error::new(Kind::Invalid, format!("{file}: `{app}` must be a table `[{app}]`, found {}", v.type_str()))),
-        None => {
-            return Err(Error::new(Kind::Invalid, format!(
-                "{file}: no [{app}] section; add one with code_url, code_commit_hash and code_local_path"
-            )))
-        }
-    };
-    if let Some(e) = legacy_keys(table) {
-        return Err(Error::new(Kind::Invalid, format!("{file}: [{app}] {e}")));
-    }
-    let mut warnings = Vec::new();
-    for key in table.keys() {
-        if !KNOWN_KEYS.contains(&key.as_str()) {
-            warnings.push(format!("{file}: [{app}] unknown key `{key}` ignored"));
-        }
-    }
-    let req_str = |key: &str, example: &str| -> Result<String> {
-        match table.get(key) {
-            Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-            Some(v) => Err(err(
-                key,
-                &format!(
-                    "must be a non-empty string, found {}; e.g. `{key} = \"{example}\"`",
-                    v.type_str()
-                ),
-            )),
-            None => Err(err(key, &format!("missing; add `{key} = \"{example}\"`"))),
-        }
-    };
-    let opt_str = |key: &str| -> Result<Option<String>> {
-        match table.get(key) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(err(
-                key,
-                &format!("must be a string (a shell command), found {}", v.type_str()),
-            )),
-        }
-    };
-    let code_url = req_str("code_url", "git@github.com:org/app.git")?;
-    let code_commit_hash = req_str("code_commit_hash", "<commit id or tag>")?;
-    let local = req_str("code_local_path", "/srv/app")?;
-    let code_local_path = absolute_path(&local).map_err(|why| err("code_local_path", &why))?;
-    if code_local_path == Path::new("/") {
-        return Err(err(
-            "code_local_path",
-            "must not be `/`; name the app's own folder",
-        ));
-    }
-
-    let mut config_files = Vec::new();
-    match table.get("config_files") {
-        None => {}
-        Some(toml::Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                let key = format!("config_files[{i}]");
-                let t = item.as_table().ok_or_else(|| {
-                    err(&key, "must be a table `{ src = \"...\", dst = \"/...\" }`")
-                })?;
-                let field = |name: &str| -> Result<String> {
-                    match t.get(name) {
-                        Some(toml::Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-                        _ => Err(err(
-                            &format!("{key}.{name}"),
-                            "missing or not a non-empty string",
-                        )),
-                    }
-                };
-                let src = field("src")?;
-                check_src(&src).map_err(|why| err(&format!("{key}.src"), &why))?;
-                let dst = absolute_path(&field("dst")?)
-                    .map_err(|why| err(&format!("{key}.dst"), &why))?;
-                let mode = match t.get("mode") {
-                    None => None,
-                    Some(toml::Value::String(m)) => {
-                        Some(parse_mode(m).map_err(|why| err(&format!("{key}.mode"), &why))?)
-                    }
-                    Some(v) => {
-                        return Err(err(
-                            &format!("{key}.mode"),
-                            &format!(
-                                "must be an octal string like \"0600\", found {}",
-                                v.type_str()
-                            ),
-                        ))
-                    }
-                };
-                config_files.push(ConfigFile { src, dst, mode });
-            }
-        }
-        Some(v) => {
-            return Err(err(
-                "config_files",
-                &format!(
-                    "must be an array of `{{ src, dst }}` tables, found {}",
-                    v.type_str()
-                ),
-            ))
-        }
-    }
-    let command_timeout =
-        seconds(table, "command_timeout").map_err(|why| err("command_timeout", &why))?;
-    let safe = safe_keys(table, &err)?;
-    Ok(AppSpec {
-        code_url,
-        code_commit_hash,
-        code_local_path,
-        config_files,
-        pre_updation_command: opt_str("pre_updation_command")?,
-        post_updation_command: opt_str("post_updation_command")?,
-        command_timeout,
-        safe,
-        section: toml::to_string(table).unwrap_or_default(),
-        warnings,
-    })
-}
-
-/// `Some(seconds)` of a positive whole-number key, `None` when absent.
-fn seconds(table: &toml::Table, key: &str) -> std::result::Result<Option<Duration>, String> {
-    match table.get(key) {
-        None => Ok(None),
-        Some(toml::Value::Integer(n)) if *n > 0 && *n <= 365 * 86_400 => {
-            Ok(Some(Duration::from_secs(*n as u64)))
-        }
-        Some(v) => Err(format!(
-            "must be a whole number of seconds > 0, found {v}; e.g. `{key} = 60`"
-        )),
-    }
-}
-
-/// The SPEC §12 keys of one section.
-fn safe_keys(table: &toml::Table, err: &dyn Fn(&str, &str) -> Error) -> Result<SafeKeys> {
-    let flag = |key: &str| match table.get(key) {
-        None => Ok(false),
-        Some(toml::Value::Boolean(b)) => Ok(*b),
-        Some(v) => Err(err(
-            key,
-            &format!(
-                "must be true or false, found {}; e.g. `{key} = true`",
-                v.type_str()
+            format!(
+                "{file}: [{app}] cannot be read; run `gitops-agent validate` on the deploy repo"
             ),
-        )),
-    };
-    let command = |key: &str| match table.get(key) {
-        None => Ok(None),
-        Some(toml::Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(err(
-            key,
-            &format!("must be a string (a shell command), found {}", v.type_str()),
-        )),
-    };
-    let health = match command("health_command")? {
-        None => None,
-        Some(command) => {
-            let timeout = seconds(table, "health_timeout")
-                .map_err(|why| err("health_timeout", &why))?
-                .unwrap_or(Duration::from_secs(60));
-            let retries = match table.get("health_retries") {
-                None => 3,
-                Some(toml::Value::Integer(n)) if (1..=100).contains(n) => *n as u32,
-                Some(v) => {
-                    return Err(err(
-                        "health_retries",
-                        &format!("must be the number of tries in all, 1 to 100, found {v}; e.g. `health_retries = 3`"),
-                    ))
-                }
-            };
-            Some(HealthCheck {
-                command,
-                timeout,
-                retries,
-            })
-        }
-    };
-    let update_lock = match table.get("update_lock") {
-        None => None,
-        Some(toml::Value::String(p)) => {
-            Some(absolute_path(p).map_err(|why| err("update_lock", &why))?)
-        }
-        Some(v) => {
-            return Err(err(
-                "update_lock",
-                &format!("must be an absolute path, found {}; e.g. `update_lock = \"/run/web/updates.lock\"`", v.type_str()),
-            ))
-        }
-    };
-    let update_windows = match table.get("update_windows") {
-        None => None,
-        Some(v) => Some(window_list(v).map_err(|why| err("update_windows", &why))?),
-    };
-    Ok(SafeKeys {
-        health,
-        paused: flag("paused")?,
-        update_lock,
-        update_windows,
-        remove_command: command("remove_command")?,
-        prune_code: flag("prune_code")?,
+        )
     })
 }
 

@@ -253,3 +253,137 @@ fn non_utf8_file_is_named() {
         .to_string();
     assert!(e.starts_with(F) && e.contains("UTF-8"), "{e}");
 }
+
+#[test]
+fn check_returns_every_problem_in_the_agents_order() {
+    let doc = parse_file(
+        F,
+        b"[web]\ncode_url = 1\ncode_local_path = \"rel\"\nconfig_files = [ { src = \"../x\", dst = \"e\" }, 3 ]\npaused = \"yes\"\nhelth_command = \"x\"\n",
+    )
+    .unwrap();
+    let c = check(F, &doc, "web");
+    assert!(c.spec.is_none());
+    let keys: Vec<(&str, bool)> = c
+        .problems
+        .iter()
+        .map(|p| (p.key.as_str(), p.warning))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("helth_command", true),
+            ("code_url", false),
+            ("code_commit_hash", false),
+            ("code_local_path", false),
+            ("config_files[0].src", false),
+            ("config_files[0].dst", false),
+            ("config_files[1]", false),
+            ("paused", false),
+        ]
+    );
+    // The agent's error is the first of them, in its own words.
+    let e = app_spec(F, &doc, "web").unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{F}: [web] key `code_url`: must be a non-empty string"
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn legacy_keys_are_one_problem_each_and_one_agent_error() {
+    let doc = parse_file(
+        F,
+        b"[web]\nconfig_src_path_rel_in_this_repo = \"x\"\nconfig_dst_path_abs = \"/x\"\n",
+    )
+    .unwrap();
+    let c = check(F, &doc, "web");
+    let legacy: Vec<&str> = c
+        .problems
+        .iter()
+        .filter(|p| p.message.contains("was removed"))
+        .map(|p| p.key.as_str())
+        .collect();
+    assert_eq!(
+        legacy,
+        ["config_src_path_rel_in_this_repo", "config_dst_path_abs"]
+    );
+    let e = app_spec(F, &doc, "web").unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "keys `config_src_path_rel_in_this_repo` and `config_dst_path_abs`: were removed"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_warnings_that_keep_the_spec() {
+    let doc = parse_file(
+        F,
+        b"[web]\ncode_url = \"u\"\ncode_commit_hash = \"c\"\ncode_local_path = \"/a\"\nhelth = 1\n",
+    )
+    .unwrap();
+    let c = check(F, &doc, "web");
+    assert!(c.spec.is_some());
+    assert_eq!(c.problems.len(), 1);
+    assert!(c.problems[0].warning);
+    assert_eq!(
+        c.spec.unwrap().warnings,
+        vec![format!("{F}: [web] unknown key `helth` ignored")]
+    );
+}
+
+#[test]
+fn a_section_that_is_not_a_table_is_a_problem_of_the_section() {
+    let doc = parse_file(F, b"web = 3\n").unwrap();
+    let c = check(F, &doc, "web");
+    assert_eq!(c.problems.len(), 1);
+    assert_eq!(c.problems[0].key, "");
+    assert!(c.problems[0].message.contains("must be a table `[web]`"));
+}
+
+#[test]
+fn pin_form_is_a_commit_id_or_a_ref_name() {
+    for ok in [
+        "4f1c2e9",
+        "4f1c",
+        &"a".repeat(40),
+        "v1.2.0",
+        "release/2024-05",
+        "c",
+        "main",
+    ] {
+        assert_eq!(pin_form(ok), Ok(()), "{ok}");
+    }
+    for bad in [
+        &"a".repeat(41) as &str,
+        &"0".repeat(64),
+        "v1 2",
+        "v1..2",
+        "a@{1}",
+        "-x",
+        "v1.",
+        "x.lock",
+        "a//b",
+        "HEAD~1",
+        "a^",
+        "x:y",
+        "\u{7}",
+        "@",
+    ] {
+        let e = pin_form(bad).unwrap_err();
+        assert!(e.contains("commit id"), "{bad}: {e}");
+    }
+    let e =
+        spec("[web]\ncode_url = \"u\"\ncode_commit_hash = \"v1 .2\"\ncode_local_path = \"/a\"\n")
+            .unwrap_err()
+            .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{F}: [web] key `code_commit_hash`: \"v1 .2\" is neither"
+        )),
+        "{e}"
+    );
+}

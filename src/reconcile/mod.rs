@@ -8,6 +8,7 @@ mod apply;
 mod code;
 mod commands;
 mod deploy;
+pub mod dry;
 mod health_check;
 mod hold;
 mod members;
