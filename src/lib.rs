@@ -18,6 +18,7 @@ pub mod hook_env;
 pub mod hooks;
 pub mod infra_meta;
 pub mod jitter;
+pub mod json;
 pub mod layout;
 pub mod lock;
 pub mod metrics;

@@ -5,9 +5,9 @@
 
 mod support_status;
 
+use gitops_agent::json;
 use gitops_agent::metrics::{self, AppMetric, Snapshot};
 use gitops_agent::state::last_pass;
-use gitops_agent::status::json;
 use gitops_agent::status::record::{AppStatus, LastPass};
 use gitops_agent::text::clip;
 use proptest::prelude::*;

@@ -212,7 +212,7 @@ proptest! {
 
     #[test]
     fn json_strings_read_back_as_written(s in any::<String>()) {
-        let j = gitops_agent::validate::json::string(&s);
+        let j = gitops_agent::json::string(&s);
         prop_assert_eq!(json_unescape(&j), Some(s));
     }
 

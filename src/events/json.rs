@@ -1,34 +1,7 @@
-//! The event as JSON, written by hand (one flat object of strings and nulls does not need a
-//! JSON library): RFC 8259 string escaping, and the time as RFC 3339 UTC.
+//! The event as JSON: one flat object of strings and nulls (strings escaped by
+//! `crate::json`), and the time as RFC 3339 UTC.
 
-use std::fmt::Write as _;
-
-/// `s` as a JSON string literal, quotes included: `"` and `\` escaped, control characters
-/// as `\n`, `\t`, … or `\u00XX`; everything else (UTF-8) as is.
-pub fn string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            // Line and paragraph separators are valid JSON but break JavaScript readers.
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub use crate::json::string;
 
 /// A flat JSON object of string (or null) fields, in the given order.
 pub fn object(fields: &[(&str, Option<&str>)]) -> String {
@@ -78,15 +51,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_quotes_backslashes_and_controls() {
-        assert_eq!(string(r#"a"b\c"#), r#""a\"b\\c""#);
-        assert_eq!(string("l1\nl2\t\r"), r#""l1\nl2\t\r""#);
-        assert_eq!(string("\u{1b}[0m\u{0}"), r#""\u001b[0m\u0000""#);
-        assert_eq!(string("✅ healthy"), "\"✅ healthy\"");
-        assert_eq!(string("\u{2028}"), r#""\u2028""#);
-    }
 
     #[test]
     fn object_keeps_order_and_nulls() {

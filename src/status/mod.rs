@@ -4,7 +4,6 @@
 //! The record itself (`record`), its rendering (`render`, `json`) and its file
 //! (`state::last_pass`) live beside this shell.
 
-pub mod json;
 pub mod record;
 pub mod render;
 

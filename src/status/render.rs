@@ -3,8 +3,8 @@
 
 use gix::date::Time;
 
-use super::json;
 use super::record::{AppStatus, LastPass};
+use crate::json;
 
 /// Everything one `status` output shows.
 #[derive(Debug, Clone)]

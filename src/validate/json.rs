@@ -1,29 +1,8 @@
-//! The `--json` output of `validate`, written by hand (no JSON crate in the binary): a
-//! string escaped as RFC 8259 asks, and the array of findings.
+//! The `--json` output of `validate`: the array of findings (strings escaped by `crate::json`).
+
+use crate::json::string;
 
 use super::Finding;
-
-/// `s` as a JSON string literal, quotes included: `"`, `\` and control characters escaped
-/// (U+2028/U+2029 too, for readers that embed it in JavaScript).
-pub fn string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
 
 /// `[{"file":…,"line":…,"app":…,"key":…,"message":…,"warning":…}, …]`, one object a line.
 pub fn render(findings: &[Finding]) -> String {
@@ -50,14 +29,6 @@ pub fn render(findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quotes_backslashes_and_controls_are_escaped() {
-        assert_eq!(
-            string("a\"b\\c\nd\u{1}\u{2028}é"),
-            "\"a\\\"b\\\\c\\nd\\u0001\\u2028é\""
-        );
-    }
 
     #[test]
     fn findings_are_one_object_a_line() {

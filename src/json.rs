@@ -1,9 +1,11 @@
-//! The little JSON `status --json` writes, by hand: strings escaped per RFC 8259, numbers,
-//! `null`. A JSON crate (serde_json) would add a dependency for a dozen fields.
+//! The little JSON the agent writes (`status --json`, events, `validate --json`), by hand:
+//! strings escaped per RFC 8259, numbers, `null`. A JSON crate (serde_json) would add a
+//! dependency for a few flat objects.
 
 /// `s` as a JSON string literal: `"` and `\` escaped, every control character (U+0000 to
-/// U+001F) as `\n`, `\r`, `\t`, `\b`, `\f` or `\u00XX`; U+2028/U+2029 as `\u` escapes too,
-/// so the output is also safe to paste into JavaScript. Everything else as is (UTF-8).
+/// U+001F, and DEL) as `\n`, `\r`, `\t`, `\b`, `\f` or `\u00XX`; U+2028/U+2029 as `\u`
+/// escapes too, so the output is also safe to paste into JavaScript or a terminal.
+/// Everything else as is (UTF-8).
 pub fn string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -16,7 +18,7 @@ pub fn string(s: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if c < ' ' || c == '\u{2028}' || c == '\u{2029}' => {
+            c if c < ' ' || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
                 out.push_str(&format!("\\u{:04x}", c as u32));
             }
             c => out.push(c),
@@ -80,7 +82,8 @@ mod tests {
     #[test]
     fn other_text_passes_as_utf8() {
         assert_eq!(string("✅ healthy / é"), "\"✅ healthy / é\"");
-        assert_eq!(string("\u{7f}"), "\"\u{7f}\"");
+        assert_eq!(string("\u{7f}"), r#""\u007f""#);
+        assert_eq!(string("\u{1b}[0m"), r#""\u001b[0m""#);
     }
 
     #[test]
