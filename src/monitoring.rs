@@ -24,7 +24,8 @@ use crate::health::Health;
 use crate::jitter::{self, Failure, Next};
 use crate::layout::Layout;
 use crate::report::{self, AppReport};
-use crate::{bail, clock, health, trim, url};
+use crate::url::Url;
+use crate::{bail, clock, health, trim};
 
 /// What publishing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub enum Published {
 struct Branch<'a> {
     mon: gix::Repository,
     dir: std::path::PathBuf,
-    url: &'a str,
+    url: &'a Url,
     /// `main-monitoring`.
     name: String,
     /// `refs/remotes/origin/main-monitoring`.
@@ -75,7 +76,7 @@ pub fn publish(
         net: cfg.net_options(),
         stop,
     };
-    let shown = url::redact(&group.url);
+    let shown = &group.url;
     let budget = jitter::budget(cfg.interval);
     let started = Instant::now();
     let mut rng = jitter::Rng::seeded();
@@ -233,7 +234,7 @@ fn attempt(
     log::info!(
         "pushed {message} to {} of {}{}",
         b.name,
-        url::redact(b.url),
+        b.url,
         if trimmed { " (history trimmed)" } else { "" }
     );
     Ok((Published::Pushed { trimmed }, feedback.apps))

@@ -7,7 +7,7 @@ use crate::config::AgentConfig;
 use crate::health::{self, Health};
 use crate::layout::Layout;
 use crate::report::AppReport;
-use crate::{monitoring, reconcile, url};
+use crate::{monitoring, reconcile};
 
 /// What a pass did, summed over groups.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct PassSummary {
 
 /// Identity of a group across passes (for retries).
 pub fn group_key(group: &crate::config::Group) -> String {
-    format!("{}@{}", url::normalize(&group.url), group.branch)
+    format!("{}@{}", group.url.normalized(), group.branch)
 }
 
 impl PassSummary {
@@ -70,9 +70,9 @@ pub fn run(
         if only.is_some_and(|keys| !keys.contains(&key)) {
             continue;
         }
-        let shown = format!("{}@{}", url::redact(&group.url), group.branch);
+        let shown = format!("{}@{}", group.url, group.branch);
         // Every pass, until signature checks (SPEC §11) vouch for what such a remote sends.
-        if let Some(scheme) = url::cleartext_scheme(&group.url).filter(|_| !cfg.verifying()) {
+        if let Some(scheme) = group.url.cleartext_scheme().filter(|_| !cfg.verifying()) {
             log::warn!(
                 "{shown}: fetched over {scheme}:// without signature verification: anyone on the network path can change what this device runs as root; use https or ssh, or turn on signature checks (allowed_signers / trusted_pgp_keys)"
             );

@@ -299,3 +299,54 @@ fn sigterm_during_a_slow_clone_stops_within_seconds() {
     assert_eq!(head(&s.srv("web")), c2);
     fsck(&s.srv("web").join(".git"));
 }
+
+/// A deploy url and a code url carrying `user:password@` and `?token=`, both refused (http
+/// and https on a closed port of 127.0.0.1): the secrets appear in no log line (debug
+/// included) and no error, in the output or in the published report.
+#[test]
+fn secrets_in_refused_urls_never_reach_logs_or_errors() {
+    let s = Scenario::new();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    let mut section = s.section("web", &code, &c1, "");
+    section = section.replace(
+        &code.url,
+        &format!("http://bob:pa55w0rd@127.0.0.1:{port}/code.git?token=t0k3n"),
+    );
+    s.infra_meta(&[section]);
+    fs::write(
+        &s.config,
+        format!(
+            "infra_name = \"{INFRA}\"\nnetwork_timeout = 2\n[applications]\nweb = \"{}@main\"\nghost = \"https://bob:pa55w0rd@127.0.0.1:{port}/deploy.git?token=t0k3n@main\"\n",
+            s.deploy_url
+        ),
+    )
+    .unwrap();
+    let run: common::scenario::Run = s
+        .agent()
+        .arg("--once")
+        .env("GITOPS_AGENT_LOG", "debug")
+        .output()
+        .unwrap()
+        .into();
+    run.expect_code(1);
+    let report = s.feedback_text();
+    // Both failures are reported, naming the server...
+    assert!(
+        run.stderr.contains(&format!(
+            "https://***@127.0.0.1:{port}/deploy.git?token=***"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(report.contains(&format!("127.0.0.1:{port}")), "{report}");
+    // ... and no secret.
+    for shown in [&run.stderr, &report] {
+        for secret in ["pa55w0rd", "t0k3n", "bob"] {
+            assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+        }
+    }
+}

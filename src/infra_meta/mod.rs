@@ -10,7 +10,7 @@ use crate::windows::{self, Window};
 /// What one app must look like on this device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppSpec {
-    pub code_url: String,
+    pub code_url: crate::url::Url,
     pub code_commit_hash: String,
     pub code_local_path: PathBuf,
     pub config_files: Vec<ConfigFile>,
@@ -215,7 +215,7 @@ pub fn app_spec(file: &str, doc: &toml::Table, app: &str) -> Result<AppSpec> {
         seconds(table, "command_timeout").map_err(|why| err("command_timeout", &why))?;
     let safe = safe_keys(table, &err)?;
     Ok(AppSpec {
-        code_url,
+        code_url: crate::url::Url::new(code_url),
         code_commit_hash,
         code_local_path,
         config_files,

@@ -50,7 +50,7 @@ use super::budget::{Bounded, Budget};
 use super::link::{BoxedTransport, Failure};
 use crate::error::{Context, Error, Kind, Result};
 use crate::git::NetOptions;
-use crate::url::redact;
+use crate::url::Url;
 
 /// Open a gix transport for an http(s) `url` (which may carry `user:token@`), speaking
 /// `version` of the git protocol (the server may answer with another; gix adapts).
@@ -127,7 +127,7 @@ impl Ureq {
         failure: Failure,
         budget: Budget,
     ) -> Result<Ureq> {
-        let shown = redact(&url.to_bstring().to_string());
+        let shown = Url::from(url);
         let https = url.scheme == gix::url::Scheme::Https;
         let mut builder = ureq::AgentBuilder::new()
             .timeout_connect(net.timeout)
@@ -149,12 +149,15 @@ impl Ureq {
                     Kind::Config,
                     format!(
                         "proxy {} from the environment: {}",
-                        redact(&proxy),
+                        Url::new(proxy.as_str()),
                         e.kind()
                     ),
                 )
             })?;
-            log::debug!("http: {shown} goes through proxy {}", redact(&proxy));
+            log::debug!(
+                "http: {shown} goes through proxy {}",
+                Url::new(proxy.as_str())
+            );
             builder = builder.proxy(parsed);
             // ureq sends proxy credentials only in a CONNECT (https); plain http requests
             // go to the proxy directly and need the header on the request itself.
@@ -217,7 +220,7 @@ impl Ureq {
     fn describe(&self, method: &'static str, url: &str, base_url: &str) -> Exchange {
         Exchange {
             method,
-            shown: redact(base_url),
+            shown: Url::new(base_url),
             what: url
                 .strip_prefix(base_url)
                 .unwrap_or(url)
