@@ -57,3 +57,39 @@ pub fn git_wrapper_on_path(s: &Scenario, body: &str) -> String {
     fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
     format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
 }
+
+/// Commit and push `size` bytes of incompressible data as `big.bin`; returns the commit.
+pub fn commit_random(code: &CodeRepo, size: usize) -> String {
+    let mut random = vec![0u8; size];
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for b in random.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    fs::write(code.work.join("big.bin"), &random).unwrap();
+    git(&code.work, &["add", "big.bin"]);
+    git(&code.work, &["commit", "--quiet", "-m", "big"]);
+    git(&code.work, &["push", "--quiet", "origin", "HEAD:main"]);
+    git(&code.work, &["rev-parse", "HEAD"])
+}
+
+/// A PATH whose file:// helper sends packs at ~320 KB/s (a thin link).
+pub fn throttled_git_on_path(s: &Scenario) -> String {
+    let real_git = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    git_wrapper_on_path(
+        s,
+        &format!(
+            "if [ \"$1\" = upload-pack ]; then\n  {git} \"$@\" | python3 -c '\nimport sys, time\nwhile True:\n    b = sys.stdin.buffer.read1(16384)\n    if not b: break\n    sys.stdout.buffer.write(b); sys.stdout.buffer.flush(); time.sleep(0.05)\n'\nelse\n  exec {git} \"$@\"\nfi\n",
+            git = real_git.trim()
+        ),
+    )
+}

@@ -41,6 +41,7 @@ pub fn open(url: &Url, service: Service, net: &NetOptions) -> Result<Link> {
     let failure = Failure::default();
     // From now on the whole transfer counts against transfer_timeout.
     let budget = Budget::new(net.transfer_timeout, failure.clone());
+    budget.show_as(url);
     let env = |name: &str| std::env::var(name).ok();
     let transport = match parsed.scheme {
         gix::url::Scheme::Git => tcp::connect(&parsed, version, net, &budget)?,
