@@ -18,8 +18,6 @@ pub struct PassSummary {
     pub attention: Vec<String>,
     /// Groups whose feedback could not be published.
     pub failed_groups: Vec<String>,
-    pub pushed: usize,
-    pub stopped: bool,
     /// Every group visited, by `group_key`, and whether it failed (fetch or publish).
     pub groups: Vec<(String, bool)>,
 }
@@ -89,7 +87,6 @@ pub fn run(
             // seconds instead of spending up to 2 x network_timeout on a push.
             log::info!("{shown}: stopping; this pass's report is not published");
             summary.attention.extend(attention(&outcome.reports, None));
-            summary.stopped = true;
             break;
         }
         let published =
@@ -98,10 +95,7 @@ pub fn run(
             .groups
             .push((key, outcome.deploy_failed || published.is_err()));
         match published {
-            Ok((published, apps)) => {
-                if published != monitoring::Published::Unchanged {
-                    summary.pushed += 1;
-                }
+            Ok((_, apps)) => {
                 summary
                     .attention
                     .extend(attention(&outcome.reports, Some(&apps)));

@@ -166,11 +166,6 @@ impl Budget {
             );
         }
     }
-
-    /// Whether `err` (from a wait) means the transfer's time is up rather than a silence.
-    pub fn out_of_time(&self) -> bool {
-        self.remaining().is_zero()
-    }
 }
 
 /// A reader charging `budget` for every read (http bodies).
@@ -290,7 +285,7 @@ mod tests {
         let err = budget.check_time().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(err.to_string().contains("transfer_timeout (0 s)"), "{err}");
-        assert!(budget.out_of_time());
+        assert!(budget.remaining().is_zero());
         assert_eq!(failure.recorded(), Some(Kind::Network));
     }
 }

@@ -9,12 +9,12 @@
 
 pub mod budget;
 mod fetch_handshake;
-pub mod file;
+pub(crate) mod file;
 pub mod http;
-pub mod link;
-pub mod process;
-pub mod ssh;
-pub mod tcp;
+pub(crate) mod link;
+pub(crate) mod process;
+pub(crate) mod ssh;
+pub(crate) mod tcp;
 
 use gix::protocol::transport::{Protocol, Service};
 
