@@ -327,7 +327,7 @@ fn secrets_in_refused_urls_never_reach_logs_or_errors() {
 
 /// A clone that takes seconds logs the bytes received so far once per interval (SPEC §13;
 /// the interval shortened to 1 s by the test-only `GITOPS_AGENT_PROGRESS_SECS`), naming the
-/// remote; the quick passes after it log none.
+/// remote; a quick pass at the default interval (10 s) logs none.
 #[test]
 fn a_long_transfer_logs_its_progress() {
     let s = Scenario::new();
@@ -337,31 +337,31 @@ fn a_long_transfer_logs_its_progress() {
     s.agent_config(&["web"]);
     // ~320 KB/s: the 1 MiB pack takes ~3 s.
     let path = throttled_git_on_path(&s);
-    let run = |path: &str| -> common::scenario::Run {
-        s.agent()
-            .arg("--once")
-            .env("PATH", path)
-            .env("GITOPS_AGENT_PROGRESS_SECS", "1")
-            .output()
-            .unwrap()
-            .into()
-    };
-    let slow = run(&path);
+    let slow: common::scenario::Run = s
+        .agent()
+        .arg("--once")
+        .env("PATH", &path)
+        .env("GITOPS_AGENT_PROGRESS_SECS", "1")
+        .output()
+        .unwrap()
+        .into();
     slow.expect_code(0);
     let lines: Vec<&str> = slow
         .stderr
         .lines()
         .filter(|l| l.contains("received so far"))
         .collect();
-    assert!(lines.len() >= 2, "{}", slow.stderr);
+    // Each line is an info line naming a remote of this device (the deploy repo's fetches
+    // go through the slow helper too, and may take over a second on a busy machine).
     assert!(
         lines
             .iter()
-            .all(|l| l.contains(&code.url) && l.contains("INFO")),
+            .all(|l| l.contains("INFO") && (l.contains(&code.url) || l.contains(&s.deploy_url))),
         "{lines:?}"
     );
     let bytes: Vec<u64> = lines
         .iter()
+        .filter(|l| l.contains(&code.url))
         .map(|l| {
             l.rsplit(": ")
                 .next()
@@ -373,8 +373,10 @@ fn a_long_transfer_logs_its_progress() {
                 .unwrap()
         })
         .collect();
-    assert!(bytes.windows(2).all(|w| w[0] < w[1]), "{bytes:?}");
-    let quick = run(&std::env::var("PATH").unwrap());
+    assert!(bytes.len() >= 2, "{}", slow.stderr);
+    assert!(bytes.windows(2).all(|w| w[0] <= w[1]), "{bytes:?}");
+    assert!(bytes[0] < bytes[bytes.len() - 1], "{bytes:?}");
+    let quick = s.once();
     quick.expect_code(0);
     assert!(
         !quick.stderr.contains("received so far"),
