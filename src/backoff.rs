@@ -58,13 +58,6 @@ impl Backoff {
     pub fn next_retry(&self) -> Option<Instant> {
         self.failing.values().map(|(_, at)| *at).min()
     }
-
-    /// Forget retries (a full pass is about to run anyway).
-    pub fn clear_schedule(&mut self, far: Instant) {
-        for (_, at) in self.failing.values_mut() {
-            *at = far;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Health of one app (SPEC §6, §12): the success rule ([`judge`], [`classify`]), applied to
+//! Health of one app (SPEC §6, §12): the success rule ([`classify`]), applied to
 //! this pass's typed reports and to the entries of the feedback file, the overall status line
 //! and the status commit message. Pure: entries written by the Python agent or by hand are
 //! judged by the same rule and a malformed one never crashes a pass.
@@ -7,6 +7,8 @@ use crate::report::{AppReport, Commands, HealthCheck, Hold, Removal};
 
 /// The label of one app, first matching rule wins (in this order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// `HealthCheckFailed` is the SPEC §12 status "health check failed", not a repeat of the enum.
+#[allow(clippy::enum_variant_names)]
 pub enum Health {
     AppUpdateFailed,
     ConfigUpdateFailed,
@@ -77,18 +79,6 @@ pub fn classify(f: &Facts) -> Health {
     .into_iter()
     .find_map(|(holds, h)| holds.then_some(h))
     .unwrap_or(Health::Healthy)
-}
-
-/// The success rule, first match wins: the code update failed, the config update failed, a
-/// pre/post command exited non-zero, else healthy. An apply is recorded as successful exactly
-/// when its outcome is [`Health::Healthy`] (`plan::record_after_apply`).
-pub fn judge(app_ok: bool, config_ok: bool, codes: impl IntoIterator<Item = i64>) -> Health {
-    classify(&Facts {
-        app_failed: !app_ok,
-        config_failed: !config_ok,
-        command_failed: codes.into_iter().any(|c| c != 0),
-        ..Facts::default()
-    })
 }
 
 /// Judge one app's outcome this pass, from the report alone (nothing carried forward from a
@@ -235,6 +225,17 @@ pub fn commit_message(apps: &[(String, Health)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The success rule of SPEC §6 alone, from what an apply learnt: the code update failed, the
+    /// config update failed, a pre/post command exited non-zero, else healthy.
+    fn judge(app_ok: bool, config_ok: bool, codes: impl IntoIterator<Item = i64>) -> Health {
+        classify(&Facts {
+            app_failed: !app_ok,
+            config_failed: !config_ok,
+            command_failed: codes.into_iter().any(|c| c != 0),
+            ..Facts::default()
+        })
+    }
 
     fn entry(app: bool, config: bool, codes: &str) -> toml::Value {
         toml::Value::Table(

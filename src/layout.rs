@@ -5,7 +5,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Result};
-use crate::url;
+use crate::url::{self, Url};
 
 /// The state root and the paths derived from it.
 #[derive(Debug, Clone)]
@@ -27,12 +27,12 @@ impl Layout {
     }
 
     /// `<slug>@<branch>-<hash>`: the deploy-config clone.
-    pub fn deploy_clone(&self, repo_url: &str, branch: &str) -> PathBuf {
+    pub fn deploy_clone(&self, repo_url: &Url, branch: &str) -> PathBuf {
         self.app_configs().join(folder_name(repo_url, branch))
     }
 
     /// `<slug>@<branch>-<hash>-monitoring`: the monitoring clone.
-    pub fn monitoring_clone(&self, repo_url: &str, branch: &str) -> PathBuf {
+    pub fn monitoring_clone(&self, repo_url: &Url, branch: &str) -> PathBuf {
         self.app_configs()
             .join(format!("{}-monitoring", folder_name(repo_url, branch)))
     }
@@ -78,11 +78,11 @@ impl Layout {
     }
 }
 
-pub fn folder_name(repo_url: &str, branch: &str) -> String {
+pub fn folder_name(repo_url: &Url, branch: &str) -> String {
     format!(
         "{}@{branch}-{}",
-        url::slug(repo_url),
-        url::short_hash(repo_url)
+        url::slug(repo_url.secret()),
+        url::short_hash(repo_url.secret())
     )
 }
 
@@ -102,19 +102,19 @@ mod tests {
         };
         let h = url::short_hash("git@github.com:org/deploy.git");
         assert_eq!(
-            l.deploy_clone("git@github.com:org/deploy.git", "main"),
+            l.deploy_clone(&"git@github.com:org/deploy.git".into(), "main"),
             PathBuf::from(format!("/opt/gitops-agent/app-configs/deploy@main-{h}"))
         );
         assert_eq!(
-            l.monitoring_clone("git@github.com:org/deploy.git", "main"),
+            l.monitoring_clone(&"git@github.com:org/deploy.git".into(), "main"),
             PathBuf::from(format!(
                 "/opt/gitops-agent/app-configs/deploy@main-{h}-monitoring"
             ))
         );
         // userinfo does not change the folder
         assert_eq!(
-            folder_name("https://tok@h/o/r.git", "b"),
-            folder_name("https://h/o/r", "b")
+            folder_name(&"https://tok@h/o/r.git".into(), "b"),
+            folder_name(&"https://h/o/r".into(), "b")
         );
     }
 }

@@ -1,44 +1,47 @@
 //! gitops-agent: GitOps for machines without Kubernetes. See ARCHITECTURE.md for the map.
+//!
+//! Modules are `pub(crate)` unless `src/main.rs` or the integration tests (`tests/`) use
+//! them, so the compiler reports dead code.
 
-pub mod atomic;
-pub mod backoff;
+pub(crate) mod atomic;
+pub(crate) mod backoff;
 pub mod cli;
 pub mod clock;
-pub mod code_fetch;
+pub(crate) mod code_fetch;
 pub mod config;
 pub mod daemon;
-pub mod dashboard;
+pub(crate) mod dashboard;
 pub mod diff;
 pub mod error;
 pub mod events;
-pub mod files;
+pub(crate) mod files;
 pub mod git;
-pub mod health;
-pub mod hook_env;
-pub mod hooks;
+pub(crate) mod health;
+pub(crate) mod hook_env;
+pub(crate) mod hooks;
 pub mod infra_meta;
 pub mod jitter;
 pub mod json;
 pub mod layout;
 pub mod lock;
 pub mod metrics;
-pub mod monitoring;
+pub(crate) mod monitoring;
 pub mod pass;
 pub mod paths;
-pub mod pause;
-pub mod plan;
-pub mod preview;
-pub mod procgroup;
-pub mod prune;
-pub mod reconcile;
+pub(crate) mod pause;
+pub(crate) mod plan;
+pub(crate) mod preview;
+pub(crate) mod procgroup;
+pub(crate) mod prune;
+pub(crate) mod reconcile;
 pub mod report;
-pub mod rollback;
-pub mod sdnotify;
+pub(crate) mod rollback;
+pub(crate) mod sdnotify;
 pub mod state;
 pub mod status;
 pub mod text;
-pub mod trim;
-pub mod trust;
+pub(crate) mod trim;
+pub(crate) mod trust;
 pub mod url;
 pub mod validate;
 pub mod verify;

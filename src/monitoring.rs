@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use gix::bstr::{BStr, ByteSlice};
+use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 use gix::ObjectId;
 
@@ -24,7 +24,8 @@ use crate::health::Health;
 use crate::jitter::{self, Failure, Next};
 use crate::layout::Layout;
 use crate::report::{self, AppReport};
-use crate::{bail, clock, health, trim, url};
+use crate::url::Url;
+use crate::{bail, clock, health, trim};
 
 /// What publishing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub enum Published {
 struct Branch<'a> {
     mon: gix::Repository,
     dir: std::path::PathBuf,
-    url: &'a str,
+    url: &'a Url,
     /// `main-monitoring`.
     name: String,
     /// `refs/remotes/origin/main-monitoring`.
@@ -75,7 +76,7 @@ pub fn publish(
         net: cfg.net_options(),
         stop,
     };
-    let shown = url::redact(&group.url);
+    let shown = &group.url;
     let budget = jitter::budget(cfg.interval);
     let started = Instant::now();
     let mut rng = jitter::Rng::seeded();
@@ -209,7 +210,7 @@ fn attempt(
         cfg.heartbeat_hours,
         &cfg.infra_name,
     );
-    let tree = tree_with_files(
+    let tree = commit::tree_with_files(
         &b.mon,
         head,
         &[
@@ -233,7 +234,7 @@ fn attempt(
     log::info!(
         "pushed {message} to {} of {}{}",
         b.name,
-        url::redact(b.url),
+        b.url,
         if trimmed { " (history trimmed)" } else { "" }
     );
     Ok((Published::Pushed { trimmed }, feedback.apps))
@@ -365,47 +366,6 @@ fn read_capped(mon: &gix::Repository, oid: ObjectId) -> Content {
         },
         Err(e) => Content::Unreadable(format!("cannot be read ({e})")),
     }
-}
-
-/// A tree equal to `base`'s (or empty) except that each root file of `files` holds its
-/// content (mode 100644), replacing whatever had that name. Git's entry order is kept.
-fn tree_with_files(
-    mon: &gix::Repository,
-    base: Option<ObjectId>,
-    files: &[(&str, &[u8])],
-) -> Result<ObjectId> {
-    let ctx = || format!("{}: write the monitoring tree", repo_dir(mon));
-    let mut tree: gix::objs::Tree = match base {
-        Some(base) => mon
-            .find_commit(base)
-            .with_context(ctx)?
-            .tree()
-            .with_context(ctx)?
-            .decode()
-            .with_context(ctx)?
-            .into(),
-        None => gix::objs::Tree::empty(),
-    };
-    for (name, content) in files {
-        if name.is_empty()
-            || *name == "."
-            || *name == ".."
-            || *name == ".git"
-            || name.contains(['/', '\0'])
-        {
-            bail!("{}: {name:?} is not a valid root file name", ctx());
-        }
-        let blob = mon.write_blob(content).with_context(ctx)?.detach();
-        tree.entries
-            .retain(|e| e.filename.as_bstr() != BStr::new(name));
-        tree.entries.push(gix::objs::tree::Entry {
-            mode: EntryKind::Blob.into(),
-            filename: (*name).into(),
-            oid: blob,
-        });
-    }
-    tree.entries.sort();
-    Ok(mon.write_object(&tree).with_context(ctx)?.detach())
 }
 
 /// Show the branch head in the monitoring clone, as the Python agent's clone did: our file

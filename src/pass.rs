@@ -11,7 +11,7 @@ use crate::layout::Layout;
 use crate::report::AppReport;
 use crate::state::last_pass;
 use crate::status::record::{self, PassFacts, Seen};
-use crate::{events, monitoring, reconcile, url};
+use crate::{events, monitoring, reconcile};
 
 /// What a pass did, summed over groups.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -22,15 +22,13 @@ pub struct PassSummary {
     pub attention: Vec<String>,
     /// Groups whose feedback could not be published.
     pub failed_groups: Vec<String>,
-    pub pushed: usize,
-    pub stopped: bool,
     /// Every group visited, by `group_key`, and whether it failed (fetch or publish).
     pub groups: Vec<(String, bool)>,
 }
 
 /// Identity of a group across passes (for retries).
 pub fn group_key(group: &crate::config::Group) -> String {
-    format!("{}@{}", url::normalize(&group.url), group.branch)
+    format!("{}@{}", group.url.normalized(), group.branch)
 }
 
 impl PassSummary {
@@ -82,7 +80,7 @@ pub fn run(
         let shown = shown(&group);
         visited.push(shown.clone());
         // Every pass, until signature checks (SPEC §11) vouch for what such a remote sends.
-        if let Some(scheme) = url::cleartext_scheme(&group.url).filter(|_| !cfg.verifying()) {
+        if let Some(scheme) = group.url.cleartext_scheme().filter(|_| !cfg.verifying()) {
             log::warn!(
                 "{shown}: fetched over {scheme}:// without signature verification: anyone on the network path can change what this device runs as root; use https or ssh, or turn on signature checks (allowed_signers / trusted_pgp_keys)"
             );
@@ -101,7 +99,6 @@ pub fn run(
             summary.attention.extend(attention(&outcome.reports, None));
             seen.extend(judged(&shown, &outcome.reports, None));
             facts.add_apps(&outcome.reports, None);
-            summary.stopped = true;
             break;
         }
         let published =
@@ -110,10 +107,7 @@ pub fn run(
             .groups
             .push((key, outcome.deploy_failed || published.is_err()));
         match published {
-            Ok((published, apps)) => {
-                if published != monitoring::Published::Unchanged {
-                    summary.pushed += 1;
-                }
+            Ok((_, apps)) => {
                 summary
                     .attention
                     .extend(attention(&outcome.reports, Some(&apps)));
@@ -141,7 +135,7 @@ pub fn run(
 
 /// A group as logs, the record and `status` show it: redacted url, `@branch`.
 fn shown(group: &crate::config::Group) -> String {
-    format!("{}@{}", url::redact(&group.url), group.branch)
+    format!("{}@{}", group.url, group.branch)
 }
 
 /// Record the pass for `gitops-agent status` and write `metrics_file` (SPEC §13). Neither

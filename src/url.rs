@@ -125,6 +125,40 @@ impl Url {
     pub fn secret(&self) -> &str {
         &self.0
     }
+
+    /// The identity of the repository (`normalize`): no userinfo, so no secret but a query.
+    pub fn normalized(&self) -> String {
+        normalize(&self.0)
+    }
+
+    /// Whether `other` (e.g. a clone's stored origin) names the same repository.
+    pub fn same_repo(&self, other: &str) -> bool {
+        same_repo(&self.0, other)
+    }
+
+    /// See [`cleartext_scheme`].
+    pub fn cleartext_scheme(&self) -> Option<&'static str> {
+        cleartext_scheme(&self.0)
+    }
+}
+
+impl From<&str> for Url {
+    fn from(url: &str) -> Self {
+        Url(url.to_string())
+    }
+}
+
+impl From<String> for Url {
+    fn from(url: String) -> Self {
+        Url(url)
+    }
+}
+
+/// A url gix parsed (the transports hold those), for showing: redacted like any other.
+impl From<&gix::url::Url> for Url {
+    fn from(url: &gix::url::Url) -> Self {
+        Url(url.to_bstring().to_string())
+    }
 }
 
 impl std::fmt::Display for Url {

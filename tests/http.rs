@@ -56,16 +56,22 @@ fn fetch_with(transport: BoxedTransport, url: &str, dir: &Path) -> Result<(), St
 }
 
 fn fetch(url: &str, net: &NetOptions, dir: &Path) -> Result<(), String> {
-    let transport = transport::connect(url, Service::UploadPack, net).map_err(|e| e.to_string())?;
+    let transport =
+        transport::connect(&url.into(), Service::UploadPack, net).map_err(|e| e.to_string())?;
     fetch_with(transport, url, dir)
 }
 
 /// The same fetch through the agent's own entry point (`git::repo`), for the error's kind.
 fn agent_fetch_kind(url: &str, net: &NetOptions, dir: &Path) -> Kind {
-    let repo = gitops_agent::git::repo::open_or_init(dir, url).expect("init");
-    gitops_agent::git::repo::fetch(&repo, url, &["+refs/heads/*:refs/remotes/origin/*"], net)
-        .expect_err("fetch must fail")
-        .kind()
+    let repo = gitops_agent::git::repo::open_or_init(dir, &url.into()).expect("init");
+    gitops_agent::git::repo::fetch(
+        &repo,
+        &url.into(),
+        &["+refs/heads/*:refs/remotes/origin/*"],
+        net,
+    )
+    .expect_err("fetch must fail")
+    .kind()
 }
 
 fn assert_no_secret(text: &str) {
@@ -176,8 +182,12 @@ fn receive_pack_handshake_and_ref_only_push() {
     let head = make_repo(&tmp.0);
     let server = serve(&tmp.0, None);
     let url = format!("http://{USER}:{TOKEN}@127.0.0.1:{}/repo.git", server.port);
-    let mut transport =
-        transport::connect(&url, Service::ReceivePack, &NetOptions::default()).unwrap();
+    let mut transport = transport::connect(
+        &url.as_str().into(),
+        Service::ReceivePack,
+        &NetOptions::default(),
+    )
+    .unwrap();
     let outcome = gix::protocol::handshake(
         &mut transport,
         Service::ReceivePack,

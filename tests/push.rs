@@ -87,7 +87,7 @@ fn push_ref(
         new: oid(new),
         force,
     };
-    push(&repo, &f.url, &short_net(), &update)
+    push(&repo, &f.url.as_str().into(), &short_net(), &update)
 }
 
 /// The remote ref is at `expected` and the remote repository is complete and valid.
@@ -480,5 +480,5 @@ fn push_child_without_git() {
         new: oid(&new),
         force: false,
     };
-    push(&repo, &url, &short_net(), &update).expect("push without git on PATH");
+    push(&repo, &url.as_str().into(), &short_net(), &update).expect("push without git on PATH");
 }

@@ -70,7 +70,7 @@ pub fn parse(table: &toml::Table, file: &str, warnings: &mut Vec<String>) -> Res
             }
             Some(u) if u.starts_with("http://") => warnings.push(format!(
                 "{file}: key `webhook_token_file`: the token goes to {} without TLS: anyone on the way can read it; use an https webhook_url",
-                url::redact(u)
+                url::Url::from(u.as_str())
             )),
             Some(_) => {}
         }
@@ -84,7 +84,7 @@ pub fn parse(table: &toml::Table, file: &str, warnings: &mut Vec<String>) -> Res
 
 /// `http(s)://host[:port]/path`, no user or password in it.
 fn check_webhook_url(u: &str) -> std::result::Result<(), String> {
-    let shown = url::redact(u);
+    let shown = url::Url::from(u);
     let parsed = gix::url::parse(gix::bstr::BStr::new(u.as_bytes()))
         .ok()
         .filter(|p| matches!(p.scheme, gix::url::Scheme::Http | gix::url::Scheme::Https))

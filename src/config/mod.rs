@@ -64,14 +64,14 @@ pub struct AgentConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppRef {
     pub name: String,
-    pub url: String,
+    pub url: url::Url,
     pub branch: String,
 }
 
 /// Apps that share one (url, branch): fetched once and reported once per pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
-    pub url: String,
+    pub url: url::Url,
     pub branch: String,
     pub apps: Vec<String>,
 }
@@ -308,11 +308,11 @@ fn parse_inner(path: &Path, bytes: &[u8]) -> Result<AgentConfig> {
                 };
                 let (u, branch) = url::split_branch(raw);
                 if u.is_empty() || branch.is_empty() || branch.contains(char::is_whitespace) {
-                    return Err(err(&key, &format!("\"{}\" is not \"<url>@<branch>\"", url::redact(raw))));
+                    return Err(err(&key, &format!("\"{}\" is not \"<url>@<branch>\"", url::Url::new(raw.as_str()))));
                 }
                 apps.push(AppRef {
                     name: name.clone(),
-                    url: u,
+                    url: url::Url::new(u),
                     branch,
                 });
             }
@@ -359,7 +359,7 @@ impl AgentConfig {
         let mut order: Vec<(String, String)> = Vec::new();
         let mut by_key: BTreeMap<(String, String), Group> = BTreeMap::new();
         for app in &self.apps {
-            let key = (url::normalize(&app.url), app.branch.clone());
+            let key = (app.url.normalized(), app.branch.clone());
             by_key
                 .entry(key.clone())
                 .or_insert_with(|| {
@@ -402,7 +402,7 @@ impl AgentConfig {
     pub fn credential_hosts(&self) -> Vec<String> {
         let mut hosts: Vec<String> = Vec::new();
         let deploy = self.apps.iter().filter_map(|a| {
-            gix::url::parse(gix::bstr::BStr::new(a.url.as_bytes()))
+            gix::url::parse(gix::bstr::BStr::new(a.url.secret().as_bytes()))
                 .ok()
                 .and_then(|u| u.host().map(str::to_ascii_lowercase))
         });

@@ -20,7 +20,7 @@ use crate::error::{Error, Kind, Result};
 use crate::git::http::Client;
 use crate::hook_env::{hook_env, HookContext};
 use crate::procgroup::Group;
-use crate::url::redact;
+use crate::url::Url;
 
 /// Labels of the sinks, as recorded per event.
 const COMMAND: &str = "command";
@@ -187,15 +187,15 @@ fn run_command(
 
 /// The webhook's client and the header value, made at the first POST of a phase.
 struct Webhook {
-    url: String,
+    url: Url,
     client: Client,
     bearer: Option<String>,
 }
 
 fn webhook(cfg: &AgentConfig) -> Result<Webhook> {
-    let url = cfg.notify.webhook_url.clone().unwrap_or_default();
-    let shown = redact(&url);
-    let parsed = gix::url::parse(gix::bstr::BStr::new(url.as_bytes())).map_err(|_| {
+    let url = Url::new(cfg.notify.webhook_url.clone().unwrap_or_default());
+    let shown = &url;
+    let parsed = gix::url::parse(gix::bstr::BStr::new(url.secret().as_bytes())).map_err(|_| {
         Error::new(
             Kind::Config,
             format!("webhook_url {shown}: not an http(s) url"),
@@ -204,7 +204,7 @@ fn webhook(cfg: &AgentConfig) -> Result<Webhook> {
     let client = Client::new(
         parsed.scheme.as_str(),
         parsed.host().unwrap_or_default(),
-        &shown,
+        shown,
         cfg.network_timeout,
         cfg.https_ca_file.as_deref(),
         |name| std::env::var(name).ok(),
@@ -235,11 +235,11 @@ fn post(
     let Some(hook) = slot.as_ref() else {
         return Ok(());
     };
-    let shown = redact(&hook.url);
+    let shown = &hook.url;
     let left = deadline.saturating_duration_since(Instant::now());
     let mut req = hook
         .client
-        .request("POST", &hook.url)
+        .request("POST", hook.url.secret())
         .timeout(left)
         .set("Content-Type", "application/json")
         .set("X-Gitops-Event", &entry.event);

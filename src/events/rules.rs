@@ -23,14 +23,6 @@ pub enum Name {
 }
 
 impl Name {
-    pub const ALL: [Name; 5] = [
-        Name::AppUpdated,
-        Name::AppFailed,
-        Name::AppRecovered,
-        Name::AppRolledBack,
-        Name::PublishFailed,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Name::AppUpdated => "app_updated",

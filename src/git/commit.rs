@@ -36,25 +36,16 @@ pub fn read_blob_at(
     Ok(Some(blob.detach().data))
 }
 
-/// Write a tree equal to `base_commit`'s (or the empty tree) except that the root file `name`
-/// holds `content` (mode 100644); returns the new tree's id. Entries keep git's order (a
+/// A tree equal to `base`'s (or empty) except that each root file of `files` holds its
+/// content (mode 100644), replacing whatever had that name. Git's entry order is kept (a
 /// folder sorts as if its name ended in `/`), so `git fsck` accepts the tree.
-pub fn tree_with_file(
+pub fn tree_with_files(
     repo: &gix::Repository,
-    base_commit: Option<ObjectId>,
-    name: &str,
-    content: &[u8],
+    base: Option<ObjectId>,
+    files: &[(&str, &[u8])],
 ) -> Result<ObjectId> {
-    let ctx = || format!("{}: write tree with {name}", repo_dir(repo));
-    if name.is_empty()
-        || name == "."
-        || name == ".."
-        || name == ".git"
-        || name.contains(['/', '\0'])
-    {
-        crate::bail!("{}: {name:?} is not a valid root file name", ctx());
-    }
-    let mut tree: gix::objs::Tree = match base_commit {
+    let ctx = || format!("{}: write tree", repo_dir(repo));
+    let mut tree: gix::objs::Tree = match base {
         Some(base) => repo
             .find_commit(base)
             .with_context(ctx)?
@@ -65,14 +56,24 @@ pub fn tree_with_file(
             .into(),
         None => gix::objs::Tree::empty(),
     };
-    let blob = repo.write_blob(content).with_context(ctx)?.detach();
-    tree.entries
-        .retain(|e| e.filename.as_bstr() != BStr::new(name));
-    tree.entries.push(Entry {
-        mode: EntryKind::Blob.into(),
-        filename: name.into(),
-        oid: blob,
-    });
+    for (name, content) in files {
+        if name.is_empty()
+            || *name == "."
+            || *name == ".."
+            || *name == ".git"
+            || name.contains(['/', '\0'])
+        {
+            crate::bail!("{}: {name:?} is not a valid root file name", ctx());
+        }
+        let blob = repo.write_blob(content).with_context(ctx)?.detach();
+        tree.entries
+            .retain(|e| e.filename.as_bstr() != BStr::new(name));
+        tree.entries.push(Entry {
+            mode: EntryKind::Blob.into(),
+            filename: (*name).into(),
+            oid: blob,
+        });
+    }
     tree.entries.sort();
     Ok(repo.write_object(&tree).with_context(ctx)?.detach())
 }
@@ -214,10 +215,10 @@ mod tests {
         let author = sig("edge-17", 1_795_000_000, 3600);
         let committer = sig("edge-17", 1_795_000_100, -5400);
         // Replace an existing file and add a new one whose name sorts next to a folder.
-        let t1 = tree_with_file(&repo, Some(base), "edge.toml", b"new = 1\n").unwrap();
+        let t1 = tree_with_files(&repo, Some(base), &[("edge.toml", &b"new = 1\n"[..])]).unwrap();
         let t2 = {
             let c = write_commit(&repo, t1, &[base], "tmp", &author, &committer).unwrap();
-            tree_with_file(&repo, Some(c), "edge.z", "✅ status\n".as_bytes()).unwrap()
+            tree_with_files(&repo, Some(c), &[("edge.z", "✅ status\n".as_bytes())]).unwrap()
         };
         let c1 = write_commit(
             &repo,
@@ -230,7 +231,7 @@ mod tests {
         .unwrap();
         set_ref(&repo, "refs/heads/main-monitoring", c1, "status").unwrap();
         // An orphan commit on the empty tree.
-        let t3 = tree_with_file(&repo, None, "edge-17.toml", b"a = 1\n").unwrap();
+        let t3 = tree_with_files(&repo, None, &[("edge-17.toml", &b"a = 1\n"[..])]).unwrap();
         let orphan = write_commit(&repo, t3, &[], "orphan\n\nbody", &author, &committer).unwrap();
         let c2 = write_commit(&repo, t3, &[c1, orphan], "merge-like", &author, &committer).unwrap();
         set_ref(&repo, "refs/heads/other", c2, "status").unwrap();
@@ -291,8 +292,8 @@ mod tests {
         assert_eq!(chain.len(), 1);
         assert_eq!(chain[0].message, "orphan\n\nbody");
 
-        assert!(tree_with_file(&repo, None, "a/b", b"x").is_err());
-        assert!(tree_with_file(&repo, None, "", b"x").is_err());
+        assert!(tree_with_files(&repo, None, &[("a/b", &b"x"[..])]).is_err());
+        assert!(tree_with_files(&repo, None, &[("", &b"x"[..])]).is_err());
         assert!(lock_files(&work).is_empty());
     }
 
@@ -301,14 +302,14 @@ mod tests {
         let tmp = TempDir::new("commit-stable");
         let repo = gix::init(tmp.path().join("r")).unwrap();
         let a = sig("dev", 1_700_000_000, 0);
-        let t1 = tree_with_file(&repo, None, "f.toml", b"x").unwrap();
-        let t2 = tree_with_file(&repo, None, "f.toml", b"x").unwrap();
+        let t1 = tree_with_files(&repo, None, &[("f.toml", &b"x"[..])]).unwrap();
+        let t2 = tree_with_files(&repo, None, &[("f.toml", &b"x"[..])]).unwrap();
         assert_eq!(t1, t2);
         let c1 = write_commit(&repo, t1, &[], "m", &a, &a).unwrap();
         let c2 = write_commit(&repo, t2, &[], "m", &a, &a).unwrap();
         assert_eq!(c1, c2);
         // Re-setting the same file on top of itself keeps the tree.
-        let t3 = tree_with_file(&repo, Some(c1), "f.toml", b"x").unwrap();
+        let t3 = tree_with_files(&repo, Some(c1), &[("f.toml", &b"x"[..])]).unwrap();
         assert_eq!(t3, t1);
     }
 }

@@ -6,16 +6,16 @@
 //! ssh, file, each failure with its kind), `repo/` (open or create a clone, fetch, resolve),
 //! `push/` (decide, pack, report); `worktree`, `commit` and `locks` work on a clone.
 
-pub mod commit;
-pub mod locks;
+pub(crate) mod commit;
+pub(crate) mod locks;
 pub mod push;
 pub mod repo;
-pub mod sparse;
+pub(crate) mod sparse;
 pub mod transport;
-pub mod worktree;
+pub(crate) mod worktree;
 
-// The transports' short paths (`git::http`, ...), used outside `git/` and by tests.
-pub use transport::{http, process, ssh};
+// The http transport's short path (`git::http`), used by tests.
+pub use transport::http;
 
 use std::time::Duration;
 

@@ -171,7 +171,7 @@ pub fn check(file: &str, doc: &toml::Table, app: &str) -> Checked {
             Some(pre),
             Some(post),
         ) if f.problems.iter().all(|p| p.warning) => Some(AppSpec {
-            code_url,
+            code_url: crate::url::Url::new(code_url),
             code_commit_hash,
             code_local_path,
             config_files,

@@ -14,7 +14,7 @@ use crate::windows::{self, Window};
 /// What one app must look like on this device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppSpec {
-    pub code_url: String,
+    pub code_url: crate::url::Url,
     pub code_commit_hash: String,
     pub code_local_path: PathBuf,
     pub config_files: Vec<ConfigFile>,

@@ -5,7 +5,7 @@
 //! judged) and asks them.
 
 pub mod rules;
-pub mod walk;
+pub(crate) mod walk;
 
 use std::path::{Path, PathBuf};
 

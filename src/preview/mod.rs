@@ -57,11 +57,7 @@ pub fn run(config_path: &Path, layout: &Layout) -> Result<bool> {
     let (mut apps, mut changing, mut failing) = (0, 0, 0);
     for group in cfg.groups() {
         let preview = dry::group(&cfg, layout, &group, &stop);
-        println!(
-            "deploy repo {}@{}",
-            crate::url::redact(&group.url),
-            group.branch
-        );
+        println!("deploy repo {}@{}", &group.url, group.branch);
         if let Some(problem) = &preview.deploy_problem {
             println!(
                 "  (could not be fetched; planned from the last fetched state: {})",

@@ -8,14 +8,14 @@ use gix::ObjectId;
 use crate::code_fetch::{self, Held, Request};
 use crate::error::{Error, Kind, Result};
 use crate::git::{repo, NetOptions};
-use crate::url;
+use crate::url::Url;
 
 /// Fetch what `pin` (`code_commit_hash`) needs from `code_url` into `code`, at
 /// `code_fetch_depth` = `depth`, and resolve it to a commit. Called only when the pin is
 /// not already in the clone.
 pub(super) fn fetch_pin(
     code: &gix::Repository,
-    code_url: &str,
+    code_url: &Url,
     pin: &str,
     depth: u32,
     net: &NetOptions,
@@ -32,7 +32,7 @@ pub(super) fn fetch_pin(
         {
             log::warn!(
                 "{} refuses to send a commit by id (protocol v0/v1 without uploadpack.allowReachableSHA1InWant); fetching its branches and tags instead",
-                url::redact(code_url)
+                code_url
             );
             run(code, code_url, &code_fetch::fallback(held), net, stop)?;
         }
@@ -49,19 +49,19 @@ pub(super) fn fetch_pin(
     repo::resolve_commit(code, pin).ok_or_else(|| not_found(pin, code_url))
 }
 
-fn not_found(pin: &str, code_url: &str) -> Error {
+fn not_found(pin: &str, code_url: &Url) -> Error {
     Error::new(
         Kind::Invalid,
         format!(
             "code_commit_hash `{pin}` is not a commit or tag of {}; push it or fix infra_meta.toml",
-            url::redact(code_url)
+            code_url
         ),
     )
 }
 
 fn run(
     code: &gix::Repository,
-    code_url: &str,
+    code_url: &Url,
     request: &Request,
     net: &NetOptions,
     stop: &AtomicBool,

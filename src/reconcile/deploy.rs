@@ -12,7 +12,7 @@ use crate::git::{repo, NetOptions};
 use crate::infra_meta;
 use crate::layout::Layout;
 use crate::report::Updation;
-use crate::url;
+use crate::url::Url;
 use crate::verify::gate::Gate;
 
 /// The parsed `infra_meta.toml` and its path for messages, or why there is none.
@@ -27,7 +27,7 @@ pub(super) fn sync(
     net: &NetOptions,
     stop: &AtomicBool,
 ) -> (Updation, Meta) {
-    let shown = url::redact(&group.url);
+    let shown = &group.url;
     let gate = Gate::new(cfg, layout, group);
     match sync_clone(dir, &group.url, &group.branch, net, stop, &gate) {
         Ok((deploy, fetch_err)) => {
@@ -77,7 +77,7 @@ fn read_meta(cfg: &AgentConfig, dir: &Path) -> Meta {
 /// A fetch failure is returned beside the repo: the last fetched config still applies.
 fn sync_clone(
     dir: &Path,
-    repo_url: &str,
+    repo_url: &Url,
     branch: &str,
     net: &NetOptions,
     stop: &AtomicBool,
@@ -97,7 +97,7 @@ fn sync_clone(
         (Err(e), _) => Some(e),
         (Ok(()), None) => Some(Error::msg(format!(
             "branch `{branch}` not found on {}; push it, or fix the branch after `@` in [applications]",
-            url::redact(repo_url)
+            repo_url
         ))),
         (Ok(()), Some(_)) => None,
     };

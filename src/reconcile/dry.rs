@@ -15,7 +15,7 @@ use crate::infra_meta::{self, AppSpec};
 use crate::layout::Layout;
 use crate::plan::{self, ConfigState, Decision, Gate, Holds, Reason};
 use crate::state::{quarantine, snapshot};
-use crate::{clock, files, url};
+use crate::{clock, files};
 
 /// What a pass would do to one app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,7 +203,7 @@ fn preview_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppPreview {
 fn update_steps(spec: &AppSpec, facts: &plan::Observed, why: &[Reason]) -> Vec<String> {
     let dir = spec.code_local_path.display();
     let pin = &spec.code_commit_hash;
-    let code = url::redact(&spec.code_url);
+    let code = &spec.code_url;
     let mut steps = Vec::new();
     if let (true, Some(cmd)) = (facts.folder_exists, &spec.pre_updation_command) {
         steps.push(format!("run pre_updation_command in {dir}: {cmd}"));

@@ -177,7 +177,7 @@ fn restore(
         .ok()
         .and_then(|t| t.get("code_url")?.as_str().map(str::to_string))
         .ok_or_else(|| Error::msg("the saved section has no `code_url`"))?;
-    let code = repo::open_or_init(dir, code_url.trim())?;
+    let code = repo::open_or_init(dir, &crate::url::Url::new(code_url.trim()))?;
     worktree::checkout(&code, id, HeadTarget::Detached)
         .with_context(|| format!("check out {} in {}", snap.commit, dir.display()))?;
     for (dst, before) in &snap.files {

@@ -6,10 +6,10 @@
 //! shell that applies it to a deploy clone, `store` remembers the last verified tip.
 
 pub mod allowed_signers;
-pub mod gate;
+pub(crate) mod gate;
 pub mod pgp;
 pub mod sshsig;
-pub mod store;
+pub(crate) mod store;
 
 use std::fmt;
 use std::path::Path;

@@ -17,7 +17,7 @@ pub fn dir(layout: &Layout) -> PathBuf {
 }
 
 /// The record of the group (`repo_url`, `branch`).
-pub fn path(layout: &Layout, repo_url: &str, branch: &str) -> PathBuf {
+pub fn path(layout: &Layout, repo_url: &crate::url::Url, branch: &str) -> PathBuf {
     dir(layout).join(layout::folder_name(repo_url, branch))
 }
 
@@ -67,7 +67,7 @@ mod tests {
     fn a_record_round_trips_privately_and_garbage_reads_as_none() {
         let home = std::env::temp_dir().join(format!("gitops-store-{}", std::process::id()));
         let layout = Layout { home: home.clone() };
-        let p = path(&layout, "https://h/o/deploy.git", "main");
+        let p = path(&layout, &"https://h/o/deploy.git".into(), "main");
         assert_eq!(read(&p), None);
         let id = ObjectId::from_hex(b"0123456789abcdef0123456789abcdef01234567").unwrap();
         write(&p, id).unwrap();

@@ -303,6 +303,7 @@ pub fn loose_object_count(git_dir: &Path) -> usize {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("unexpected count-objects output: {out}"))
 }
+pub mod agent;
 pub mod safe;
 pub mod scenario;
 

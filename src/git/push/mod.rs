@@ -29,7 +29,7 @@ use crate::bail;
 use crate::error::{Context, Error, Kind, Result};
 use crate::git::transport::{self, BoxedTransport};
 use crate::git::NetOptions;
-use crate::url::redact;
+use crate::url::Url;
 
 /// One ref update to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub struct RefUpdate {
 /// without a push, whatever `expected_old` says: the wanted state is reached.
 /// Every error names the (redacted) url and the ref, and has a kind: `RefMoved` for a lost
 /// compare-and-swap, `Rejected` for the server's refusals, `Network` for the link.
-pub fn push(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefUpdate) -> Result<()> {
+pub fn push(repo: &gix::Repository, url: &Url, net: &NetOptions, update: &RefUpdate) -> Result<()> {
     push_until(repo, url, net, update, &AtomicBool::new(false))
 }
 
@@ -62,18 +62,18 @@ pub fn push(repo: &gix::Repository, url: &str, net: &NetOptions, update: &RefUpd
 /// pack is made or sent; the error is then `Interrupted`, and the remote ref is unchanged.
 pub fn push_until(
     repo: &gix::Repository,
-    url: &str,
+    url: &Url,
     net: &NetOptions,
     update: &RefUpdate,
     stop: &AtomicBool,
 ) -> Result<()> {
     push_inner(repo, url, net, update, stop)
-        .map_err(|e| e.context(format!("push {} to {}", update.name, redact(url))))
+        .map_err(|e| e.context(format!("push {} to {}", update.name, url)))
 }
 
 fn push_inner(
     repo: &gix::Repository,
-    url: &str,
+    url: &Url,
     net: &NetOptions,
     update: &RefUpdate,
     stop: &AtomicBool,
@@ -108,12 +108,7 @@ fn push_inner(
     let remote_old = advertised_value(&refs, &update.name);
 
     if remote_old == Some(update.new) {
-        log::debug!(
-            "{} already at {} on {}",
-            update.name,
-            update.new,
-            redact(url)
-        );
+        log::debug!("{} already at {} on {}", update.name, update.new, url);
         return close_without_commands(&mut transport);
     }
     if remote_old != update.expected_old {
@@ -166,7 +161,7 @@ fn push_inner(
         "pushing {} ({} objects) to {}",
         update.name,
         objects.len(),
-        redact(url)
+        url
     );
 
     let zero = ObjectId::null(repo.object_hash());

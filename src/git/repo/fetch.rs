@@ -12,7 +12,7 @@ use crate::code_fetch::{self, Depth};
 use crate::error::{Context, Error, Kind, Result};
 use crate::git::transport;
 use crate::git::NetOptions;
-use crate::url::redact;
+use crate::url::Url;
 
 /// Fetch `refspecs` from `url` into `repo` over one connection made by
 /// [`transport::open`] (so `net.timeout` and our http client apply).
@@ -20,7 +20,7 @@ use crate::url::redact;
 /// A refspec whose source the remote lacks is not an error (a monitoring branch may not
 /// exist yet): the caller checks the local ref afterwards. Tags are only fetched when a
 /// refspec asks for them. Local refs of branches that vanished on the remote are kept.
-pub fn fetch(repo: &gix::Repository, url: &str, refspecs: &[&str], net: &NetOptions) -> Result<()> {
+pub fn fetch(repo: &gix::Repository, url: &Url, refspecs: &[&str], net: &NetOptions) -> Result<()> {
     fetch_until(repo, url, refspecs, net, &AtomicBool::new(false))
 }
 
@@ -31,7 +31,7 @@ pub fn fetch(repo: &gix::Repository, url: &str, refspecs: &[&str], net: &NetOpti
 /// the transport saw it (see `transport::link`), `Invalid` for what gix refused.
 pub fn fetch_until(
     repo: &gix::Repository,
-    url: &str,
+    url: &Url,
     refspecs: &[&str],
     net: &NetOptions,
     stop: &AtomicBool,
@@ -45,19 +45,19 @@ pub fn fetch_until(
 /// id; when every source is one, the ref listing (protocol v2) is asked to list nothing.
 pub fn fetch_at_depth(
     repo: &gix::Repository,
-    url: &str,
+    url: &Url,
     refspecs: &[&str],
     depth: Depth,
     net: &NetOptions,
     stop: &AtomicBool,
 ) -> Result<()> {
-    let shown = redact(url);
+    let shown = url;
     let ctx = || format!("fetch {shown}");
     if refspecs.is_empty() {
         return Ok(());
     }
     let remote = repo
-        .remote_at(url)
+        .remote_at(url.secret())
         .with_context(ctx)
         .map_err(|e| e.with_kind(Kind::Invalid))?
         .with_refspecs(
@@ -274,7 +274,7 @@ mod tests {
             tmp.path(),
             &["init", "-q", "--bare", bare.to_str().unwrap()],
         );
-        let url = format!("file://{}", bare.display());
+        let url = Url::new(format!("file://{}", bare.display()));
         let repo = open_or_init(&tmp.path().join("clone"), &url).unwrap();
         fetch(&repo, &url, &[MAIN], &net()).unwrap();
         assert_eq!(find_ref(&repo, "refs/remotes/origin/main").unwrap(), None);
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn fetch_unreachable_remote_is_an_error_naming_url() {
         let tmp = TempDir::new("unreachable");
-        let url = format!("file://{}/missing.git", tmp.path().display());
+        let url = Url::new(format!("file://{}/missing.git", tmp.path().display()));
         let repo = open_or_init(&tmp.path().join("clone"), &url).unwrap();
         let err = fetch(&repo, &url, &[MAIN], &net()).unwrap_err();
         // The helper died before speaking: the link failed, as far as we can tell.
@@ -316,9 +316,9 @@ mod tests {
         let dir = tmp.path().join("cli");
         git(
             tmp.path(),
-            &["clone", "-q", &remote.url(), dir.to_str().unwrap()],
+            &["clone", "-q", remote.url().secret(), dir.to_str().unwrap()],
         );
-        let repo = open_or_init(&dir, &format!("{}/", remote.url())).unwrap();
+        let repo = open_or_init(&dir, &Url::new(format!("{}/", remote.url().secret()))).unwrap();
         let c3 = remote.push_commit("x.txt", "x\n", "third");
         fetch(&repo, &remote.url(), &[MAIN], &net()).unwrap();
         assert_eq!(
@@ -377,7 +377,7 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let url = format!("git://127.0.0.1:{port}/remote.git");
+        let url = Url::new(format!("git://127.0.0.1:{port}/remote.git"));
         let dir = tmp.path().join("clone");
         let repo = open_or_init(&dir, &url).unwrap();
         fetch(

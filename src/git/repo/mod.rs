@@ -9,7 +9,7 @@
 //! commits, locally).
 
 mod fetch;
-pub mod gate;
+pub(crate) mod gate;
 mod open;
 mod origin;
 mod resolve;

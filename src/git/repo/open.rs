@@ -6,7 +6,7 @@ use std::path::Path;
 use super::{gate, origin};
 use crate::error::{Context, Result};
 use crate::git::locks;
-use crate::url::redact;
+use crate::url::Url;
 
 /// Options for opening every repository the agent touches.
 ///
@@ -49,7 +49,7 @@ fn open_repo(dir: &Path) -> Result<gix::Repository> {
 /// a clone with its files kept untracked; a `.git` left by an interrupted init is redone.
 /// A fresh clone gets `remote.origin.url`
 /// and the standard fetch refspec in `.git/config`, readable by the git CLI.
-pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
+pub fn open_or_init(dir: &Path, url: &Url) -> Result<gix::Repository> {
     let dot_git = dir.join(".git");
     if dot_git.exists() {
         let repo = match open_repo(dir) {
@@ -87,7 +87,7 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
             log::warn!(
                 "{}: folder is not empty and not a git repository; making it a clone of {}",
                 dir.display(),
-                redact(url)
+                url
             );
         }
     }
@@ -96,13 +96,13 @@ pub fn open_or_init(dir: &Path, url: &str) -> Result<gix::Repository> {
 
 /// [`open_or_init`] for an app's code clone: first the ownership gate (`gate`), which
 /// refuses a `.git` that someone else owns or may write, naming it.
-pub fn open_or_init_code(dir: &Path, url: &str) -> Result<gix::Repository> {
+pub fn open_or_init_code(dir: &Path, url: &Url) -> Result<gix::Repository> {
     gate::check(dir)?;
     open_or_init(dir, url)
 }
 
 /// Replace an unfinished `.git` in `dir` (`why` says what was wrong) with a fresh init.
-fn redo_init(dir: &Path, url: &str, why: &str) -> Result<gix::Repository> {
+fn redo_init(dir: &Path, url: &Url, why: &str) -> Result<gix::Repository> {
     let dot_git = dir.join(".git");
     log::warn!(
         "{}: unfinished clone ({why}); starting it again",
@@ -116,7 +116,7 @@ fn redo_init(dir: &Path, url: &str, why: &str) -> Result<gix::Repository> {
 /// Open the existing code clone at `dir` only to look at it: the ownership gate (`gate`)
 /// and the origin guard apply, but nothing is created or repaired (an unchanged pass stays
 /// read-only and cheap).
-pub fn open_clone(dir: &Path, url: &str) -> Result<gix::Repository> {
+pub fn open_clone(dir: &Path, url: &Url) -> Result<gix::Repository> {
     gate::check(dir)?;
     let repo = open_repo(dir)?;
     origin::check(dir, origin::url(&repo).as_deref(), url)?;
@@ -141,7 +141,7 @@ fn is_abandoned_init(dot_git: &Path) -> bool {
 }
 
 /// `git init` (non-bare) in `dir` plus the origin remote, then open it like any clone.
-fn init_with_origin(dir: &Path, url: &str) -> Result<gix::Repository> {
+fn init_with_origin(dir: &Path, url: &Url) -> Result<gix::Repository> {
     std::fs::create_dir_all(dir).with_context(|| format!("create folder {}", dir.display()))?;
     let repo = gix::ThreadSafeRepository::init_opts(
         dir,
@@ -189,7 +189,7 @@ mod tests {
     fn init_writes_origin_the_git_cli_reads() {
         let tmp = TempDir::new("init");
         let dir = tmp.path().join("clone");
-        let repo = open_or_init(&dir, "https://tok@h.example/o/r.git").unwrap();
+        let repo = open_or_init(&dir, &"https://tok@h.example/o/r.git".into()).unwrap();
         assert!(repo.workdir().is_some());
         assert_eq!(
             git(&dir, &["config", "remote.origin.url"]),
@@ -201,12 +201,12 @@ mod tests {
             ORIGIN_FETCH_REFSPEC
         );
         // Reopening with the same repo spelled differently passes the origin guard.
-        open_or_init(&dir, "https://h.example/o/r").unwrap();
-        open_or_init(&dir, " https://h.example/o/r/ ").unwrap();
+        open_or_init(&dir, &"https://h.example/o/r".into()).unwrap();
+        open_or_init(&dir, &" https://h.example/o/r/ ".into()).unwrap();
         // An empty existing folder is fine too.
         let empty = tmp.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
-        open_or_init(&empty, "https://h.example/o/r").unwrap();
+        open_or_init(&empty, &"https://h.example/o/r".into()).unwrap();
         assert_eq!(
             git(&empty, &["config", "remote.origin.url"]),
             "https://h.example/o/r"
@@ -217,8 +217,8 @@ mod tests {
     fn origin_guard_refuses_other_repo() {
         let tmp = TempDir::new("guard");
         let dir = tmp.path().join("clone");
-        open_or_init(&dir, "https://u:sekret@h.example/o/r.git").unwrap();
-        let err = open_or_init(&dir, "https://h.example/o/other").unwrap_err();
+        open_or_init(&dir, &"https://u:sekret@h.example/o/r.git".into()).unwrap();
+        let err = open_or_init(&dir, &"https://h.example/o/other".into()).unwrap_err();
         assert_eq!(err.kind(), crate::error::Kind::Invalid);
         let err = err.to_string();
         assert!(err.contains("https://h.example/o/r.git"), "{err}");
@@ -239,7 +239,7 @@ mod tests {
         std::fs::create_dir_all(dir.join(".git/refs/heads")).unwrap();
         std::fs::create_dir_all(dir.join(".git/objects")).unwrap();
         write(&dir, "file.txt", "data");
-        open_or_init(&dir, "https://h/o/r").unwrap();
+        open_or_init(&dir, &"https://h/o/r".into()).unwrap();
         assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://h/o/r");
         assert_eq!(
             std::fs::read_to_string(dir.join("file.txt")).unwrap(),
@@ -278,14 +278,14 @@ mod tests {
         let tmp = TempDir::new("half");
         let dir = tmp.path().join("r");
         git(tmp.path(), &["init", "-q", dir.to_str().unwrap()]);
-        open_or_init(&dir, "https://h/o/r").unwrap();
+        open_or_init(&dir, &"https://h/o/r".into()).unwrap();
         assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://h/o/r");
         // Killed before the config was written at all (seen in the crash test): redone too.
         let dir = tmp.path().join("no-config");
         git(tmp.path(), &["init", "-q", dir.to_str().unwrap()]);
         std::fs::remove_file(dir.join(".git/config")).unwrap();
         write(&dir, "kept.txt", "x");
-        open_or_init(&dir, "https://h/o/r").unwrap();
+        open_or_init(&dir, &"https://h/o/r".into()).unwrap();
         assert_eq!(git(&dir, &["config", "remote.origin.url"]), "https://h/o/r");
         assert_eq!(git(&dir, &["config", "core.bare"]), "false");
         assert_eq!(git(&dir, &["status", "--porcelain"]), "?? kept.txt");
@@ -298,12 +298,12 @@ mod tests {
         git(tmp.path(), &["init", "-q", dir.to_str().unwrap()]);
         write(&dir, "f", "x");
         commit_all(&dir, "c");
-        let err = open_or_init(&dir, "https://h/o/r").unwrap_err();
+        let err = open_or_init(&dir, &"https://h/o/r".into()).unwrap_err();
         assert_eq!(err.kind(), crate::error::Kind::Invalid);
         let err = err.to_string();
         assert!(err.contains("no origin"), "{err}");
         // Only looking at it: the same guard.
-        let err = open_clone(&dir, "https://h/o/r").unwrap_err();
+        let err = open_clone(&dir, &"https://h/o/r".into()).unwrap_err();
         assert_eq!(err.kind(), crate::error::Kind::Invalid);
     }
 
@@ -311,9 +311,9 @@ mod tests {
     fn open_clone_applies_the_origin_guard() {
         let tmp = TempDir::new("openclone");
         let dir = tmp.path().join("clone");
-        open_or_init(&dir, "https://h.example/o/r.git").unwrap();
-        open_clone(&dir, "https://tok@h.example/o/r").unwrap();
-        let err = open_clone(&dir, "https://h.example/o/other").unwrap_err();
+        open_or_init(&dir, &"https://h.example/o/r.git".into()).unwrap();
+        open_clone(&dir, &"https://tok@h.example/o/r".into()).unwrap();
+        let err = open_clone(&dir, &"https://h.example/o/other".into()).unwrap_err();
         assert_eq!(err.kind(), crate::error::Kind::Invalid);
         assert!(err.to_string().contains("not touching it"), "{err}");
     }
@@ -322,7 +322,7 @@ mod tests {
     fn program_running_and_write_redirecting_keys_of_the_clone_config_are_ignored() {
         let tmp = TempDir::new("ignored");
         let dir = tmp.path().join("clone");
-        open_or_init(&dir, "https://h/o/r").unwrap();
+        open_or_init(&dir, &"https://h/o/r".into()).unwrap();
         let elsewhere = tmp.path().join("elsewhere");
         std::fs::create_dir_all(&elsewhere).unwrap();
         let planted = [
@@ -348,8 +348,8 @@ mod tests {
             &["config", "core.worktree", elsewhere.to_str().unwrap()],
         );
         for repo in [
-            open_or_init(&dir, "https://h/o/r").unwrap(),
-            open_clone(&dir, "https://h/o/r").unwrap(),
+            open_or_init(&dir, &"https://h/o/r".into()).unwrap(),
+            open_clone(&dir, &"https://h/o/r".into()).unwrap(),
         ] {
             // What gix asks before it runs a program (filters, ssh, helpers).
             let config = repo.config_snapshot();
@@ -368,11 +368,11 @@ mod tests {
     fn stale_locks_are_swept_on_open() {
         let tmp = TempDir::new("stale");
         let dir = tmp.path().join("clone");
-        open_or_init(&dir, "https://h/o/r").unwrap();
+        open_or_init(&dir, &"https://h/o/r".into()).unwrap();
         std::fs::write(dir.join(".git/index.lock"), "").unwrap();
         std::fs::create_dir_all(dir.join(".git/refs/remotes/origin")).unwrap();
         std::fs::write(dir.join(".git/refs/remotes/origin/main.lock"), "").unwrap();
-        open_or_init(&dir, "https://h/o/r").unwrap();
+        open_or_init(&dir, &"https://h/o/r".into()).unwrap();
         assert!(lock_files(&dir).is_empty(), "{:?}", lock_files(&dir));
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use gix::bstr::{BStr, ByteSlice};
 
 use crate::error::{Context, Error, Kind, Result};
-use crate::url::{redact, same_repo};
+use crate::url::Url;
 
 /// The fetch refspec `git clone` writes; ours is the same so the git CLI behaves as usual.
 pub const ORIGIN_FETCH_REFSPEC: &str = "+refs/heads/*:refs/remotes/origin/*";
@@ -15,16 +15,16 @@ pub const ORIGIN_FETCH_REFSPEC: &str = "+refs/heads/*:refs/remotes/origin/*";
 /// repository as `url`, however either is spelled (`url::same_repo`). Otherwise an
 /// `Invalid` error naming the clone and both (redacted) urls: a clone of anything else, or
 /// of nothing known, is never touched.
-pub fn check(dir: &Path, found: Option<&str>, url: &str) -> Result<()> {
+pub fn check(dir: &Path, found: Option<&str>, url: &Url) -> Result<()> {
     match found {
-        Some(found) if same_repo(found, url) => Ok(()),
+        Some(found) if url.same_repo(found) => Ok(()),
         Some(found) => Err(Error::new(
             Kind::Invalid,
             format!(
                 "{}: existing clone has origin {} but {} is expected; not touching it",
                 dir.display(),
-                redact(found),
-                redact(url)
+                Url::new(found),
+                url
             ),
         )),
         None => Err(Error::new(
@@ -32,7 +32,7 @@ pub fn check(dir: &Path, found: Option<&str>, url: &str) -> Result<()> {
             format!(
                 "{}: existing git repository has no origin url (expected {}); not touching it",
                 dir.display(),
-                redact(url)
+                url
             ),
         )),
     }
@@ -49,7 +49,7 @@ pub fn url(repo: &gix::Repository) -> Option<String> {
 
 /// Write `[remote "origin"]` with `url` and the standard fetch refspec into `.git/config`,
 /// keeping every other line (gix-config edits losslessly), replacing the file atomically.
-pub fn write(repo: &gix::Repository, url: &str) -> Result<()> {
+pub fn write(repo: &gix::Repository, url: &Url) -> Result<()> {
     let path = repo.git_dir().join("config");
     let mut config =
         gix::config::File::from_path_no_includes(path.clone(), gix::config::Source::Local)
@@ -60,7 +60,7 @@ pub fn write(repo: &gix::Repository, url: &str) -> Result<()> {
             .with_context(|| format!("add remote section to {}", path.display()))?;
         // Tokens stay out of files on disk: the agent always fetches with the url from its
         // config, so the stored origin only has to name the repository.
-        let stored = crate::url::without_userinfo(url);
+        let stored = crate::url::without_userinfo(url.secret());
         section
             .set("url", BStr::new(&stored))
             .with_context(|| format!("set remote.origin.url in {}", path.display()))?;
@@ -82,8 +82,8 @@ mod tests {
     #[test]
     fn the_same_repository_spelled_differently_passes() {
         let dir = Path::new(DIR);
-        assert!(check(dir, Some("https://h/o/r.git"), " https://h/o/r/ ").is_ok());
-        assert!(check(dir, Some("https://h/o/r"), "https://tok@h/o/r.git").is_ok());
+        assert!(check(dir, Some("https://h/o/r.git"), &" https://h/o/r/ ".into()).is_ok());
+        assert!(check(dir, Some("https://h/o/r"), &"https://tok@h/o/r.git".into()).is_ok());
     }
 
     #[test]
@@ -91,7 +91,7 @@ mod tests {
         let err = check(
             Path::new(DIR),
             Some("https://u:sekret@h/o/r.git"),
-            "https://h/o/other",
+            &"https://h/o/other".into(),
         )
         .unwrap_err();
         assert_eq!(err.kind(), Kind::Invalid);
@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn no_origin_is_refused() {
-        let err = check(Path::new(DIR), None, "https://h/o/r").unwrap_err();
+        let err = check(Path::new(DIR), None, &"https://h/o/r".into()).unwrap_err();
         assert_eq!(err.kind(), Kind::Invalid);
         assert!(err.to_string().contains("no origin"), "{err}");
     }

@@ -118,8 +118,8 @@ pub struct Remote {
 }
 
 impl Remote {
-    pub fn url(&self) -> String {
-        format!("file://{}", self.bare.display())
+    pub fn url(&self) -> crate::url::Url {
+        crate::url::Url::new(format!("file://{}", self.bare.display()))
     }
     /// Add a commit on main in the work repo and push it.
     pub fn push_commit(&self, file: &str, content: &str, msg: &str) -> gix::ObjectId {

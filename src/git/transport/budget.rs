@@ -5,11 +5,13 @@
 //! long its next wait may be. While a transfer runs, systemd's watchdog is fed (a slow first
 //! clone must not be killed and restarted from zero), but never past the deadline: a
 //! transfer that somehow outlives it is a hang the watchdog should see.
+//! A transfer longer than [`PROGRESS_EVERY`] logs the bytes received so far once per
+//! interval (SPEC §13), so a slow first clone is visibly alive.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::link::Failure;
@@ -17,6 +19,25 @@ use crate::error::Kind;
 
 /// Bytes a server may send before the pack: a ref advertisement larger than this is an error.
 pub const ADVERTISEMENT_LIMIT: u64 = 64 << 20;
+
+/// How often a long transfer logs its progress (SPEC §13: at least every 10 s).
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Test-only: `GITOPS_AGENT_PROGRESS_SECS` shortens [`PROGRESS_EVERY`], so a test does not
+/// need a transfer of more than 10 s.
+fn progress_every() -> Duration {
+    std::env::var("GITOPS_AGENT_PROGRESS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(PROGRESS_EVERY, Duration::from_secs)
+}
+
+/// Whether a progress line is due `elapsed` into a transfer whose last line was logged at
+/// `last` (`None`: none yet): the first one `every` after the start, then one per `every`;
+/// a shorter transfer logs none.
+pub fn progress_due(elapsed: Duration, last: Option<Duration>, every: Duration) -> bool {
+    elapsed >= last.unwrap_or(Duration::ZERO) + every
+}
 
 /// Shared by the transport (which charges) and the operation (which says when the pack
 /// follows). Cheap to clone.
@@ -35,6 +56,11 @@ struct Inner {
     read: AtomicU64,
     pack_follows: AtomicBool,
     failure: Failure,
+    /// Progress: the interval, the last line (ms after `started`, 0: none yet), and what
+    /// the line names (the redacted url).
+    progress_every: Duration,
+    progress_last_ms: AtomicU64,
+    shown: OnceLock<String>,
     /// Dropped with the last clone: ends the watchdog feeder.
     _feeder: Option<mpsc::Sender<()>>,
 }
@@ -48,6 +74,9 @@ impl Budget {
             read: AtomicU64::new(0),
             pack_follows: AtomicBool::new(false),
             failure,
+            progress_every: progress_every(),
+            progress_last_ms: AtomicU64::new(0),
+            shown: OnceLock::new(),
             _feeder: feed_watchdog(transfer_timeout),
         }))
     }
@@ -55,6 +84,11 @@ impl Budget {
     /// A budget nobody runs out of (tests of a transport alone).
     pub fn unbounded() -> Budget {
         Budget::new(Duration::from_secs(365 * 86_400), Failure::default())
+    }
+
+    /// Name the remote in progress lines (`Display` of a `url::Url`: redacted).
+    pub fn show_as(&self, shown: impl std::fmt::Display) {
+        let _ = self.0.shown.set(shown.to_string());
     }
 
     /// The refs are in; what comes now is the pack, streamed to disk: no byte limit.
@@ -104,12 +138,33 @@ impl Budget {
                 ),
             ));
         }
+        self.progress(total);
         self.check_time()
     }
 
-    /// Whether `err` (from a wait) means the transfer's time is up rather than a silence.
-    pub fn out_of_time(&self) -> bool {
-        self.remaining().is_zero()
+    /// Log `total` bytes received when a progress line is due (see [`progress_due`]).
+    fn progress(&self, total: u64) {
+        let elapsed = self.0.started.elapsed();
+        let last_ms = self.0.progress_last_ms.load(Ordering::Relaxed);
+        let last = (last_ms > 0).then(|| Duration::from_millis(last_ms));
+        if !progress_due(elapsed, last, self.0.progress_every) {
+            return;
+        }
+        let now_ms = (elapsed.as_millis() as u64).max(1);
+        // One line per interval even if two readers charge at once.
+        if self
+            .0
+            .progress_last_ms
+            .compare_exchange(last_ms, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            let shown = self.0.shown.get().map_or("remote", String::as_str);
+            log::info!(
+                "{shown}: {total} bytes ({:.1} MiB) received so far, {} s into the transfer",
+                total as f64 / f64::from(1 << 20),
+                elapsed.as_secs()
+            );
+        }
     }
 }
 
@@ -199,6 +254,28 @@ mod tests {
     }
 
     #[test]
+    fn no_progress_line_before_the_first_interval() {
+        let every = Duration::from_secs(10);
+        assert!(!progress_due(Duration::ZERO, None, every));
+        assert!(!progress_due(Duration::from_millis(9_999), None, every));
+    }
+
+    #[test]
+    fn first_progress_line_after_one_interval() {
+        let every = Duration::from_secs(10);
+        assert!(progress_due(Duration::from_secs(10), None, every));
+        assert!(progress_due(Duration::from_secs(25), None, every));
+    }
+
+    #[test]
+    fn then_one_progress_line_per_interval() {
+        let every = Duration::from_secs(10);
+        let last = Some(Duration::from_millis(10_300));
+        assert!(!progress_due(Duration::from_millis(20_299), last, every));
+        assert!(progress_due(Duration::from_millis(20_300), last, every));
+    }
+
+    #[test]
     fn time_runs_out_for_the_whole_transfer() {
         let failure = Failure::default();
         let budget = Budget::new(Duration::from_millis(50), failure.clone());
@@ -208,7 +285,7 @@ mod tests {
         let err = budget.check_time().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(err.to_string().contains("transfer_timeout (0 s)"), "{err}");
-        assert!(budget.out_of_time());
+        assert!(budget.remaining().is_zero());
         assert_eq!(failure.recorded(), Some(Kind::Network));
     }
 }

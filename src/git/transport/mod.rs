@@ -9,12 +9,12 @@
 
 pub mod budget;
 mod fetch_handshake;
-pub mod file;
+pub(crate) mod file;
 pub mod http;
-pub mod link;
-pub mod process;
-pub mod ssh;
-pub mod tcp;
+pub(crate) mod link;
+pub(crate) mod process;
+pub(crate) mod ssh;
+pub(crate) mod tcp;
 
 use gix::protocol::transport::{Protocol, Service};
 
@@ -22,31 +22,32 @@ pub use self::budget::Budget;
 pub use self::link::{BoxedTransport, Failure, Link, Spoken};
 use crate::error::{Context, Error, Kind, Result};
 use crate::git::NetOptions;
-use crate::url::redact;
+use crate::url::Url;
 
 /// Connect to `url` for `service` (fetch uses protocol v2 when offered; push is v1 only).
-pub fn connect(url: &str, service: Service, net: &NetOptions) -> Result<BoxedTransport> {
+pub fn connect(url: &Url, service: Service, net: &NetOptions) -> Result<BoxedTransport> {
     open(url, service, net).map(|link| link.transport)
 }
 
 /// [`connect`], keeping the transport's failure slot for the operation's error kind.
-pub fn open(url: &str, service: Service, net: &NetOptions) -> Result<Link> {
+pub fn open(url: &Url, service: Service, net: &NetOptions) -> Result<Link> {
     let version = match service {
         Service::ReceivePack => Protocol::V1,
         _ => Protocol::V2,
     };
-    let parsed = gix::url::parse(gix::bstr::BStr::new(url.as_bytes()))
-        .with_context(|| format!("parse url {}", redact(url)))
+    let parsed = gix::url::parse(gix::bstr::BStr::new(url.secret().as_bytes()))
+        .with_context(|| format!("parse url {}", url))
         .map_err(|e| e.with_kind(Kind::Invalid))?;
     let failure = Failure::default();
     // From now on the whole transfer counts against transfer_timeout.
     let budget = Budget::new(net.transfer_timeout, failure.clone());
+    budget.show_as(url);
     let env = |name: &str| std::env::var(name).ok();
     let transport = match parsed.scheme {
         gix::url::Scheme::Git => tcp::connect(&parsed, version, net, &budget)?,
         gix::url::Scheme::Http | gix::url::Scheme::Https => {
             http::open(&parsed, version, net, env, &failure, &budget)
-                .with_context(|| format!("connect to {}", redact(url)))?
+                .with_context(|| format!("connect to {}", url))?
         }
         gix::url::Scheme::Ssh => ssh::connect(parsed, version, net, &failure, &budget)?,
         gix::url::Scheme::File => file::connect(parsed, version, net, &failure, &budget),
@@ -55,7 +56,7 @@ pub fn open(url: &str, service: Service, net: &NetOptions) -> Result<Link> {
                 Kind::Invalid,
                 format!(
                     "{}: unsupported url scheme '{other}' (use git://, http(s)://, ssh:// or scp-style git@host:path, or file://)",
-                    redact(url)
+                    url
                 ),
             ))
         }

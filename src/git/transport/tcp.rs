@@ -27,7 +27,7 @@ pub fn connect(
         .context("git:// url without a host")
         .map_err(|e| e.with_kind(Kind::Invalid))?;
     let port = url.port.unwrap_or(9418);
-    let shown = url.to_bstring().to_string();
+    let shown = crate::url::Url::from(url);
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
         .with_context(|| format!("resolve {host}:{port} for {shown}"))

@@ -9,7 +9,7 @@ use super::auth::{proxy_basic_auth, Secret};
 use super::proxy::proxy_from_env;
 use super::tls;
 use crate::error::{Error, Kind, Result};
-use crate::url::redact;
+use crate::url::Url;
 
 /// A ureq agent with the agent's rules, plus the `Proxy-Authorization` a plain-http request
 /// through a proxy with `user:password@` must carry itself.
@@ -27,7 +27,7 @@ impl Client {
     pub fn new(
         scheme: &str,
         host: &str,
-        shown: &str,
+        shown: &Url,
         timeout: Duration,
         https_ca_file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
@@ -52,12 +52,15 @@ impl Client {
                     Kind::Config,
                     format!(
                         "proxy {} from the environment: {}",
-                        redact(&proxy),
+                        Url::from(proxy.as_str()),
                         e.kind()
                     ),
                 )
             })?;
-            log::debug!("http: {shown} goes through proxy {}", redact(&proxy));
+            log::debug!(
+                "http: {shown} goes through proxy {}",
+                Url::from(proxy.as_str())
+            );
             builder = builder.proxy(parsed);
             // ureq sends proxy credentials only in a CONNECT (https); plain http requests
             // go to the proxy directly and need the header on the request itself.

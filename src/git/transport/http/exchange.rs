@@ -8,7 +8,7 @@ use std::io;
 use crate::error::{Error, Kind};
 use crate::git::transport::budget::Budget;
 use crate::git::transport::link::{io_error, Failure};
-use crate::url::redact;
+use crate::url::Url;
 
 /// What a request was, for error messages (never holds a secret), and where its failure's
 /// kind goes.
@@ -16,7 +16,7 @@ use crate::url::redact;
 pub struct Exchange {
     pub method: &'static str,
     /// The repo url, redacted (gix's url has no userinfo anyway).
-    pub shown: String,
+    pub shown: Url,
     /// The part after the repo url, e.g. `info/refs?service=git-upload-pack`.
     pub what: String,
     pub authorized: bool,
@@ -87,7 +87,7 @@ impl Exchange {
             Ok(resp) if (300..400).contains(&resp.status()) => {
                 let to = resp
                     .header("location")
-                    .map(redact)
+                    .map(|to| Url::new(to).to_string())
                     .unwrap_or_else(|| "nowhere".into());
                 (
                     io::ErrorKind::Other,
@@ -224,7 +224,7 @@ mod tests {
     fn exchange(authorized: bool) -> Exchange {
         Exchange {
             method: "GET",
-            shown: "https://h/r.git".into(),
+            shown: Url::new("https://h/r.git"),
             what: "info/refs?service=git-upload-pack".into(),
             authorized,
             password_missing: false,

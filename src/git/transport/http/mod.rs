@@ -53,7 +53,7 @@ use super::budget::{Bounded, Budget};
 use super::link::{BoxedTransport, Failure};
 use crate::error::{Context, Result};
 use crate::git::NetOptions;
-use crate::url::redact;
+use crate::url::Url;
 
 /// Open a gix transport for an http(s) `url` (which may carry `user:token@`), speaking
 /// `version` of the git protocol (the server may answer with another; gix adapts).
@@ -129,7 +129,7 @@ impl Ureq {
         failure: Failure,
         budget: Budget,
     ) -> Result<Ureq> {
-        let shown = redact(&url.to_bstring().to_string());
+        let shown = Url::from(url);
         let https = url.scheme == gix::url::Scheme::Https;
         let client = Client::new(
             url.scheme.as_str(),
@@ -190,7 +190,7 @@ impl Ureq {
     fn describe(&self, method: &'static str, url: &str, base_url: &str) -> Exchange {
         Exchange {
             method,
-            shown: redact(base_url),
+            shown: Url::new(base_url),
             what: url
                 .strip_prefix(base_url)
                 .unwrap_or(url)

@@ -42,7 +42,7 @@ use super::process::{MakeCommand, ProcessTransport};
 use crate::error::{Context, Error, Kind, Result};
 use crate::git::NetOptions;
 use crate::procgroup::{Ending, Group};
-use crate::url::redact;
+use crate::url::Url;
 
 /// A private file that receives ssh's stderr; removed on drop.
 struct StderrFile {
@@ -269,7 +269,7 @@ pub fn connect(
     failure: &Failure,
     budget: &super::budget::Budget,
 ) -> Result<BoxedTransport> {
-    let shown = redact(&url.to_bstring().to_string());
+    let shown = Url::from(&url);
     let host = url
         .host()
         .with_context(|| format!("{shown}: ssh url without a host"))
