@@ -37,6 +37,9 @@ pub fn current_gid() -> u32 {
 /// callers resolve it once per group), refusing anything that leaves it, also through
 /// symlinks. `Ok(None)` when the file does not exist.
 pub fn resolve_src(root: &Path, src: &str) -> Result<Option<PathBuf>> {
+    if let Some(plain) = resolve_plain(root, src) {
+        return Ok(plain);
+    }
     let joined = root.join(src);
     if fs::symlink_metadata(&joined).is_err() {
         return Ok(None);
@@ -57,6 +60,30 @@ pub fn resolve_src(root: &Path, src: &str) -> Result<Option<PathBuf>> {
         )));
     }
     Ok(Some(real))
+}
+
+/// [`resolve_src`]'s common case in one `lstat` per component (`canonicalize` reads every
+/// link of the whole path): when `src` is plain names, none a symlink, the joined path is
+/// already the real one. `None` when the full resolution has to decide.
+fn resolve_plain(root: &Path, src: &str) -> Option<Option<PathBuf>> {
+    use std::path::Component;
+    let rel = Path::new(src);
+    let n = rel.components().count();
+    let mut path = root.to_path_buf();
+    for (i, c) in rel.components().enumerate() {
+        let Component::Normal(name) = c else {
+            return None;
+        };
+        path.push(name);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => return None,
+            Ok(m) if i + 1 < n => m.is_dir().then_some(())?,
+            Ok(m) => return m.is_file().then_some(Some(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(None),
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// Whether `dst` holds exactly `src`'s bytes.
@@ -154,6 +181,22 @@ mod tests {
         assert!(resolve_src(&repo, "edge/ok.env").unwrap().is_some());
         assert!(resolve_src(&repo, "edge/inner").unwrap().is_some());
         assert!(resolve_src(&repo, "edge/missing").unwrap().is_none());
+        assert!(resolve_src(&repo, "nowhere/missing").unwrap().is_none());
+        assert!(resolve_src(&repo, "edge/ok.env/under-a-file")
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            resolve_src(&repo, "edge/ok.env").unwrap(),
+            Some(repo.join("edge/ok.env"))
+        );
+        let e = resolve_src(&repo, "../secret").unwrap_err().to_string();
+        assert!(e.contains("outside the deploy repo"), "{e}");
+        let e = resolve_src(&repo, "edge").unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        // A symlinked folder on the way is resolved like a symlinked file.
+        std::os::unix::fs::symlink(&d, repo.join("out")).unwrap();
+        let e = resolve_src(&repo, "out/secret").unwrap_err().to_string();
+        assert!(e.contains("outside the deploy repo"), "{e}");
         let e = resolve_src(&repo, "edge/link").unwrap_err().to_string();
         assert!(e.contains("outside the deploy repo"), "{e}");
         fs::remove_dir_all(&d).unwrap();
