@@ -87,13 +87,29 @@ fn resolve_plain(root: &Path, src: &str) -> Option<Option<PathBuf>> {
 }
 
 /// Whether `dst` holds exactly `src`'s bytes.
+///
+/// Each file is opened once and its size taken from that handle: open, fstat, one read,
+/// close (the unchanged pass compares every config file; a `metadata` and a read to EOF
+/// on top cost four more calls each time).
 pub fn same_bytes(src: &Path, dst: &Path) -> bool {
-    match (fs::metadata(src), fs::metadata(dst)) {
-        (Ok(a), Ok(b)) if a.len() == b.len() => {
-            matches!((fs::read(src), fs::read(dst)), (Ok(x), Ok(y)) if x == y)
+    let (Ok(mut a), Ok(mut b)) = (fs::File::open(src), fs::File::open(dst)) else {
+        return false;
+    };
+    match (a.metadata(), b.metadata()) {
+        (Ok(x), Ok(y)) if x.len() == y.len() => {
+            matches!((read_len(&mut a, x.len()), read_len(&mut b, y.len())), (Some(p), Some(q)) if p == q)
         }
         _ => false,
     }
+}
+
+/// The first `len` bytes of `file` (its size when it was opened); `None` when it has fewer
+/// or cannot be read.
+fn read_len(file: &mut fs::File, len: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = vec![0; usize::try_from(len).ok()?];
+    file.read_exact(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 /// Whether `dst`'s permission bits are `mode` (always true when none is asked for).
@@ -211,6 +227,9 @@ mod tests {
         assert!(same_bytes(&d.join("a"), &d.join("b")));
         assert!(!same_bytes(&d.join("a"), &d.join("c")));
         assert!(!same_bytes(&d.join("a"), &d.join("missing")));
+        assert!(!same_bytes(&d.join("missing"), &d.join("a")));
+        // A folder of any size never matches.
+        assert!(!same_bytes(&d, &d));
         fs::remove_dir_all(&d).unwrap();
     }
 }
