@@ -28,7 +28,8 @@ extern "C" {
 /// The local zone's offset from UTC at `seconds`, in seconds east; `None` when the C
 /// library cannot say.
 fn local_offset(seconds: i64) -> Option<i32> {
-    let t = libc::time_t::try_from(seconds).ok()?;
+    // (`time_t` by inference: musl's libc marks the alias deprecated)
+    let t = seconds.try_into().ok()?;
     // SAFETY: an all-zero `tm` is a valid value (integers and a null zone name pointer).
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: tzset re-reads TZ and /etc/localtime when they changed (glibc's localtime_r
