@@ -28,7 +28,9 @@ extern "C" {
 /// The local zone's offset from UTC at `seconds`, in seconds east; `None` when the C
 /// library cannot say.
 fn local_offset(seconds: i64) -> Option<i32> {
-    // (`time_t` by inference: musl's libc marks the alias deprecated)
+    // (`time_t` by inference: musl's libc marks the alias deprecated; it is 32 bits on
+    // some targets, so the conversion is not useless everywhere)
+    #[allow(clippy::useless_conversion)]
     let t = seconds.try_into().ok()?;
     // SAFETY: an all-zero `tm` is a valid value (integers and a null zone name pointer).
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
