@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Benchmark: one deploy repo with 50 apps. Builds the release binary, then for a file://
-# world and a git:// world (a local `git daemon`) measures the first pass, the unchanged
-# pass (median of 5), the processes the unchanged pass spawns, how often it contacts the
-# deploy repo, and the RSS of the daemon while it sleeps. Prints figures; installs nothing.
+# Benchmark: one deploy repo with 50 apps of 20 tracked files. Builds the release binary,
+# then for a file:// world and a git:// world (a local `git daemon`) measures the first
+# pass, the unchanged pass (median and min of 5), its system calls per tracked file, the
+# processes it spawns, how often it contacts the deploy repo, `git status --porcelain` over
+# the same clones, a 1-app unchanged pass from exec to exit, and the RSS of the daemon
+# while it sleeps. Prints figures; installs nothing.
 #
-#   bench/run.sh   # env: KEEP=1 keeps the temp dir, APPS=N (50), RUNS=N (5),
+#   bench/run.sh   # env: KEEP=1 keeps the temp dir, APPS=N (50), FILES=N (20), RUNS=N (5),
 #                  #      BIN=path measures that binary instead of building one,
 #                  #      TARGET=x86_64-unknown-linux-musl builds and measures that target
 set -eu
 
 cd "$(dirname "$0")/.."
 APPS=${APPS:-50}
+FILES=${FILES:-20}   # tracked files per code repo (at least 4)
 RUNS=${RUNS:-5}
+[ "$FILES" -ge 4 ] || { echo "bench: FILES must be at least 4" >&2; exit 2; }
 
 # ---------------------------------------------------------------- prerequisites
 missing=""
@@ -38,12 +42,13 @@ elif [ -n "${TARGET:-}" ]; then
     fi
     echo "== cargo build --release --target $TARGET"
     cargo build --release --quiet --target "$TARGET"
-    bin="$PWD/target/$TARGET/release/gitops-agent"
+    bin="${CARGO_TARGET_DIR:-$PWD/target}/$TARGET/release/gitops-agent"
 else
     echo "== cargo build --release"
     cargo build --release --quiet
-    bin="$PWD/target/release/gitops-agent"
+    bin="${CARGO_TARGET_DIR:-$PWD/target}/release/gitops-agent"
 fi
+bin=$(realpath "$bin")
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -73,35 +78,44 @@ repos="$tmp/repos"   # what the git daemon serves (--base-path)
 mkdir -p "$repos/code"
 infra=edge-bench
 
-echo "== creating $APPS code repos in $tmp"
+echo "== creating $APPS code repos of $FILES tracked files in $tmp"
 declare -A commit
 for i in $(seq -w 1 "$APPS"); do
     [ "$APPS" -ge 10 ] || i="0$i"
     app="app$i"
     r="$repos/code/$app"
     g init -q "$r"
-    mkdir -p "$r/src"
+    mkdir -p "$r/src" "$r/static"
     printf '#!/bin/sh\necho "%s running"\n' "$app" > "$r/run.sh"
     printf '# %s\n\nA small app for the gitops-agent benchmark.\n' "$app" > "$r/README.md"
     printf 'NAME=%s\nPORT=80%s\n' "$app" "$i" > "$r/src/defaults.conf"
     printf 'print("hello from %s")\n' "$app" > "$r/src/main.py"
+    # The rest in two folders: modules under src/, assets under static/.
+    for f in $(seq 5 "$FILES"); do
+        if [ $((f % 2)) = 1 ]; then
+            printf 'VALUE_%s = "%s"\n' "$f" "$app" > "$r/src/mod$f.py"
+        else
+            printf '%s asset %s\n' "$app" "$f" > "$r/static/asset$f.txt"
+        fi
+    done
     g -C "$r" add -A
     g -C "$r" commit -qm "$app v1"
     commit[$app]=$(g -C "$r" rev-parse HEAD)
 done
 apps=$(for i in $(seq -w 1 "$APPS"); do [ "$APPS" -ge 10 ] || i="0$i"; echo "app$i"; done)
 
-# make_world VARIANT URL_PREFIX: a bare deploy repo $repos/deploy-VARIANT.git whose
-# infra_meta points at the code repos through URL_PREFIX, plus the agent configs.
+# make_world VARIANT URL_PREFIX [APPS]: a bare deploy repo $repos/deploy-VARIANT.git whose
+# infra_meta points at the code repos (all, or the list APPS) through URL_PREFIX, plus the
+# agent configs.
 make_world() {
-    local v=$1 prefix=$2
+    local v=$1 prefix=$2 list=${3:-$apps}
     local w="$tmp/$v"
     mkdir -p "$w"
     g init -q --bare "$repos/deploy-$v.git"
     g clone -q "$repos/deploy-$v.git" "$w/deploy-work" 2>/dev/null
     mkdir -p "$w/deploy-work/$infra"
     : > "$w/deploy-work/$infra/infra_meta.toml"
-    for app in $apps; do
+    for app in $list; do
         printf 'APP=%s\nLOG_LEVEL=info\n' "$app" > "$w/deploy-work/$infra/$app.env"
         cat >> "$w/deploy-work/$infra/infra_meta.toml" <<TOML
 [$app]
@@ -121,7 +135,7 @@ TOML
             echo "infra_name = \"$infra\""
             echo "interval = $interval"
             echo "[applications]"
-            for app in $apps; do echo "$app = \"$prefix/deploy-$v.git@main\""; done
+            for app in $list; do echo "$app = \"$prefix/deploy-$v.git@main\""; done
         } > "$w/config-$interval.toml"
     done
 }
@@ -149,6 +163,7 @@ echo "== git daemon (pid $daemon_pid) on 127.0.0.1:$port"
 
 make_world file "file://$repos"
 make_world daemon "git://127.0.0.1:$port"
+make_world one "git://127.0.0.1:$port" "$(echo "$apps" | head -1)"
 
 # ---------------------------------------------------------------- measuring helpers
 TIMEFORMAT='%3R %3U %3S'
@@ -166,6 +181,7 @@ timed() {
         'BEGIN { printf "%d %d %d %d %d\n", r*1000, u*1000, s*1000, kb, rc }'
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+minimum() { sort -n | head -1; }
 deploy_contacts_daemon() { grep -c "Request .*-pack for '/deploy-daemon.git'" "$tmp/git-daemon.log" || true; }
 all_contacts_daemon() { grep -c "Request .*-pack for " "$tmp/git-daemon.log" || true; }
 mon_head() { g --git-dir="$repos/deploy-$1.git" rev-parse -q --verify refs/heads/main-monitoring || echo none; }
@@ -208,6 +224,7 @@ bench_variant() {
     R[$v.unch.user]=$(printf '%s\n' $users | median)
     R[$v.unch.sys]=$(printf '%s\n' $syss | median)
     R[$v.unch.cpu]=$(printf '%s\n' $cpus | median)
+    R[$v.unch.cpu_min]=$(printf '%s\n' $cpus | minimum)
     R[$v.unch.cpu_all]=$(echo $cpus)
     R[$v.unch.rss]=$(printf '%s\n' $rsss | median)
     R[$v.unch.rc]=$(echo $rcs)
@@ -227,6 +244,33 @@ bench_variant() {
         awk '{ printf "%s%s x%s", sep, $2, $1; sep=", " }')
     R[$v.unch.contacts_file]=$(grep 'execve(' "$st" | tail -n +2 |
         grep -c "deploy-$v.git" || true)
+
+    echo "== [$v] unchanged pass: system calls (strace -c)"
+    # The agent's own calls (-f also counts threads; the file:// world's git children are
+    # counted too, so its figure is not the agent's alone).
+    local sc="$w/unchanged.syscalls"
+    strace -f -qq -c -o "$sc" "$bin" --config "$cfg" --once 2>/dev/null || true
+    R[$v.sys.total]=$(awk '$NF == "total" { print $4 }' "$sc")
+    # (musl's open(2) is `open`, glibc's `openat`)
+    R[$v.sys.openat]=$(awk '$NF == "openat" || $NF == "open" { n += $4 } END { print n + 0 }' "$sc")
+    R[$v.sys.stat]=$(awk '$NF ~ /^(statx|newfstatat|lstat|stat|fstat)$/ { n += $4 } END { print n + 0 }' "$sc")
+    local tracked=$((APPS * FILES))
+    R[$v.sys.per_file]=$(awk -v t="${R[$v.sys.total]}" -v n="$tracked" 'BEGIN { printf "%.2f", t / n }')
+    R[$v.sys.stat_per_file]=$(awk -v t="${R[$v.sys.stat]}" -v n="$tracked" 'BEGIN { printf "%.2f", t / n }')
+    R[$v.sys.openat_per_app]=$(awk -v t="${R[$v.sys.openat]}" -v n="$APPS" 'BEGIN { printf "%.1f", t / n }')
+
+    echo "== [$v] git status --porcelain over the same $APPS clones x$RUNS"
+    # The practical anchor: what git itself pays to tell whether these worktrees changed.
+    local gcpus="" gwalls="" gr gu gs d
+    for k in $(seq 1 "$RUNS"); do
+        { time for d in "$w"/srv/*/; do git -C "$d" status --porcelain >/dev/null; done; } 2>"$w/gitstatus.bash"
+        read -r gr gu gs < "$w/gitstatus.bash"
+        gcpus="$gcpus $(awk -v u="$gu" -v s="$gs" 'BEGIN { printf "%d", (u + s) * 1000 }')"
+        gwalls="$gwalls $(awk -v r="$gr" 'BEGIN { printf "%d", r * 1000 }')"
+    done
+    R[$v.gitstatus.cpu]=$(printf '%s\n' $gcpus | median)
+    R[$v.gitstatus.cpu_min]=$(printf '%s\n' $gcpus | minimum)
+    R[$v.gitstatus.wall]=$(printf '%s\n' $gwalls | median)
 
     for mode in warm cold; do
         echo "== [$v] daemon, $mode first pass (interval = 3600)"
@@ -271,8 +315,35 @@ bench_variant() {
     done
 }
 
+# bench_one: a deploy repo with a single app over git://, first pass then $RUNS unchanged
+# passes; the wall time from exec to exit of the unchanged ones (what a timer-driven
+# `--once` costs per run), including both git:// round trips to the local daemon.
+bench_one() {
+    local w="$tmp/one" cfg="$tmp/one/config-300.toml"
+    export GITOPS_AGENT_HOME="$w/home"
+    echo "== [one] first pass (1 app)"
+    local r u s kb rc k walls="" cpus=""
+    read -r r u s kb rc < <(timed "$w/first" "$bin" --config "$cfg" --once)
+    [ "$rc" = 0 ] || { echo "bench: [one] first pass exited $rc" >&2; tail -20 "$w/first.log" >&2; exit 1; }
+    # Past the second the checkout wrote in, so the clone's index is not racy.
+    sleep 1.1
+    "$bin" --config "$cfg" --once 2>/dev/null
+    echo "== [one] unchanged pass x$RUNS"
+    for k in $(seq 1 "$RUNS"); do
+        { time "$bin" --config "$cfg" --once 2>>"$w/unchanged.log"; } 2>"$w/unchanged.bash" || rc=$?
+        read -r r u s < "$w/unchanged.bash"
+        walls="$walls $(awk -v r="$r" 'BEGIN { printf "%d", r * 1000 }')"
+        cpus="$cpus $(awk -v u="$u" -v s="$s" 'BEGIN { printf "%d", (u + s) * 1000 }')"
+    done
+    R[one.wall]=$(printf '%s\n' $walls | median)
+    R[one.wall_min]=$(printf '%s\n' $walls | minimum)
+    R[one.wall_all]=$(echo $walls)
+    R[one.cpu]=$(printf '%s\n' $cpus | median)
+}
+
 bench_variant file
 bench_variant daemon
+bench_one
 
 # ---------------------------------------------------------------- report
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
@@ -281,7 +352,7 @@ echo "gitops-agent benchmark: 1 deploy repo, $APPS apps, $(nproc) cores, $(date 
 echo "binary: $bin ($(du -k "$bin" | cut -f1) KB; $(file -b "$bin" 2>/dev/null | grep -o 'static-pie linked\|statically linked\|dynamically linked' || echo '?'))"
 echo "load average before the run: $load0"
 echo "times in ms (bash \`time\`, includes child processes); RSS = /usr/bin/time -v max RSS"
-echo "unchanged pass = median of $RUNS runs (each column separately)"
+echo "unchanged pass = median of $RUNS runs (each column separately); $APPS apps x $FILES tracked files"
 echo
 printf '%-34s %14s %14s\n' "" "file://" "git:// (daemon)"
 row() { printf '%-34s %14s %14s\n' "$1" "$2" "$3"; }
@@ -298,6 +369,17 @@ for p in first unch; do
     fi
     row "$name: peak RSS MB" "$(mb "${R[file.$p.rss]}")" "$(mb "${R[daemon.$p.rss]}")"
 done
+row "unchanged pass: user+sys ms, min" "${R[file.unch.cpu_min]}" "${R[daemon.unch.cpu_min]}"
+row "unchanged: system calls" "${R[file.sys.total]}" "${R[daemon.sys.total]}"
+row "unchanged: syscalls per tracked file" "${R[file.sys.per_file]}" "${R[daemon.sys.per_file]}"
+row "unchanged: stat calls per tracked file" "${R[file.sys.stat_per_file]}" "${R[daemon.sys.stat_per_file]}"
+row "unchanged: open(at) per app" "${R[file.sys.openat_per_app]}" "${R[daemon.sys.openat_per_app]}"
+row "git status --porcelain x$APPS: CPU ms" "${R[file.gitstatus.cpu]}" "${R[daemon.gitstatus.cpu]}"
+row "git status --porcelain x$APPS: min" "${R[file.gitstatus.cpu_min]}" "${R[daemon.gitstatus.cpu_min]}"
+row "git status --porcelain x$APPS: wall" "${R[file.gitstatus.wall]}" "${R[daemon.gitstatus.wall]}"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+row "unchanged pass / git status (CPU)" "$(ratio "${R[file.unch.cpu]}" "${R[file.gitstatus.cpu]}")" \
+    "$(ratio "${R[daemon.unch.cpu]}" "${R[daemon.gitstatus.cpu]}")"
 row "unchanged: child processes" "${R[file.unch.children]}" "${R[daemon.unch.children]}"
 row "unchanged: deploy-repo contacts" "${R[file.unch.contacts_file]}" "${R[daemon.unch.contacts_gitd]}"
 row "unchanged: contacts, all repos" "${R[file.unch.children]}" "${R[daemon.unch.all_gitd]}"
@@ -314,6 +396,7 @@ for mode in warm cold; do
 done
 echo
 echo "unchanged-pass CPU ms of each run:  file:// ${R[file.unch.cpu_all]};  git:// ${R[daemon.unch.cpu_all]}"
+echo "1-app unchanged pass (git://), wall ms from exec to exit: median ${R[one.wall]}, min ${R[one.wall_min]} (runs: ${R[one.wall_all]}); CPU ${R[one.cpu]} ms"
 echo "unchanged-pass exit codes:          file:// ${R[file.unch.rc]};  git:// ${R[daemon.unch.rc]}"
 echo "children of the unchanged pass:     file:// ${R[file.unch.children_what]:-none};  git:// ${R[daemon.unch.children_what]:-none}"
 echo "daemon warm = state from the passes above (its first pass is an unchanged one);"
@@ -324,9 +407,18 @@ echo
 verdict() { if [ "$1" = 1 ]; then echo "met"; else echo "NOT MET"; fi; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b) ? a : b }'; }
+# CPU: 15 ms for the glibc build, 20 ms for the static musl artifact (its allocator and
+# libc are slower); the median is judged, the min is shown beside it.
+case "$(file -b "$bin" 2>/dev/null)" in
+    *static*) cpu_max=20 ;;
+    *) cpu_max=15 ;;
+esac
 cpu=${R[daemon.unch.cpu]}
-echo "target: unchanged pass <= 50 ms CPU (git://): ${cpu} ms -> $(verdict "$(le "$cpu" 50)")"
-echo "        (file://, incl. its git upload-pack children: ${R[file.unch.cpu]} ms -> $(verdict "$(le "${R[file.unch.cpu]}" 50)"))"
+echo "target: unchanged pass <= $cpu_max ms CPU (git://): ${cpu} ms (min ${R[daemon.unch.cpu_min]}) -> $(verdict "$(le "$cpu" "$cpu_max")")"
+echo "        (file://, incl. its git upload-pack children: ${R[file.unch.cpu]} ms)"
+per_file=${R[daemon.sys.per_file]}
+echo "target: <= 3 system calls per tracked file (git://): $per_file -> $(verdict "$(le "$per_file" 3)")"
+echo "target: 1-app unchanged pass <= 5 ms wall, exec to exit: ${R[one.wall]} ms (min ${R[one.wall_min]}) -> $(verdict "$(le "${R[one.wall]}" 5)")"
 echo "target: unchanged pass spawns no process of its own (git://): ${R[daemon.unch.children]} -> $(verdict "$(le "${R[daemon.unch.children]}" 0)")"
 echo "        (file://: ${R[file.unch.children]} children, all git upload-pack expected)"
 contacts=$(max "${R[daemon.unch.contacts_gitd]}" "${R[file.unch.contacts_file]}")

@@ -37,6 +37,9 @@ pub fn current_gid() -> u32 {
 /// callers resolve it once per group), refusing anything that leaves it, also through
 /// symlinks. `Ok(None)` when the file does not exist.
 pub fn resolve_src(root: &Path, src: &str) -> Result<Option<PathBuf>> {
+    if let Some(plain) = resolve_plain(root, src) {
+        return Ok(plain);
+    }
     let joined = root.join(src);
     if fs::symlink_metadata(&joined).is_err() {
         return Ok(None);
@@ -59,14 +62,54 @@ pub fn resolve_src(root: &Path, src: &str) -> Result<Option<PathBuf>> {
     Ok(Some(real))
 }
 
+/// [`resolve_src`]'s common case in one `lstat` per component (`canonicalize` reads every
+/// link of the whole path): when `src` is plain names, none a symlink, the joined path is
+/// already the real one. `None` when the full resolution has to decide.
+fn resolve_plain(root: &Path, src: &str) -> Option<Option<PathBuf>> {
+    use std::path::Component;
+    let rel = Path::new(src);
+    let n = rel.components().count();
+    let mut path = root.to_path_buf();
+    for (i, c) in rel.components().enumerate() {
+        let Component::Normal(name) = c else {
+            return None;
+        };
+        path.push(name);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => return None,
+            Ok(m) if i + 1 < n => m.is_dir().then_some(())?,
+            Ok(m) => return m.is_file().then_some(Some(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(None),
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 /// Whether `dst` holds exactly `src`'s bytes.
+///
+/// Each file is opened once and its size taken from that handle: open, fstat, one read,
+/// close (the unchanged pass compares every config file; a `metadata` and a read to EOF
+/// on top cost four more calls each time).
 pub fn same_bytes(src: &Path, dst: &Path) -> bool {
-    match (fs::metadata(src), fs::metadata(dst)) {
-        (Ok(a), Ok(b)) if a.len() == b.len() => {
-            matches!((fs::read(src), fs::read(dst)), (Ok(x), Ok(y)) if x == y)
+    let (Ok(mut a), Ok(mut b)) = (fs::File::open(src), fs::File::open(dst)) else {
+        return false;
+    };
+    match (a.metadata(), b.metadata()) {
+        (Ok(x), Ok(y)) if x.len() == y.len() => {
+            matches!((read_len(&mut a, x.len()), read_len(&mut b, y.len())), (Some(p), Some(q)) if p == q)
         }
         _ => false,
     }
+}
+
+/// The first `len` bytes of `file` (its size when it was opened); `None` when it has fewer
+/// or cannot be read.
+fn read_len(file: &mut fs::File, len: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = vec![0; usize::try_from(len).ok()?];
+    file.read_exact(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 /// Whether `dst`'s permission bits are `mode` (always true when none is asked for).
@@ -154,6 +197,22 @@ mod tests {
         assert!(resolve_src(&repo, "edge/ok.env").unwrap().is_some());
         assert!(resolve_src(&repo, "edge/inner").unwrap().is_some());
         assert!(resolve_src(&repo, "edge/missing").unwrap().is_none());
+        assert!(resolve_src(&repo, "nowhere/missing").unwrap().is_none());
+        assert!(resolve_src(&repo, "edge/ok.env/under-a-file")
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            resolve_src(&repo, "edge/ok.env").unwrap(),
+            Some(repo.join("edge/ok.env"))
+        );
+        let e = resolve_src(&repo, "../secret").unwrap_err().to_string();
+        assert!(e.contains("outside the deploy repo"), "{e}");
+        let e = resolve_src(&repo, "edge").unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        // A symlinked folder on the way is resolved like a symlinked file.
+        std::os::unix::fs::symlink(&d, repo.join("out")).unwrap();
+        let e = resolve_src(&repo, "out/secret").unwrap_err().to_string();
+        assert!(e.contains("outside the deploy repo"), "{e}");
         let e = resolve_src(&repo, "edge/link").unwrap_err().to_string();
         assert!(e.contains("outside the deploy repo"), "{e}");
         fs::remove_dir_all(&d).unwrap();
@@ -168,6 +227,9 @@ mod tests {
         assert!(same_bytes(&d.join("a"), &d.join("b")));
         assert!(!same_bytes(&d.join("a"), &d.join("c")));
         assert!(!same_bytes(&d.join("a"), &d.join("missing")));
+        assert!(!same_bytes(&d.join("missing"), &d.join("a")));
+        // A folder of any size never matches.
+        assert!(!same_bytes(&d, &d));
         fs::remove_dir_all(&d).unwrap();
     }
 }

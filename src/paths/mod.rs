@@ -38,8 +38,8 @@ pub fn check_app(spec: &AppSpec, code_folders: &[PathBuf], home: &Path) -> Resul
 /// `dst` may be written: no symlink inside a code folder on its way or at its end, and
 /// every other symlink on its way passes `rules::may_follow`. The error names the link.
 pub fn check_dst(dst: &Path, code_folders: &[PathBuf]) -> Result<()> {
-    let folders: Vec<PathBuf> = code_folders.iter().map(|f| walk::physical(f)).collect();
-    walk::judge_links(dst, &folders, crate::files::current_uid())
+    let folders = || code_folders.iter().map(|f| walk::physical(f)).collect();
+    walk::judge_links(dst, folders, crate::files::current_uid())
         .map_err(|why| Error::new(Kind::Invalid, format!("{}: {why}", dst.display())))
 }
 

@@ -34,9 +34,19 @@ pub fn physical(path: &Path) -> PathBuf {
 }
 
 /// Walk the absolute `dst` from `/`, judging every symlink met (`rules::may_follow`) with
-/// `code_folders` (physical paths) before following it. Stops at the first component that
+/// the code folders (physical paths) before following it. Stops at the first component that
 /// does not exist (the write creates the rest) or is not a folder.
-pub fn judge_links(dst: &Path, code_folders: &[PathBuf], agent_uid: u32) -> Result<(), String> {
+///
+/// `code_folders` is called only when a symlink is met: resolving every code folder of the
+/// device for every `dst` of every app was most of an unchanged pass's system calls, and
+/// without a link on the way they are never looked at.
+pub fn judge_links(
+    dst: &Path,
+    code_folders: impl FnOnce() -> Vec<PathBuf>,
+    agent_uid: u32,
+) -> Result<(), String> {
+    let mut code_folders = Some(code_folders);
+    let mut folders: Vec<PathBuf> = Vec::new();
     let mut cur = PathBuf::from("/");
     let mut rest: VecDeque<OsString> = components(dst).into();
     let mut links = 0;
@@ -50,10 +60,13 @@ pub fn judge_links(dst: &Path, code_folders: &[PathBuf], agent_uid: u32) -> Resu
             return Ok(());
         };
         if meta.file_type().is_symlink() {
+            if let Some(resolve) = code_folders.take() {
+                folders = resolve();
+            }
             let dir = std::fs::symlink_metadata(&cur)
                 .map_err(|e| format!("inspect {}: {e}", cur.display()))?;
             let facts = LinkFacts {
-                in_code_folder: code_folders
+                in_code_folder: folders
                     .iter()
                     .find(|f| here.starts_with(f) && here != **f)
                     .cloned(),
@@ -139,15 +152,15 @@ mod tests {
         symlink("code", d.join("app")).unwrap();
         symlink("../out", code.join("conf")).unwrap();
         let folders = [code.clone()];
-        let why = judge_links(&d.join("app/conf/x.env"), &folders, me()).unwrap_err();
+        let why = judge_links(&d.join("app/conf/x.env"), || folders.to_vec(), me()).unwrap_err();
         assert!(
             why.contains(&code.join("conf").display().to_string()),
             "{why}"
         );
         // the same way without the planted link is fine
-        assert!(judge_links(&d.join("app/inner/x.env"), &folders, me()).is_ok());
+        assert!(judge_links(&d.join("app/inner/x.env"), || folders.to_vec(), me()).is_ok());
         // a missing tail is fine: the write creates it
-        assert!(judge_links(&d.join("app/new/deeper/x"), &folders, me()).is_ok());
+        assert!(judge_links(&d.join("app/new/deeper/x"), || folders.to_vec(), me()).is_ok());
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -156,8 +169,25 @@ mod tests {
         let d = tmp("loop");
         symlink(d.join("b"), d.join("a")).unwrap();
         symlink(d.join("a"), d.join("b")).unwrap();
-        let why = judge_links(&d.join("a/x"), &[], me()).unwrap_err();
+        let why = judge_links(&d.join("a/x"), Vec::new, me()).unwrap_err();
         assert!(why.contains("too many symlinks"), "{why}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn code_folders_are_resolved_only_when_a_link_is_met() {
+        let d = tmp("lazy");
+        std::fs::create_dir_all(d.join("real/etc")).unwrap();
+        symlink(d.join("real"), d.join("link")).unwrap();
+        let asked = std::cell::Cell::new(0);
+        let folders = || {
+            asked.set(asked.get() + 1);
+            vec![d.join("code")]
+        };
+        assert!(judge_links(&d.join("real/etc/x.env"), folders, me()).is_ok());
+        assert_eq!(asked.get(), 0, "no link on the way");
+        assert!(judge_links(&d.join("link/etc/x.env"), folders, me()).is_ok());
+        assert_eq!(asked.get(), 1, "resolved once, at the link");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -30,10 +30,15 @@ pub(super) fn sync(
     let shown = &group.url;
     let gate = Gate::new(cfg, layout, group);
     match sync_clone(dir, &group.url, &group.branch, net, stop, &gate) {
-        Ok((deploy, fetch_err)) => {
+        Ok((deploy, fetch_err, clean)) => {
+            // A clone just seen clean is not walked a second time.
+            let status = match clean {
+                true => worktree::status_summary_given(&deploy, 0),
+                false => worktree::status_summary(&deploy),
+            };
             let mut side = Updation {
                 ok: fetch_err.is_none(),
-                git_status: worktree::status_summary(&deploy).unwrap_or_else(|e| e.to_string()),
+                git_status: status.unwrap_or_else(|e| e.to_string()),
                 latest_commit: worktree::head_commit(&deploy)
                     .and_then(|h| worktree::describe(&deploy, h).ok())
                     .unwrap_or_else(|| "NA".into()),
@@ -74,7 +79,8 @@ fn read_meta(cfg: &AgentConfig, dir: &Path) -> Meta {
 }
 
 /// Open (or create) the deploy clone, fetch its branch and put the worktree at the tip.
-/// A fetch failure is returned beside the repo: the last fetched config still applies.
+/// A fetch failure is returned beside the repo: the last fetched config still applies. The
+/// flag says the worktree was seen at the tip with no tracked change (nothing checked out).
 fn sync_clone(
     dir: &Path,
     repo_url: &Url,
@@ -82,7 +88,7 @@ fn sync_clone(
     net: &NetOptions,
     stop: &AtomicBool,
     gate: &Gate,
-) -> Result<(gix::Repository, Option<Error>)> {
+) -> Result<(gix::Repository, Option<Error>, bool)> {
     let deploy = repo::open_or_init(dir, repo_url)?;
     let tracking = format!("refs/remotes/origin/{branch}");
     let fetched = repo::fetch_until(
@@ -106,16 +112,16 @@ fn sync_clone(
             // Nothing of an unverified tip is used: the clone stays where it is (SPEC §11).
             gate.admit(&deploy, tip)?;
             // (the status walk only when HEAD is already at the tip)
-            if worktree::head_commit(&deploy) != Some(tip)
-                || worktree::has_tracked_changes(&deploy)?
-            {
+            let clean = worktree::head_commit(&deploy) == Some(tip)
+                && !worktree::has_tracked_changes(&deploy)?;
+            if !clean {
                 worktree::checkout(&deploy, tip, HeadTarget::Branch(branch.to_string()))
                     .with_context(|| format!("check out {branch} in {}", dir.display()))?;
             }
-            Ok((deploy, fetch_err))
+            Ok((deploy, fetch_err, clean))
         }
         // Nothing was ever fetched: there is no config to fall back on.
         (None, Some(e)) if worktree::head_commit(&deploy).is_none() => Err(e),
-        (None, fetch_err) => Ok((deploy, fetch_err)),
+        (None, fetch_err) => Ok((deploy, fetch_err, false)),
     }
 }

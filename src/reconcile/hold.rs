@@ -3,7 +3,7 @@
 //! a deferred update (the code commit fetched ahead, so the update needs no network later).
 
 use super::observe::Observation;
-use super::{apply, code_updation, not_checked, Ctx};
+use super::{apply, Ctx};
 use crate::git::repo;
 use crate::infra_meta::AppSpec;
 use crate::plan::{Decision, Gate};
@@ -60,9 +60,7 @@ pub(super) fn report(
             None => fetch_ahead(ctx, app, spec, seen),
         });
     }
-    let mut app_side = seen.clone.as_ref().map_or_else(not_checked, |r| {
-        code_updation(r, true, None, seen.changed_count())
-    });
+    let mut app_side = seen.code_side();
     app_side.git_status = format!("{note}\n{}", app_side.git_status);
     AppReport {
         name: app.into(),

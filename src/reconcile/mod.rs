@@ -305,14 +305,10 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
         // Applied by an earlier version, before prune was on: record it once now.
         ctx.remember_deployed(app, &spec);
     }
-    let changed = seen.changed_count();
     AppReport {
         name: app.into(),
         config: ctx.config_side.clone(),
-        app: seen
-            .clone
-            .as_ref()
-            .map_or_else(not_checked, |r| code_updation(r, true, None, changed)),
+        app: seen.code_side(),
         commands: Commands::NothingRan,
         safety: Safety::default(),
     }

@@ -9,19 +9,36 @@ use crate::error::Result;
 use crate::git::{repo, worktree};
 use crate::infra_meta::AppSpec;
 use crate::plan::{self, ConfigSeen, ConfigState, Observed};
+use crate::report::Updation;
 use crate::{files, state};
 
 /// The facts, and the code clone they were read from (the report describes it).
 pub(super) struct Observation {
     pub facts: Observed,
-    /// Open when the code folder is a clone of the app's repo.
+    /// Open when the code folder is a clone of the app's repo (and `in_sync` could not vouch).
     pub clone: Option<gix::Repository>,
+    /// The clone proven at the desired commit and clean without opening it, with what the
+    /// report says of it.
+    pub in_sync: Option<worktree::InSync>,
 }
 
 impl Observation {
     /// The number of changed tracked files, when it was counted (saves the report a walk).
     pub fn changed_count(&self) -> Option<usize> {
         self.facts.changed_tracked.as_ref().map(Vec::len)
+    }
+
+    /// The app-updation side of the report when nothing ran: the code clone as observed.
+    pub fn code_side(&self) -> Updation {
+        match (&self.in_sync, &self.clone) {
+            (Some(seen), _) => Updation {
+                ok: true,
+                git_status: seen.status.clone(),
+                latest_commit: seen.latest_commit.clone(),
+            },
+            (None, Some(r)) => super::code_updation(r, true, None, self.changed_count()),
+            (None, None) => super::not_checked(),
+        }
     }
 }
 
@@ -61,6 +78,19 @@ pub(super) fn observe(
     }
     let mut clone = None;
     if facts.folder_exists {
+        // The common case costs no gix open: a clean clone at the desired commit (the
+        // ownership gate and the origin guard apply there too).
+        let (path, url) = (&spec.code_local_path, &spec.code_url);
+        if let Some(seen) = worktree::in_sync(path, url, &spec.code_commit_hash) {
+            facts.head = Some(seen.head);
+            facts.desired = Some(seen.head);
+            facts.changed_tracked = Some(Vec::new());
+            return Ok(Observation {
+                facts,
+                clone: None,
+                in_sync: Some(seen),
+            });
+        }
         // A folder that is not (yet) a clone has no HEAD; the origin guard in open_clone
         // keeps a clone of another repo from looking in sync.
         let is_clone = spec.code_local_path.join(".git").exists();
@@ -83,5 +113,9 @@ pub(super) fn observe(
             clone = Some(r);
         }
     }
-    Ok(Observation { facts, clone })
+    Ok(Observation {
+        facts,
+        clone,
+        in_sync: None,
+    })
 }

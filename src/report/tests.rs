@@ -322,3 +322,24 @@ fn timestamp_alone_is_no_change_and_output_is_stable() {
     let three = build(Some(&one.text), &r, "t9");
     assert!(same_content(&one.text, &three.text));
 }
+
+#[test]
+fn same_content_is_the_parsed_comparison_whatever_the_text() {
+    let r = [report("a", Commands::NothingRan)];
+    let ours = build(None, &r, "t1").text;
+    // Another writer's spelling of the same document (spacing, quotes, stamp).
+    let theirs = ours
+        .replace("last-updated = \"t1\"", "last-updated = 't0'")
+        .replace("overall_status = ", "overall_status  =  ");
+    assert_ne!(theirs, ours);
+    assert!(same_content(&theirs, &ours), "{theirs}\n---\n{ours}");
+    // A nested `last-updated` is content, not the stamp.
+    let nested = ours.replace("[a.app-updation]", "[a.app-updation]\nlast-updated = \"x\"");
+    assert!(!same_content(&nested, &ours));
+    let nested2 = ours.replace("[a.app-updation]", "[a.app-updation]\nlast-updated = \"y\"");
+    assert!(!same_content(&nested, &nested2));
+    // Without a stamp line, the parsed comparison decides.
+    let unstamped = ours.replace("last-updated = \"t1\"\n", "");
+    assert!(same_content(&unstamped, &ours));
+    assert!(!same_content(&ours.replace("Nothing was run", "x"), &ours));
+}

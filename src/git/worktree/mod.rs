@@ -1,12 +1,26 @@
 //! A clone's worktree: where HEAD is, whether tracked files drifted, and putting it at a
 //! commit (`git reset --hard` semantics, SPEC §5), plus the one-line descriptions the
-//! feedback file carries (SPEC §6).
+//! feedback file carries (SPEC §6). Checkout is here; `status` (with the pure per-file stat
+//! rule in `stat`) and `describe` beside it, and `look`, the unchanged pass's shortcut for a
+//! code clone (with its object reader `objects` and config reader `gitconfig`).
 
-use std::collections::BTreeSet;
+mod describe;
+mod gitconfig;
+mod look;
+mod objects;
+mod stat;
+mod status;
+
+pub use describe::describe;
+pub use look::{in_sync, InSync};
+pub use status::{
+    changed_tracked_paths, has_tracked_changes, status_summary, status_summary_given,
+};
+
 use std::path::{Component, Path};
 use std::sync::atomic::AtomicBool;
 
-use gix::bstr::{BStr, BString, ByteSlice};
+use gix::bstr::{BStr, ByteSlice};
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use gix::refs::Target;
 use gix::ObjectId;
@@ -17,96 +31,6 @@ use crate::error::{Context, Error, Result};
 /// The commit HEAD points to, or `None` when HEAD is unborn or unreadable.
 pub fn head_commit(repo: &gix::Repository) -> Option<ObjectId> {
     repo.head_commit().ok().map(|c| c.id)
-}
-
-/// Whether tracked files differ from HEAD: modified or deleted in the worktree, or the index
-/// differs from HEAD's tree. Untracked files do not count.
-///
-/// No process, no network, no directory walk: it compares the index with HEAD's tree and
-/// stats the tracked files; only files whose stat data is inconclusive (racy timestamps)
-/// are read and hashed.
-pub fn has_tracked_changes(repo: &gix::Repository) -> Result<bool> {
-    Ok(!tracked_changes(repo, true)?.is_empty())
-}
-
-/// The worktree-relative paths of tracked files that differ from HEAD (same rules as
-/// [`has_tracked_changes`], but all of them).
-pub fn changed_tracked_paths(repo: &gix::Repository) -> Result<BTreeSet<BString>> {
-    tracked_changes(repo, false)
-}
-
-/// Paths of tracked files that differ from HEAD (index vs HEAD tree, then worktree vs index).
-/// With `first_only`, stops at the first one found.
-fn tracked_changes(repo: &gix::Repository, first_only: bool) -> Result<BTreeSet<BString>> {
-    let ctx = || format!("{}: check tracked files", repo_dir(repo));
-    let mut changed = BTreeSet::new();
-
-    let head_tree = repo.head_tree_id_or_empty().with_context(ctx)?.detach();
-    let index = repo.index_or_empty().with_context(ctx)?;
-    {
-        // A root pathspec: the default one would be limited to the process's current folder
-        // when that is inside the worktree.
-        let mut pathspec = repo
-            .pathspec(
-                false,
-                None::<&str>,
-                false,
-                &gix::index::State::new(repo.object_hash()),
-                gix::worktree::stack::state::attributes::Source::IdMapping,
-            )
-            .with_context(ctx)?;
-        repo.tree_index_status(
-            &head_tree,
-            &index,
-            Some(&mut pathspec),
-            gix::status::tree_index::TrackRenames::Disabled,
-            |change, _, _| {
-                changed.insert(change.location().to_owned());
-                Ok(if first_only {
-                    std::ops::ControlFlow::Break(())
-                } else {
-                    std::ops::ControlFlow::Continue(())
-                })
-            },
-        )
-        .with_context(ctx)?;
-    }
-    if first_only && !changed.is_empty() {
-        return Ok(changed);
-    }
-
-    let mut iter = repo
-        .status(gix::progress::Discard)
-        .with_context(ctx)?
-        .index(index.into())
-        .untracked_files(gix::status::UntrackedFiles::None)
-        .index_worktree_rewrites(None)
-        // Our checkout never populates submodules; their state is not ours to judge.
-        .index_worktree_submodules(gix::status::Submodule::Given {
-            ignore: gix::submodule::config::Ignore::All,
-            check_dirty: false,
-        })
-        // No directory walk at all: untracked files never matter here.
-        .index_worktree_options_mut(|opts| opts.dirwalk_options = None)
-        .into_index_worktree_iter(Vec::new())
-        .with_context(ctx)?;
-    for item in iter.by_ref() {
-        let item = item.with_context(ctx)?;
-        if let gix::status::index_worktree::Item::Modification { rela_path, .. } = item {
-            changed.insert(rela_path);
-            if first_only {
-                return Ok(changed);
-            }
-        }
-    }
-    // Files whose stat data changed but whose content did not are recorded back into the
-    // index (as `git status` does) so the next pass needs no hashing. Best effort.
-    if let Some(mut outcome) = iter.into_outcome() {
-        if outcome.has_changes() {
-            let _ = outcome.write_changes();
-        }
-    }
-    Ok(changed)
 }
 
 /// Where HEAD ends up after [`checkout`].
@@ -343,96 +267,6 @@ fn set_head(repo: &gix::Repository, commit: ObjectId, head: &HeadTarget) -> Resu
     };
     repo.edit_references(edits).context("update HEAD")?;
     Ok(())
-}
-
-/// `git log -1 --pretty=format:'%h - %s (%an, %ad)' <id>`, with the quotes: the short id as
-/// git abbreviates it (at least 7 hex digits), the subject, the author's name and the author
-/// date in git's default format in the author's own offset.
-pub fn describe(repo: &gix::Repository, id: ObjectId) -> Result<String> {
-    let ctx = || format!("{}: describe {id}", repo_dir(repo));
-    let commit = repo.find_commit(id).with_context(ctx)?;
-    let short = commit
-        .id()
-        .shorten()
-        .map(|p| p.to_string())
-        .unwrap_or_else(|_| id.to_hex_with_len(7).to_string());
-    let decoded = commit.decode().with_context(ctx)?;
-    let subject = git_subject(decoded.message);
-    let author = decoded.author().with_context(ctx)?.trim();
-    let time = author.time().with_context(ctx)?;
-    let date = time
-        .format(gix::date::time::format::DEFAULT)
-        .with_context(ctx)?;
-    Ok(format!(
-        "'{short} - {subject} ({}, {date})'",
-        author.name.to_str_lossy()
-    ))
-}
-
-/// git's `%s`: skip leading blank lines, then the lines up to the next blank line, each
-/// without trailing whitespace, joined by one space. Leading spaces stay (gix's `summary()`
-/// trims them, git does not).
-fn git_subject(message: &BStr) -> String {
-    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    let trim_end =
-        |line: &'_ [u8]| -> usize { line.iter().rposition(|b| !is_space(b)).map_or(0, |i| i + 1) };
-    let lines = message
-        .split(|b| *b == b'\n')
-        .map(|line| &line[..trim_end(line)])
-        .skip_while(|line| line.is_empty())
-        .take_while(|line| !line.is_empty());
-    let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        if i > 0 {
-            out.push(b' ');
-        }
-        out.extend_from_slice(line);
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A short, stable summary of the clone's state in the spirit of `git status`'s first lines:
-/// where HEAD is, then whether tracked files changed. No timestamps, no network.
-pub fn status_summary(repo: &gix::Repository) -> Result<String> {
-    let changed = tracked_changes(repo, false)?.len();
-    status_summary_given(repo, changed)
-}
-
-/// [`status_summary`] for a caller that already counted the changed tracked files (the
-/// status walk is the costly part of an unchanged pass; do it once per app).
-pub fn status_summary_given(repo: &gix::Repository, changed: usize) -> Result<String> {
-    let ctx = || format!("{}: status", repo_dir(repo));
-    let head = repo.head().with_context(ctx)?;
-    let first = if head.is_detached() {
-        match head.id() {
-            Some(id) => format!("HEAD detached at {}", short_id(repo, id.detach())),
-            None => "HEAD detached".to_string(),
-        }
-    } else {
-        let branch = head
-            .referent_name()
-            .map(|n| n.shorten().to_str_lossy().into_owned())
-            .unwrap_or_else(|| "HEAD".to_string());
-        if head.is_unborn() {
-            format!("On branch {branch}\nNo commits yet")
-        } else {
-            format!("On branch {branch}")
-        }
-    };
-    let second = match changed {
-        0 => "nothing to commit, working tree clean".to_string(),
-        1 => "1 tracked file changed".to_string(),
-        n => format!("{n} tracked files changed"),
-    };
-    Ok(format!("{first}\n{second}"))
-}
-
-fn short_id(repo: &gix::Repository, id: ObjectId) -> String {
-    repo.find_object(id)
-        .ok()
-        .and_then(|o| o.id().shorten().ok())
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| id.to_hex_with_len(7).to_string())
 }
 
 #[cfg(test)]

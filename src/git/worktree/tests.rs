@@ -7,7 +7,7 @@ use crate::git::NetOptions;
 const MAIN: &str = "+refs/heads/main:refs/remotes/origin/main";
 
 /// A fresh clone of `make_remote`, fetched but not checked out.
-fn fetched_clone(tmp: &TempDir) -> (Remote, std::path::PathBuf, gix::Repository) {
+pub(super) fn fetched_clone(tmp: &TempDir) -> (Remote, std::path::PathBuf, gix::Repository) {
     let remote = make_remote(tmp.path());
     let dir = tmp.path().join("clone");
     let repo = open_or_init(&dir, &remote.url()).unwrap();
@@ -15,7 +15,7 @@ fn fetched_clone(tmp: &TempDir) -> (Remote, std::path::PathBuf, gix::Repository)
     (remote, dir, repo)
 }
 
-fn porcelain(dir: &Path) -> String {
+pub(super) fn porcelain(dir: &Path) -> String {
     git(dir, &["status", "--porcelain"])
 }
 

@@ -1,0 +1,275 @@
+//! The unchanged pass's shortcut for a code clone: prove "HEAD is the desired commit and no
+//! tracked file changed" from `.git/config`, `.git/HEAD`, the index, the pack index and one
+//! `lstat` per tracked file (and per folder), without opening the clone with gix.
+//!
+//! It answers only when it is sure. Anything else (an edit, a racy timestamp, a symbolic
+//! HEAD, a tag as the desired commit, a setting it does not model, a foreign origin) is
+//! `None`, and the caller takes the full path (`repo::open_clone`, `status`, `describe`),
+//! which decides exactly as before. So the shortcut never changes a decision; it only makes
+//! the common one cheap (about 30 system calls per clone plus one per tracked file, where
+//! opening with gix alone costs about 40 and its status 5 per file).
+
+use std::path::Path;
+
+use gix::bstr::BStr;
+use gix::hash::Kind as HashKind;
+use gix::objs::Kind;
+use gix::ObjectId;
+
+use super::objects::{Matches, Objects};
+use super::{describe, gitconfig, status};
+
+/// A code clone found at the desired commit with no tracked change, and what the feedback
+/// file says about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InSync {
+    /// HEAD, which is the desired commit.
+    pub head: ObjectId,
+    /// What [`status_summary`](super::status_summary) says: detached at HEAD, clean.
+    pub status: String,
+    /// What [`describe`](super::describe()) says about HEAD.
+    pub latest_commit: String,
+}
+
+/// `Some` when the clone at `dir` has `origin` = `url`, a detached HEAD at `commitish`
+/// (a full or unique abbreviated commit id) and no tracked change; `None` when that cannot
+/// be proven cheaply (the caller then opens the clone with gix).
+pub fn in_sync(dir: &Path, url: &crate::url::Url, commitish: &str) -> Option<InSync> {
+    // The ownership gate first (SPEC §10): a `.git` someone else owns or may write is not
+    // read at all; the full path then refuses it with the path and the fix.
+    crate::git::repo::gate::check(dir).ok()?;
+    let git_dir = dir.join(".git");
+    let settings = gitconfig::settings(&read_file(&git_dir.join("config"))?, url)?;
+    let head = detached_head(&read_file(&git_dir.join("HEAD"))?)?;
+    let wanted = Wanted::parse(commitish, head)?;
+    // gix opens a repository only with a `refs` folder; without one the full path repairs
+    // the clone, so it must see this one.
+    if !std::fs::symlink_metadata(git_dir.join("refs")).is_ok_and(|m| m.is_dir()) {
+        return None;
+    }
+
+    let index_path = git_dir.join("index");
+    let (bytes, mtime) = read_file_with_mtime(&index_path)?;
+    let (index, checksum) = gix::index::State::from_bytes(
+        &bytes,
+        mtime.into(),
+        HashKind::Sha1,
+        // Never a thread for extension blocks: the index of a code clone is small.
+        gix::index::decode::Options {
+            thread_limit: Some(1),
+            ..Default::default()
+        },
+    )
+    .ok()?;
+    if index.link().is_some() {
+        return None; // split index: gix resolves the shared part
+    }
+    if !status::stat_pass_at(
+        dir,
+        &index,
+        settings.stat,
+        settings.symlinks,
+        settings.executable_bit,
+    ) {
+        return None;
+    }
+
+    let objects_dir = git_dir.join("objects");
+    let mut objects = Objects::open(&objects_dir, HashKind::Sha1)?;
+    if let Wanted::Prefix(prefix) = wanted {
+        if objects.matching(prefix)? != Matches::One(head) {
+            return None;
+        }
+    }
+    let cache_path = git_dir.join(CACHE_FILE);
+    let key = checksum.map(|sum| cache_key(head, sum));
+    let tail = match key.as_deref().and_then(|k| cached_tail(&cache_path, k)) {
+        Some(tail) => tail,
+        None => {
+            let tail = commit_tail(&mut objects, head, &index)?;
+            if let Some(key) = &key {
+                write_cache(&cache_path, key, &tail);
+            }
+            tail
+        }
+    };
+    let short = objects.abbreviate(&head)?;
+    Some(InSync {
+        head,
+        status: status::summary_detached(&short, 0),
+        latest_commit: format!("'{short}{tail}"),
+    })
+}
+
+/// HEAD's commit read from the object database: `None` unless it is a commit whose tree
+/// holds exactly the index's entries; else the [`describe`] line after the short id.
+fn commit_tail(objects: &mut Objects, head: ObjectId, index: &gix::index::State) -> Option<String> {
+    let mut buf = Vec::new();
+    if objects.find(&head, &mut buf)? != Kind::Commit {
+        return None;
+    }
+    let commit = gix::objs::CommitRef::from_bytes(&buf, HashKind::Sha1).ok()?;
+    let mut path = Vec::new();
+    let mut at = 0;
+    if !tree_is_index(objects, commit.tree(), index, &mut path, &mut at)?
+        || at != index.entries().len()
+    {
+        return None;
+    }
+    describe::tail(&commit).ok()
+}
+
+/// What the last look learnt from the object database, kept in `.git`: for a HEAD and an
+/// index (by its checksum, so any staging, checkout or crash in between changes it), that
+/// HEAD's tree is the index and what `describe` says after the short id. Both follow from
+/// immutable objects, so the record stays true as long as its key matches; reading it
+/// spares inflating the commit and its trees on every pass. The short id is not kept: it
+/// depends on which other objects exist, and is worked out from the pack indices each time.
+const CACHE_FILE: &str = "gitops-agent-look";
+
+/// The first line of the record: format, agent version (describe's format may change with
+/// it), HEAD and the index checksum.
+fn cache_key(head: ObjectId, index_checksum: ObjectId) -> String {
+    format!(
+        "gitops-agent look 1 {} {head} {index_checksum}\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The describe tail recorded under `key`, if the record at `path` has that key.
+fn cached_tail(path: &Path, key: &str) -> Option<String> {
+    let text = String::from_utf8(read_file(path)?).ok()?;
+    record_tail(&text, key).map(str::to_string)
+}
+
+/// The tail in the record `text` when its key is `key`: one line ended by a newline (a
+/// record cut short has none), no NUL. Pure.
+fn record_tail<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let tail = text.strip_prefix(key)?.strip_suffix('\n')?;
+    (!tail.is_empty() && !tail.contains(['\n', '\0'])).then_some(tail)
+}
+
+/// Record `tail` under `key`: written under a fresh random name (`O_EXCL|O_NOFOLLOW`, so
+/// nothing planted is followed) and renamed over the record. No fsync: the record is only
+/// a cache, and one cut short has no final newline, so it is never read back. Best effort.
+fn write_cache(path: &Path, key: &str, tail: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let tmp = crate::files::temp_path(dir, &name.to_string_lossy());
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(format!("{key}{tail}\n").as_bytes()));
+    if written.is_err() || std::fs::rename(&tmp, path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// The id in a detached `HEAD` file (40 hex digits and a newline); `None` for a symbolic
+/// or malformed HEAD.
+fn detached_head(content: &[u8]) -> Option<ObjectId> {
+    let hex = content.strip_suffix(b"\n").unwrap_or(content);
+    if hex.len() != 40 {
+        return None;
+    }
+    ObjectId::from_hex(hex).ok()
+}
+
+/// How the desired commit was written in `infra_meta.toml`, as far as the shortcut goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    /// The full id, equal to HEAD.
+    Head,
+    /// A prefix of HEAD's id: HEAD only if no other object shares it.
+    Prefix(gix::hash::Prefix),
+}
+
+impl Wanted {
+    /// `None` unless `commitish` is hex naming HEAD (`repo::resolve_commit` tries hex
+    /// before refs, so a tag or branch of the same spelling cannot win over it).
+    fn parse(commitish: &str, head: ObjectId) -> Option<Wanted> {
+        let spec = commitish.trim();
+        if !(4..=40).contains(&spec.len()) || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let spec = spec.to_ascii_lowercase();
+        if !head.to_hex().to_string().starts_with(&spec) {
+            return None;
+        }
+        if spec.len() == 40 {
+            Some(Wanted::Head)
+        } else {
+            Some(Wanted::Prefix(
+                gix::hash::Prefix::new(&head, spec.len()).ok()?,
+            ))
+        }
+    }
+}
+
+/// Whether the blobs under `tree` are, in order, the next index entries from `*at`: same
+/// path, mode and id, stage 0. (A tree walked depth-first in git's order yields paths in
+/// the index's byte order.) `None` when an object cannot be read.
+fn tree_is_index(
+    objects: &mut Objects,
+    tree: ObjectId,
+    index: &gix::index::State,
+    path: &mut Vec<u8>,
+    at: &mut usize,
+) -> Option<bool> {
+    let mut buf = Vec::new();
+    if objects.find(&tree, &mut buf)? != Kind::Tree {
+        return None;
+    }
+    for entry in gix::objs::TreeRefIter::from_bytes(&buf, HashKind::Sha1) {
+        let entry = entry.ok()?;
+        let len = path.len();
+        if len > 0 {
+            path.push(b'/');
+        }
+        path.extend_from_slice(entry.filename);
+        if entry.mode.is_tree() {
+            if !tree_is_index(objects, entry.oid.to_owned(), index, path, at)? {
+                return Some(false);
+            }
+        } else {
+            let Some(ie) = index.entries().get(*at) else {
+                return Some(false);
+            };
+            let same = ie.stage_raw() == 0
+                && ie.id.as_ref() == entry.oid
+                && ie.mode == gix::index::entry::Mode::from(entry.mode)
+                && ie.path(index) == BStr::new(path.as_slice());
+            if !same {
+                return Some(false);
+            }
+            *at += 1;
+        }
+        path.truncate(len);
+    }
+    Some(true)
+}
+
+/// A small file's bytes: open, fstat, read, close.
+fn read_file(path: &Path) -> Option<Vec<u8>> {
+    read_file_with_mtime(path).map(|(bytes, _)| bytes)
+}
+
+/// A file's bytes and modification time, read in one go (its size from `fstat`).
+fn read_file_with_mtime(path: &Path) -> Option<(Vec<u8>, std::time::SystemTime)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    let mut bytes = vec![0; usize::try_from(meta.len()).ok()?];
+    file.read_exact(&mut bytes).ok()?;
+    Some((bytes, meta.modified().ok()?))
+}
+
+#[cfg(test)]
+#[path = "look_tests.rs"]
+mod tests;
