@@ -135,7 +135,7 @@ pub(super) fn apply(
         }
     };
     let mut config = config;
-    if let Err(e) = copy_config_files(ctx.deploy_root, spec, &ctx.code_folders) {
+    if let Err(e) = copy_config_files(&ctx.deploy_root, spec, &ctx.code_folders) {
         log::error!("[{app}] {e}");
         config.ok = false;
         config.git_status = e.to_string();

@@ -8,14 +8,14 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-use super::{deploy, device_holds, members, observe, recorded_spec, rollback, Ctx};
+use super::{device_holds, observe, recorded_spec, rollback, Ctx};
 use crate::config::{AgentConfig, Group};
 use crate::error::Result;
+use crate::files;
 use crate::infra_meta::{self, AppSpec};
 use crate::layout::Layout;
 use crate::plan::{self, ConfigState, Decision, Gate, Holds, Reason};
 use crate::state::{quarantine, snapshot};
-use crate::{clock, files};
 
 /// What a pass would do to one app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,34 +78,13 @@ pub struct GroupPreview {
 
 /// Preview every app of `group`.
 pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBool) -> GroupPreview {
-    let net = cfg.net_options();
-    let dir = layout.deploy_clone(&group.url, &group.branch);
-    let (config_side, meta) = deploy::sync(cfg, layout, group, &dir, &net, stop);
-    let deploy_problem = (!config_side.ok).then(|| config_side.git_status.clone());
-    let deploy_root = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
-    let code_folders = crate::paths::known_code_folders(
-        meta.as_ref().ok().map(|(_, doc)| doc),
-        &layout.applied_dir(),
-    );
-    let ctx = Ctx {
-        cfg,
-        layout,
-        net,
-        deploy_root: &deploy_root,
-        config_side,
-        stop,
-        group_key: crate::pass::group_key(group),
-        code_folders,
-    };
-    let state_dir = layout.state_dir();
-    let (m, to_remove) = members::members(
-        cfg,
-        group,
-        &meta,
-        &state_dir,
-        &ctx.group_key,
-        clock::now().seconds,
-    );
+    let super::Opened {
+        ctx,
+        meta,
+        members: m,
+        to_remove,
+    } = super::open(cfg, layout, group, stop);
+    let deploy_problem = (!ctx.config_side.ok).then(|| ctx.config_side.git_status.clone());
     let mut apps = Vec::new();
     for app in &m.visit {
         let spec = match &meta {
@@ -156,7 +135,7 @@ fn preview_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppPreview {
             files: Vec::new(),
         };
     }
-    let seen = match observe::observe(ctx.deploy_root, &spec, &ctx.layout.applied_dir(), app) {
+    let seen = match observe::observe(&ctx.deploy_root, &spec, &ctx.layout.applied_dir(), app) {
         Ok(o) => o,
         Err(e) => return failed(app, e.to_string()),
     };
@@ -264,7 +243,7 @@ fn file_changes(ctx: &Ctx, spec: &AppSpec, facts: &plan::Observed) -> Vec<FileCh
         {
             continue;
         }
-        let Ok(Some(src)) = files::resolve_src(ctx.deploy_root, &cf.src) else {
+        let Ok(Some(src)) = files::resolve_src(&ctx.deploy_root, &cf.src) else {
             continue;
         };
         let Ok(new) = std::fs::read(&src) else {

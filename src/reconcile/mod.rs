@@ -16,7 +16,7 @@ mod observe;
 mod remove;
 mod rollback;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::{AgentConfig, Group, ALL_SECTIONS};
@@ -45,7 +45,7 @@ struct Ctx<'a> {
     cfg: &'a AgentConfig,
     layout: &'a Layout,
     net: NetOptions,
-    deploy_root: &'a Path,
+    deploy_root: PathBuf,
     config_side: Updation,
     stop: &'a AtomicBool,
     /// `pass::group_key` of the group: recorded with what is deployed, so that one group
@@ -97,14 +97,26 @@ fn recorded_spec(app: &str, section: &str) -> Result<AppSpec> {
     infra_meta::app_spec("(the section last applied)", &doc, app)
 }
 
-/// Reconcile every app of `group`.
-pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBool) -> GroupOutcome {
+/// A group as both a pass and `plan` begin it: the deploy clone synced, the context of its
+/// visits, and which apps to visit, revive and remove.
+struct Opened<'a> {
+    ctx: Ctx<'a>,
+    meta: deploy::Meta,
+    members: crate::prune::Members,
+    to_remove: Vec<(String, deployed::Deployed)>,
+}
+
+fn open<'a>(
+    cfg: &'a AgentConfig,
+    layout: &'a Layout,
+    group: &Group,
+    stop: &'a AtomicBool,
+) -> Opened<'a> {
     let net = cfg.net_options();
     let dir = layout.deploy_clone(&group.url, &group.branch);
     let (config_side, meta) = deploy::sync(cfg, layout, group, &dir, &net, stop);
-    let deploy_failed = !config_side.ok;
     // Resolved once per group: every config `src` is checked against it (symlinks included).
-    let deploy_root = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+    let deploy_root = std::fs::canonicalize(&dir).unwrap_or(dir);
     let code_folders = crate::paths::known_code_folders(
         meta.as_ref().ok().map(|(_, doc)| doc),
         &layout.applied_dir(),
@@ -113,21 +125,38 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         cfg,
         layout,
         net,
-        deploy_root: &deploy_root,
+        deploy_root,
         config_side,
         stop,
         group_key: crate::pass::group_key(group),
         code_folders,
     };
-    let state_dir = layout.state_dir();
-    let (m, to_remove) = members::members(
+    let (members, to_remove) = members::members(
         cfg,
         group,
         &meta,
-        &state_dir,
+        &layout.state_dir(),
         &ctx.group_key,
         clock::now().seconds,
     );
+    Opened {
+        ctx,
+        meta,
+        members,
+        to_remove,
+    }
+}
+
+/// Reconcile every app of `group`.
+pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBool) -> GroupOutcome {
+    let Opened {
+        ctx,
+        meta,
+        members: m,
+        to_remove,
+    } = open(cfg, layout, group, stop);
+    let deploy_failed = !ctx.config_side.ok;
+    let state_dir = layout.state_dir();
     for app in &m.revived {
         if let Err(e) = tombstone::remove(&state_dir, app) {
             log::warn!("[{app}] {e}");
@@ -260,7 +289,7 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
     }
     let applied_dir = ctx.layout.applied_dir();
     let state_dir = ctx.layout.state_dir();
-    let seen = match observe::observe(ctx.deploy_root, &spec, &applied_dir, app) {
+    let seen = match observe::observe(&ctx.deploy_root, &spec, &applied_dir, app) {
         Ok(o) => o,
         Err(e) => return config_failed(&e),
     };

@@ -205,7 +205,7 @@ pub(super) fn fingerprint(ctx: &Ctx, spec: &AppSpec) -> String {
         .config_files
         .iter()
         .filter_map(|cf| {
-            let path = files::resolve_src(ctx.deploy_root, &cf.src).ok()??;
+            let path = files::resolve_src(&ctx.deploy_root, &cf.src).ok()??;
             Some((cf.src.as_str(), std::fs::read(path).ok()?))
         })
         .collect();
