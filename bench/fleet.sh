@@ -5,8 +5,8 @@
 # report landed, exit codes, push attempts per device (mean, max), and whether every device's
 # file on the branch names the commit of that round. Installs nothing; temp dir only.
 #
-#   bench/fleet.sh   # env: DEVICES="50 200", SPLAYS="0 30", BIN=path (else cargo build
-#                    #      --release), KEEP=1 keeps the temp dir
+#   bench/fleet.sh   # env: DEVICES="50 200", SPLAYS="0 30", SERVER=socket|daemon (below),
+#                    #      BIN=path (else cargo build --release), KEEP=1 keeps the temp dir
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -43,11 +43,27 @@ g() { git -c init.defaultBranch=main -c advice.detachedHead=false "$@"; }
 repos="$tmp/repos"
 mkdir -p "$repos"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# No connection limit: git daemon's default (32) refuses the rest of a herd, which this
-# benchmark is not about (a real git host has its own limits).
-"$(git --exec-path)/git-daemon" --export-all --enable=receive-pack --reuseaddr \
-    --max-connections=0 --listen=127.0.0.1 --port="$port" --base-path="$repos" "$repos" \
-    2>"$tmp/daemon.log" &
+# How the server is run (env SERVER):
+#   socket (default): as distributions ship git-daemon (git.socket with Accept=yes +
+#     git@.service): a listener with the kernel's full accept queue (SOMAXCONN) starting one
+#     `git daemon --inetd` per connection (systemd-socket-activate does what systemd does);
+#   daemon: one standalone `git daemon --listen`, which listens with a backlog of 5 (hard-coded
+#     in git) and drops most of a 200-connection burst; --max-connections=0 lifts its default
+#     limit of 32 concurrent connections, as an operator expecting a fleet would.
+SERVER=${SERVER:-socket}
+if [ "$SERVER" = socket ] && ! command -v systemd-socket-activate >/dev/null 2>&1; then
+    echo "bench: systemd-socket-activate is missing; SERVER=daemon" >&2
+    SERVER=daemon
+fi
+if [ "$SERVER" = socket ]; then
+    systemd-socket-activate --accept --inetd --listen="127.0.0.1:$port" \
+        "$(git --exec-path)/git-daemon" --inetd --export-all --enable=receive-pack \
+        --base-path="$repos" "$repos" 2>"$tmp/daemon.log" &
+else
+    "$(git --exec-path)/git-daemon" --export-all --enable=receive-pack --reuseaddr \
+        --max-connections=0 --listen=127.0.0.1 --port="$port" --base-path="$repos" "$repos" \
+        2>"$tmp/daemon.log" &
+fi
 daemon_pid=$!
 for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
@@ -79,7 +95,7 @@ for n in $DEVICES; do
     g -C "$case_dir/deploy" add -A && g -C "$case_dir/deploy" commit -qm "pin $n devices"
     g -C "$case_dir/deploy" push -q origin HEAD:main
 
-    echo "== $n devices, --splay $splay: starting all at once"
+    echo "== $n devices, --splay $splay, server $SERVER: starting all at once"
     start=$(date +%s.%N)
     pids=()
     for i in $(seq -w 1 "$n"); do
@@ -98,15 +114,17 @@ for n in $DEVICES; do
             landed=$((landed + 1))
         fi
     done
-    # attempts = 1 + retries logged ("trying again")
+    # push attempts = 1 + status pushes tried again (lost races and dropped connections);
+    # drops = connections the server dropped at once, fetches and pushes (tried again)
     attempts=$(for i in $(seq -w 1 "$n"); do
-        echo $(( $(grep -c 'trying again' "$case_dir/dev/dev-$i/agent.log" || true) + 1 ))
+        echo $(( $(grep -c -- '-monitoring of .*trying again' "$case_dir/dev/dev-$i/agent.log" || true) + 1 ))
     done | awk '{s += $1; if ($1 > m) m = $1} END {printf "mean %.1f, max %d", s / NR, m}')
+    drops=$(cat "$case_dir"/dev/*/agent.log | grep -c 'connection dropped' || true)
     gave_up=$(grep -l 'gave up after' "$case_dir"/dev/*/agent.log 2>/dev/null | wc -l)
     merges=$(git --git-dir="$repos/$name.git" rev-list --min-parents=2 main-monitoring | wc -l)
     git --git-dir="$repos/$name.git" fsck --full --no-progress >/dev/null 2>&1 && fsck=clean || fsck=FAILED
-    printf '   all landed after %.1f s; reports landed %d/%d; exit!=0: %d; gave up: %d; push attempts per device: %s; merges: %d; fsck %s\n' \
-        "$(echo "$end - $start" | bc)" "$landed" "$n" "$fails" "$gave_up" "$attempts" "$merges" "$fsck"
+    printf '   all landed after %.1f s; reports landed %d/%d; exit!=0: %d; gave up: %d; push attempts per device: %s; dropped connections tried again: %d; merges: %d; fsck %s\n' \
+        "$(echo "$end - $start" | bc)" "$landed" "$n" "$fails" "$gave_up" "$attempts" "$drops" "$merges" "$fsck"
   done
 done
 echo "load average before/after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -6,7 +6,7 @@
 //! when); only this device's file and the README are ever written.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gix::bstr::{BStr, ByteSlice};
 use gix::objs::tree::EntryKind;
@@ -19,7 +19,7 @@ use crate::git::commit::{self, Sig};
 use crate::git::push::{self, RefUpdate};
 use crate::git::repo::repo_dir;
 use crate::git::worktree::{self, HeadTarget};
-use crate::git::{repo, NetOptions};
+use crate::git::{repo, retry, NetOptions};
 use crate::health::Health;
 use crate::jitter::{self, Failure, Next};
 use crate::layout::Layout;
@@ -79,7 +79,7 @@ pub fn publish(
     let budget = jitter::budget(cfg.interval);
     let started = Instant::now();
     let mut rng = jitter::Rng::seeded();
-    let (mut attempts, mut refusals) = (0u32, 0u32);
+    let (mut attempts, mut refusals, mut drops) = (0u32, 0u32, 0u32);
     loop {
         if stop.load(Ordering::SeqCst) {
             bail!(
@@ -103,6 +103,7 @@ pub fn publish(
         };
         let head = fetch_head(&b).map_err(stopped)?;
         attempts += 1;
+        let t0 = Instant::now();
         let err = match attempt(&b, cfg, group, reports, force_report, head).map_err(stopped) {
             Ok(done) => {
                 if attempts > 1 {
@@ -116,26 +117,46 @@ pub fn publish(
             }
             Err(e) => e,
         };
-        let failure = match err.kind() {
-            Kind::RefMoved => Failure::Lost,
-            // A server words a race it saw itself as a refusal ("failed to update ref",
-            // "cannot lock ref" only on the side band); whether the branch moved tells.
-            Kind::Rejected if matches!(fetch_head(&b), Ok(now) if now != head) => Failure::Lost,
-            Kind::Rejected => {
-                refusals += 1;
-                Failure::Refused
-            }
-            _ => return Err(err),
-        };
         let elapsed = started.elapsed();
-        match jitter::after_failure(failure, attempts, refusals, elapsed, budget, rng.next_u64()) {
+        let random = rng.next_u64();
+        let (next, what) = match err.kind() {
+            // A busy server dropped the push's connection (SPEC §9: a herd of devices).
+            kind if retry::is_drop(kind, t0.elapsed(), b.net.timeout) => {
+                drops += 1;
+                let next = retry::after_drop(drops, elapsed, budget, random);
+                (next, "connection dropped, trying again")
+            }
+            kind => {
+                let failure = match kind {
+                    Kind::RefMoved => Failure::Lost,
+                    // A server words a race it saw itself as a refusal ("failed to update
+                    // ref", "cannot lock ref" only on the side band); whether the branch
+                    // moved tells.
+                    Kind::Rejected if matches!(fetch_head(&b), Ok(now) if now != head) => {
+                        Failure::Lost
+                    }
+                    Kind::Rejected => {
+                        refusals += 1;
+                        Failure::Refused
+                    }
+                    _ => return Err(err),
+                };
+                drops = 0;
+                let next =
+                    jitter::after_failure(failure, attempts, refusals, elapsed, budget, random);
+                (next, "trying again")
+            }
+        };
+        match next {
             Next::Retry(wait) => {
                 log::info!(
-                    "{} of {shown}: {err}; trying again in {} ms",
+                    "{} of {shown}: {err}; {what} in {} ms",
                     b.name,
                     wait.as_millis()
                 );
-                sleep_unless_stopped(wait, stop)?;
+                retry::sleep_unless_stopped(wait, stop).map_err(|e| {
+                    e.context(format!("{} of {shown}: status push not retried", b.name))
+                })?;
             }
             Next::GiveUp => {
                 return Err(err.context(format!(
@@ -282,24 +303,6 @@ fn push_status(
             Ok((status, false))
         }
         Err(e) => Err(e),
-    }
-}
-
-/// Sleep `wait`, in short naps so SIGTERM ends it at once.
-fn sleep_unless_stopped(wait: Duration, stop: &AtomicBool) -> Result<()> {
-    let until = Instant::now() + wait;
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            bail!(
-                Kind::Interrupted,
-                "stopped while waiting to retry the status push"
-            );
-        }
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(());
-        }
-        std::thread::sleep(left.min(Duration::from_millis(50)));
     }
 }
 

@@ -10,6 +10,7 @@ pub mod commit;
 pub mod locks;
 pub mod push;
 pub mod repo;
+pub mod retry;
 pub mod sparse;
 pub mod transport;
 pub mod worktree;
