@@ -13,7 +13,8 @@ use common::scenario::{Scenario, INFRA};
 use common::{fsck, git};
 use support_fleet::{
     assert_linear, counting, install_hook, new_pack_objects, pack_indexes, push_to_branch,
-    readme_devices, readme_row, stamp_hours_ago, Fleet, Running, LAND_OTHER_DEVICE,
+    readme_devices, readme_row, resetting_relay, stamp_hours_ago, Fleet, Running,
+    LAND_OTHER_DEVICE,
 };
 
 /// The scenario's device with `interval = 300` (the retry budget is min(120 s, interval))
@@ -535,4 +536,27 @@ fn a_trimmed_push_sends_the_rewritten_commits_not_their_trees_and_blobs() {
     s.once_with(&["--force-report"]).expect_code(0);
     let (_, counts) = new_pack_objects(&s.deploy_bare, &before);
     assert_eq!(counts, [1, 1, 2]);
+}
+
+/// A server that resets new connections (a full accept queue under a herd): the deploy
+/// fetch and the status push are tried again in the same pass, and the report lands.
+#[test]
+fn connections_the_server_resets_are_tried_again_in_the_same_pass() {
+    let s = Scenario::with_daemon();
+    web_device(&s, "");
+    let relayed = resetting_relay(&s.deploy_url, 3);
+    let text = fs::read_to_string(&s.config).unwrap();
+    fs::write(&s.config, text.replace(&s.deploy_url, &relayed)).unwrap();
+    let run = s.once();
+    run.expect_code(0);
+    assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
+    let dropped = |what: &str| {
+        run.stderr
+            .lines()
+            .filter(|l| l.contains(what) && l.contains("connection dropped, trying again"))
+            .count()
+    };
+    assert_eq!(dropped("fetch git://"), 3, "{}", run.stderr);
+    assert_eq!(dropped("main-monitoring of git://"), 1, "{}", run.stderr);
+    fsck(&s.deploy_bare);
 }
