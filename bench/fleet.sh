@@ -128,3 +128,79 @@ for n in $DEVICES; do
   done
 done
 echo "load average before/after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Bytes on the wire (BYTES=1, the default), on the branch of the last case above:
+#   steady: device 1 is brought up to date, 10 other devices publish (--force-report), then
+#     device 1 runs a pass; what its monitoring clone received, against the size of what
+#     changed (the 10 files and README.md, raw and as a pack);
+#   joining: a branch holding 30 days of a 200-device fleet's history (one report per device
+#     a day, each commit with a README.md, made with git fast-import) is joined by a device
+#     with an empty home; what its monitoring clone received, against the head tree with its
+#     blobs as a pack. "Received" = the pack files the fetch wrote (pack bytes; the ref
+#     listing and negotiation, a few hundred bytes, are not counted).
+packs_in() { find "$1" -path '*-monitoring/.git/objects/pack/*.pack' -newer "$2" -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
+if [ "${BYTES:-1}" = 1 ]; then
+    d1="$case_dir/dev/dev-$(seq -w 1 "$n" | head -1)"
+    run1() { GITOPS_AGENT_HOME="$1/home" "$bin" --once --config "$1/config.toml" "${@:2}" >/dev/null 2>>"$1/bytes.log" || true; }
+    run1 "$d1"
+    before=$(git --git-dir="$repos/$name.git" rev-parse main-monitoring)
+    for i in $(seq -w 1 "$n" | sed -n 2,11p); do run1 "$case_dir/dev/dev-$i" --force-report; done
+    after=$(git --git-dir="$repos/$name.git" rev-parse main-monitoring)
+    touch "$tmp/marker"; sleep 1
+    run1 "$d1"
+    got=$(packs_in "$d1/home" "$tmp/marker")
+    changed=$(git --git-dir="$repos/$name.git" diff-tree -r "$before" "$after" | awk '{print $4}')
+    raw=$(for b in $changed; do git --git-dir="$repos/$name.git" cat-file -s "$b"; done | awk '{s += $1} END {print s}')
+    packed=$(echo "$changed" | git --git-dir="$repos/$name.git" pack-objects --stdout -q | wc -c)
+    printf '== bytes, steady pass where 10 others changed (%d devices on the branch): received %d; changed: %d files, %d bytes raw, %d as a pack; commits in between: %d\n' \
+        "$n" "$got" "$(echo "$changed" | wc -l)" "$raw" "$packed" \
+        "$(git --git-dir="$repos/$name.git" rev-list --count "$before..$after")"
+
+    # 30 days of a 200-device fleet, one report per device a day
+    join="$repos/join.git"
+    g init -q --bare "$join"
+    git --git-dir="$repos/$name.git" push -q "$join" main
+    template=$(git --git-dir="$repos/$name.git" show "main-monitoring:$(basename "$d1").toml")
+    readme=$(git --git-dir="$repos/$name.git" show main-monitoring:README.md)
+    TEMPLATE="$template" README="$readme" python3 - <<'PY' | git --git-dir="$join" fast-import --quiet
+import os, time
+devices, days = 200, 30
+tpl, readme = os.environ["TEMPLATE"], os.environ["README"]
+start = int(time.time()) - days * 86400 + 3600
+out = []
+n = devices * days
+for k in range(n):
+    t = start + k * (days * 86400 - 7200) // n
+    dev = "dev-%03d" % (k % devices + 1)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+    body = "\n".join(
+        'last-updated = "%s"' % stamp if l.startswith("last-updated") else l
+        for l in tpl.splitlines()) + "\n"
+    page = readme.replace("Written by", "Written at %s by" % stamp) + "\n"
+    msg = "status %s\n" % dev
+    parts = ["commit refs/heads/main-monitoring",
+             "committer %s <a@b> %d +0000" % (dev, t),
+             "data %d" % len(msg.encode()), msg]
+    for name, data in (("%s.toml" % dev, body), ("README.md", page)):
+        b = data.encode()
+        parts += ["M 100644 inline %s" % name, "data %d" % len(b)]
+        out.append("\n".join(parts) + "\n")
+        out.append(data)
+        parts = []
+    out.append("\n")
+import sys
+sys.stdout.write("".join(out))
+PY
+    joiner="$tmp/joiner"
+    mkdir -p "$joiner"
+    sed "s#/$name.git@#/join.git@#" "$d1/config.toml" >"$joiner/config.toml"
+    touch "$tmp/marker"; sleep 1
+    run1 "$joiner"
+    got=$(packs_in "$joiner/home" "$tmp/marker")
+    head=$(git --git-dir="$join" rev-parse main-monitoring)
+    tree=$({ echo "$head"; git --git-dir="$join" rev-parse "$head^{tree}"; git --git-dir="$join" ls-tree "$head" | awk '{print $3}'; } \
+        | git --git-dir="$join" pack-objects --stdout -q | wc -c)
+    whole=$(git --git-dir="$join" count-objects -vH | awk '/size-pack/ {print $2 $3}')
+    printf '== bytes, joining a branch with 30 days of 200 devices (%d commits, %s packed on the server): received %d; head commit + tree + blobs as a pack: %d (%.1fx)\n' \
+        "$(git --git-dir="$join" rev-list --count main-monitoring)" "$whole" "$got" "$tree" "$(echo "$got / $tree" | bc -l)"
+fi
