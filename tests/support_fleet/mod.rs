@@ -393,3 +393,13 @@ pub fn resetting_relay(url: &str, resets: usize) -> String {
     });
     format!("git://127.0.0.1:{relay}/{path}")
 }
+
+/// A healthy or failing feedback file of another device, last updated at `stamp`.
+pub fn device_file(stamp: &str, app_ok: bool) -> String {
+    format!(
+        "last-updated = \"{stamp}\"\noverall_status = \"whatever\"\n\n[web]\nstatus = \"x\"\n\
+         [web.config-updation]\nupdation-return-value = true\n\
+         [web.app-updation]\nupdation-return-value = {app_ok}\n\
+         [web.extra-command-output]\ncommand-return-val = \"{{}}\"\n"
+    )
+}
