@@ -79,6 +79,7 @@ pub fn publish(
     let shown = url::redact(&group.url);
     let budget = jitter::budget(cfg.interval);
     let started = Instant::now();
+    let quick = retry::quick_bound(b.net.timeout, b.net.transfer_timeout);
     let mut rng = jitter::Rng::seeded();
     let (mut attempts, mut refusals, mut drops) = (0u32, 0u32, 0u32);
     loop {
@@ -128,7 +129,7 @@ pub fn publish(
         let random = rng.next_u64();
         let (next, what) = match err.kind() {
             // A busy server dropped the push's connection (SPEC §9: a herd of devices).
-            kind if retry::is_drop(kind, t0.elapsed(), b.net.timeout) => {
+            kind if retry::is_drop(kind, t0.elapsed(), quick) => {
                 drops += 1;
                 let next = retry::after_drop(drops, elapsed, budget, random);
                 (next, "connection dropped, trying again")

@@ -1,15 +1,15 @@
 //! Dropped connections tried again in the same pass (SPEC §9): a server under a herd of
 //! devices (`git daemon` listens with a backlog of 5; a git host's connection limit) refuses,
 //! resets or hangs up on new connections. Such a failure is a `Network` error that came back
-//! before `network_timeout` (an answer, not silence: a timeout is never tried again here,
-//! the pass already waited for it). Measured with 200 devices on one loaded 2-core machine:
-//! resets arrive 1 to 35 s after connecting (the server's kernel holds the half-open
-//! connection while the daemon's accept queue is full), so "quick" cannot mean "within a
-//! second". It is tried again after a full-jitter wait, a bounded number of times in a row
-//! and within a time budget, so a dead server (refused at once) costs seconds, not minutes.
+//! sooner than `network_timeout` and `transfer_timeout`: an answer, not silence (a timeout is
+//! never tried again here; the pass already waited for it). Measured with 200 devices on one
+//! loaded 2-core machine: resets arrive 1 to 35 s after connecting (the server's kernel holds
+//! the half-open connection while the daemon's accept queue is full), so "quick" cannot mean
+//! "within a second". It is tried again after a full-jitter wait, a bounded number of times
+//! in a row and within a time budget, so a dead server (refused at once) costs seconds.
 //!
-//! The rules are pure (`is_drop`, `after_drop`); `retrying` and `sleep_unless_stopped` are
-//! the thin loop around them.
+//! The rules are pure (`quick_bound`, `is_drop`, `after_drop`); `retrying` and
+//! `sleep_unless_stopped` are the thin loop around them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -31,10 +31,16 @@ pub const FIRST_WAIT: Duration = Duration::from_millis(250);
 /// The window after a drop doubles up to this.
 pub const MAX_WAIT: Duration = Duration::from_secs(4);
 
+/// The longest a failure may take to count as a drop: less than either timeout (a failure
+/// that took that long was silence, and the pass already waited for it), and `MAX_QUICK`.
+pub fn quick_bound(network_timeout: Duration, transfer_timeout: Duration) -> Duration {
+    network_timeout.min(transfer_timeout).min(MAX_QUICK)
+}
+
 /// Whether a failure of `kind` after `took` is a connection dropped by a busy server:
-/// `Network`, and sooner than `network_timeout` (at most `MAX_QUICK`).
-pub fn is_drop(kind: Kind, took: Duration, network_timeout: Duration) -> bool {
-    kind == Kind::Network && took < network_timeout.min(MAX_QUICK)
+/// `Network`, and sooner than `bound` (`quick_bound`).
+pub fn is_drop(kind: Kind, took: Duration, bound: Duration) -> bool {
+    kind == Kind::Network && took < bound
 }
 
 /// The wait window after `drops` dropped connections in a row (1 = the first): 0.25 s,
@@ -59,7 +65,7 @@ pub fn after_drop(drops: u32, elapsed: Duration, budget: Duration, random: u64) 
 /// waits at once.
 pub fn retrying<T>(
     what: &str,
-    network_timeout: Duration,
+    bound: Duration,
     stop: &AtomicBool,
     mut op: impl FnMut() -> Result<T>,
 ) -> Result<T> {
@@ -72,7 +78,7 @@ pub fn retrying<T>(
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
-        if !is_drop(err.kind(), t0.elapsed(), network_timeout) || stop.load(Ordering::SeqCst) {
+        if !is_drop(err.kind(), t0.elapsed(), bound) || stop.load(Ordering::SeqCst) {
             return Err(err);
         }
         drops += 1;
@@ -114,17 +120,20 @@ mod tests {
     const S: fn(u64) -> Duration = Duration::from_secs;
 
     #[test]
-    fn only_a_network_failure_sooner_than_the_timeout_is_a_drop() {
-        let timeout = S(60);
-        assert!(is_drop(Kind::Network, MS(3), timeout));
+    fn only_a_network_failure_sooner_than_the_timeouts_is_a_drop() {
+        let bound = quick_bound(S(60), S(600));
+        assert_eq!(bound, S(30), "never slower than MAX_QUICK");
+        assert!(is_drop(Kind::Network, MS(3), bound));
         // a loaded server resets half-open connections seconds later
-        assert!(is_drop(Kind::Network, S(12), timeout));
-        // a timeout: the pass already waited for it
-        assert!(!is_drop(Kind::Network, S(60), timeout));
-        assert!(!is_drop(Kind::Network, S(5), S(5)));
-        assert!(is_drop(Kind::Network, MS(4999), S(5)));
-        // never slower than MAX_QUICK, whatever the timeout
-        assert!(!is_drop(Kind::Network, S(30), S(300)));
+        assert!(is_drop(Kind::Network, S(12), bound));
+        // timeouts: the pass already waited for them
+        assert!(!is_drop(Kind::Network, S(30), bound));
+        let bound = quick_bound(S(5), S(600));
+        assert!(!is_drop(Kind::Network, S(5), bound));
+        assert!(is_drop(Kind::Network, MS(4999), bound));
+        // a transfer cut at transfer_timeout is a timeout too
+        let bound = quick_bound(S(20), S(3));
+        assert!(!is_drop(Kind::Network, S(3), bound));
         for kind in [
             Kind::RefMoved,
             Kind::Rejected,
@@ -133,7 +142,7 @@ mod tests {
             Kind::Interrupted,
             Kind::Config,
         ] {
-            assert!(!is_drop(kind, MS(3), timeout), "{kind:?}");
+            assert!(!is_drop(kind, MS(3), bound), "{kind:?}");
         }
     }
 

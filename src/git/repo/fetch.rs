@@ -53,7 +53,8 @@ pub fn fetch_at_depth(
     net: &NetOptions,
     stop: &AtomicBool,
 ) -> Result<()> {
-    retry::retrying(&format!("fetch {}", redact(url)), net.timeout, stop, || {
+    let bound = retry::quick_bound(net.timeout, net.transfer_timeout);
+    retry::retrying(&format!("fetch {}", redact(url)), bound, stop, || {
         fetch_once(repo, url, refspecs, depth, net, stop)
     })
 }
