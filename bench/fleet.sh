@@ -5,8 +5,8 @@
 # report landed, exit codes, push attempts per device (mean, max), and whether every device's
 # file on the branch names the commit of that round. Installs nothing; temp dir only.
 #
-#   bench/fleet.sh   # env: DEVICES="50 200", SPLAYS="0 30", BIN=path (else cargo build
-#                    #      --release), KEEP=1 keeps the temp dir
+#   bench/fleet.sh   # env: DEVICES="50 200", SPLAYS="0 30", SERVER=socket|daemon (below),
+#                    #      BIN=path (else cargo build --release), KEEP=1 keeps the temp dir
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -43,11 +43,27 @@ g() { git -c init.defaultBranch=main -c advice.detachedHead=false "$@"; }
 repos="$tmp/repos"
 mkdir -p "$repos"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# No connection limit: git daemon's default (32) refuses the rest of a herd, which this
-# benchmark is not about (a real git host has its own limits).
-"$(git --exec-path)/git-daemon" --export-all --enable=receive-pack --reuseaddr \
-    --max-connections=0 --listen=127.0.0.1 --port="$port" --base-path="$repos" "$repos" \
-    2>"$tmp/daemon.log" &
+# How the server is run (env SERVER):
+#   socket (default): as distributions ship git-daemon (git.socket with Accept=yes +
+#     git@.service): a listener with the kernel's full accept queue (SOMAXCONN) starting one
+#     `git daemon --inetd` per connection (systemd-socket-activate does what systemd does);
+#   daemon: one standalone `git daemon --listen`, which listens with a backlog of 5 (hard-coded
+#     in git) and drops most of a 200-connection burst; --max-connections=0 lifts its default
+#     limit of 32 concurrent connections, as an operator expecting a fleet would.
+SERVER=${SERVER:-socket}
+if [ "$SERVER" = socket ] && ! command -v systemd-socket-activate >/dev/null 2>&1; then
+    echo "bench: systemd-socket-activate is missing; SERVER=daemon" >&2
+    SERVER=daemon
+fi
+if [ "$SERVER" = socket ]; then
+    systemd-socket-activate --accept --inetd --listen="127.0.0.1:$port" \
+        "$(git --exec-path)/git-daemon" --inetd --export-all --enable=receive-pack \
+        --base-path="$repos" "$repos" 2>"$tmp/daemon.log" &
+else
+    "$(git --exec-path)/git-daemon" --export-all --enable=receive-pack --reuseaddr \
+        --max-connections=0 --listen=127.0.0.1 --port="$port" --base-path="$repos" "$repos" \
+        2>"$tmp/daemon.log" &
+fi
 daemon_pid=$!
 for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
@@ -79,7 +95,7 @@ for n in $DEVICES; do
     g -C "$case_dir/deploy" add -A && g -C "$case_dir/deploy" commit -qm "pin $n devices"
     g -C "$case_dir/deploy" push -q origin HEAD:main
 
-    echo "== $n devices, --splay $splay: starting all at once"
+    echo "== $n devices, --splay $splay, server $SERVER: starting all at once"
     start=$(date +%s.%N)
     pids=()
     for i in $(seq -w 1 "$n"); do
@@ -98,15 +114,93 @@ for n in $DEVICES; do
             landed=$((landed + 1))
         fi
     done
-    # attempts = 1 + retries logged ("trying again")
+    # push attempts = 1 + status pushes tried again (lost races and dropped connections);
+    # drops = connections the server dropped at once, fetches and pushes (tried again)
     attempts=$(for i in $(seq -w 1 "$n"); do
-        echo $(( $(grep -c 'trying again' "$case_dir/dev/dev-$i/agent.log" || true) + 1 ))
+        echo $(( $(grep -c -- '-monitoring of .*trying again' "$case_dir/dev/dev-$i/agent.log" || true) + 1 ))
     done | awk '{s += $1; if ($1 > m) m = $1} END {printf "mean %.1f, max %d", s / NR, m}')
+    drops=$(cat "$case_dir"/dev/*/agent.log | grep -c 'connection dropped' || true)
     gave_up=$(grep -l 'gave up after' "$case_dir"/dev/*/agent.log 2>/dev/null | wc -l)
     merges=$(git --git-dir="$repos/$name.git" rev-list --min-parents=2 main-monitoring | wc -l)
     git --git-dir="$repos/$name.git" fsck --full --no-progress >/dev/null 2>&1 && fsck=clean || fsck=FAILED
-    printf '   all landed after %.1f s; reports landed %d/%d; exit!=0: %d; gave up: %d; push attempts per device: %s; merges: %d; fsck %s\n' \
-        "$(echo "$end - $start" | bc)" "$landed" "$n" "$fails" "$gave_up" "$attempts" "$merges" "$fsck"
+    printf '   all landed after %.1f s; reports landed %d/%d; exit!=0: %d; gave up: %d; push attempts per device: %s; dropped connections tried again: %d; merges: %d; fsck %s\n' \
+        "$(echo "$end - $start" | bc)" "$landed" "$n" "$fails" "$gave_up" "$attempts" "$drops" "$merges" "$fsck"
   done
 done
 echo "load average before/after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Bytes on the wire (BYTES=1, the default), on the branch of the last case above:
+#   steady: device 1 is brought up to date, 10 other devices publish (--force-report), then
+#     device 1 runs a pass; what its monitoring clone received, against the size of what
+#     changed (the 10 files and README.md, raw and as a pack);
+#   joining: a branch holding 30 days of a 200-device fleet's history (one report per device
+#     a day, each commit with a README.md, made with git fast-import) is joined by a device
+#     with an empty home; what its monitoring clone received, against the head tree with its
+#     blobs as a pack. "Received" = the pack files the fetch wrote (pack bytes; the ref
+#     listing and negotiation, a few hundred bytes, are not counted).
+packs_in() { find "$1" -path '*-monitoring/.git/objects/pack/*.pack' -newer "$2" -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
+if [ "${BYTES:-1}" = 1 ]; then
+    d1="$case_dir/dev/dev-$(seq -w 1 "$n" | head -1)"
+    run1() { GITOPS_AGENT_HOME="$1/home" "$bin" --once --config "$1/config.toml" "${@:2}" >/dev/null 2>>"$1/bytes.log" || true; }
+    run1 "$d1"
+    before=$(git --git-dir="$repos/$name.git" rev-parse main-monitoring)
+    for i in $(seq -w 1 "$n" | sed -n 2,11p); do run1 "$case_dir/dev/dev-$i" --force-report; done
+    after=$(git --git-dir="$repos/$name.git" rev-parse main-monitoring)
+    touch "$tmp/marker"; sleep 1
+    run1 "$d1"
+    got=$(packs_in "$d1/home" "$tmp/marker")
+    changed=$(git --git-dir="$repos/$name.git" diff-tree -r "$before" "$after" | awk '{print $4}')
+    raw=$(for b in $changed; do git --git-dir="$repos/$name.git" cat-file -s "$b"; done | awk '{s += $1} END {print s}')
+    packed=$(echo "$changed" | git --git-dir="$repos/$name.git" pack-objects --stdout -q | wc -c)
+    printf '== bytes, steady pass where 10 others changed (%d devices on the branch): received %d; changed: %d files, %d bytes raw, %d as a pack; commits in between: %d\n' \
+        "$n" "$got" "$(echo "$changed" | wc -l)" "$raw" "$packed" \
+        "$(git --git-dir="$repos/$name.git" rev-list --count "$before..$after")"
+
+    # 30 days of a 200-device fleet, one report per device a day
+    join="$repos/join.git"
+    g init -q --bare "$join"
+    git --git-dir="$repos/$name.git" push -q "$join" main
+    template=$(git --git-dir="$repos/$name.git" show "main-monitoring:$(basename "$d1").toml")
+    readme=$(git --git-dir="$repos/$name.git" show main-monitoring:README.md)
+    TEMPLATE="$template" README="$readme" python3 - <<'PY' | git --git-dir="$join" fast-import --quiet
+import os, time
+devices, days = 200, 30
+tpl, readme = os.environ["TEMPLATE"], os.environ["README"]
+start = int(time.time()) - days * 86400 + 3600
+out = []
+n = devices * days
+for k in range(n):
+    t = start + k * (days * 86400 - 7200) // n
+    dev = "dev-%03d" % (k % devices + 1)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+    body = "\n".join(
+        'last-updated = "%s"' % stamp if l.startswith("last-updated") else l
+        for l in tpl.splitlines()) + "\n"
+    page = readme.replace("Written by", "Written at %s by" % stamp) + "\n"
+    msg = "status %s\n" % dev
+    parts = ["commit refs/heads/main-monitoring",
+             "committer %s <a@b> %d +0000" % (dev, t),
+             "data %d" % len(msg.encode()), msg]
+    for name, data in (("%s.toml" % dev, body), ("README.md", page)):
+        b = data.encode()
+        parts += ["M 100644 inline %s" % name, "data %d" % len(b)]
+        out.append("\n".join(parts) + "\n")
+        out.append(data)
+        parts = []
+    out.append("\n")
+import sys
+sys.stdout.write("".join(out))
+PY
+    joiner="$tmp/joiner"
+    mkdir -p "$joiner"
+    sed "s#/$name.git@#/join.git@#" "$d1/config.toml" >"$joiner/config.toml"
+    touch "$tmp/marker"; sleep 1
+    run1 "$joiner"
+    got=$(packs_in "$joiner/home" "$tmp/marker")
+    head=$(git --git-dir="$join" rev-parse main-monitoring)
+    tree=$({ echo "$head"; git --git-dir="$join" rev-parse "$head^{tree}"; git --git-dir="$join" ls-tree "$head" | awk '{print $3}'; } \
+        | git --git-dir="$join" pack-objects --stdout -q | wc -c)
+    whole=$(git --git-dir="$join" count-objects -vH | awk '/size-pack/ {print $2 $3}')
+    printf '== bytes, joining a branch with 30 days of 200 devices (%d commits, %s packed on the server): received %d; head commit + tree + blobs as a pack: %d (%.1fx)\n' \
+        "$(git --git-dir="$join" rev-list --count main-monitoring)" "$whole" "$got" "$tree" "$(echo "$got / $tree" | bc -l)"
+fi

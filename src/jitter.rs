@@ -70,7 +70,7 @@ pub fn splay_delay(splay: Duration, random: u64) -> Duration {
 }
 
 /// A duration uniform in [0, max] (millisecond steps), picked by `random`.
-fn uniform(max: Duration, random: u64) -> Duration {
+pub fn uniform(max: Duration, random: u64) -> Duration {
     let steps = max.as_millis().min(u128::from(u64::MAX - 1)) as u64 + 1;
     Duration::from_millis(random % steps)
 }

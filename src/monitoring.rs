@@ -6,12 +6,13 @@
 //! when); only this device's file and the README are ever written.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 use gix::ObjectId;
 
+use crate::code_fetch::Depth;
 use crate::config::{AgentConfig, Group};
 use crate::dashboard::{self, Content, DeviceFile};
 use crate::error::{Context, Error, Kind, Result};
@@ -19,7 +20,7 @@ use crate::git::commit::{self, Sig};
 use crate::git::push::{self, RefUpdate};
 use crate::git::repo::repo_dir;
 use crate::git::worktree::{self, HeadTarget};
-use crate::git::{repo, NetOptions};
+use crate::git::{repo, retry, NetOptions};
 use crate::health::Health;
 use crate::jitter::{self, Failure, Next};
 use crate::layout::Layout;
@@ -79,8 +80,9 @@ pub fn publish(
     let shown = &group.url;
     let budget = jitter::budget(cfg.interval);
     let started = Instant::now();
+    let quick = retry::quick_bound(b.net.timeout, b.net.transfer_timeout);
     let mut rng = jitter::Rng::seeded();
-    let (mut attempts, mut refusals) = (0u32, 0u32);
+    let (mut attempts, mut refusals, mut drops) = (0u32, 0u32, 0u32);
     loop {
         if stop.load(Ordering::SeqCst) {
             bail!(
@@ -102,9 +104,16 @@ pub fn publish(
                 e
             }
         };
-        let head = fetch_head(&b).map_err(stopped)?;
+        let whole = trim::whole_history_needed(
+            read_oldest(&b.dir),
+            clock::now().seconds,
+            cfg.retention_days,
+        );
+        let head = fetch_head(&b, whole).map_err(stopped)?;
         attempts += 1;
-        let err = match attempt(&b, cfg, group, reports, force_report, head).map_err(stopped) {
+        let t0 = Instant::now();
+        let tried = attempt(&b, cfg, group, reports, force_report, head, whole);
+        let err = match tried.map_err(stopped) {
             Ok(done) => {
                 if attempts > 1 {
                     log::info!(
@@ -117,26 +126,46 @@ pub fn publish(
             }
             Err(e) => e,
         };
-        let failure = match err.kind() {
-            Kind::RefMoved => Failure::Lost,
-            // A server words a race it saw itself as a refusal ("failed to update ref",
-            // "cannot lock ref" only on the side band); whether the branch moved tells.
-            Kind::Rejected if matches!(fetch_head(&b), Ok(now) if now != head) => Failure::Lost,
-            Kind::Rejected => {
-                refusals += 1;
-                Failure::Refused
-            }
-            _ => return Err(err),
-        };
         let elapsed = started.elapsed();
-        match jitter::after_failure(failure, attempts, refusals, elapsed, budget, rng.next_u64()) {
+        let random = rng.next_u64();
+        let (next, what) = match err.kind() {
+            // A busy server dropped the push's connection (SPEC §9: a herd of devices).
+            kind if retry::is_drop(kind, t0.elapsed(), quick) => {
+                drops += 1;
+                let next = retry::after_drop(drops, elapsed, budget, random);
+                (next, "connection dropped, trying again")
+            }
+            kind => {
+                let failure = match kind {
+                    Kind::RefMoved => Failure::Lost,
+                    // A server words a race it saw itself as a refusal ("failed to update
+                    // ref", "cannot lock ref" only on the side band); whether the branch
+                    // moved tells.
+                    Kind::Rejected if matches!(fetch_head(&b, whole), Ok(now) if now != head) => {
+                        Failure::Lost
+                    }
+                    Kind::Rejected => {
+                        refusals += 1;
+                        Failure::Refused
+                    }
+                    _ => return Err(err),
+                };
+                drops = 0;
+                let next =
+                    jitter::after_failure(failure, attempts, refusals, elapsed, budget, random);
+                (next, "trying again")
+            }
+        };
+        match next {
             Next::Retry(wait) => {
                 log::info!(
-                    "{} of {shown}: {err}; trying again in {} ms",
+                    "{} of {shown}: {err}; {what} in {} ms",
                     b.name,
                     wait.as_millis()
                 );
-                sleep_unless_stopped(wait, stop)?;
+                retry::sleep_unless_stopped(wait, stop).map_err(|e| {
+                    e.context(format!("{} of {shown}: status push not retried", b.name))
+                })?;
             }
             Next::GiveUp => {
                 return Err(err.context(format!(
@@ -148,12 +177,20 @@ pub fn publish(
     }
 }
 
-/// Fetch the monitoring branch; its head on the remote (`None`: not created yet).
-fn fetch_head(b: &Branch<'_>) -> Result<Option<ObjectId>> {
-    repo::fetch_until(
+/// Fetch the monitoring branch; its head on the remote (`None`: not created yet). Only the
+/// head commit (depth 1: a steady pass downloads what changed, a few KB), unless `whole`:
+/// then all of its history, which judging and making a trim needs.
+fn fetch_head(b: &Branch<'_>, whole: bool) -> Result<Option<ObjectId>> {
+    let depth = if whole {
+        Depth::Unshallow
+    } else {
+        Depth::AtRemote(1)
+    };
+    repo::fetch_at_depth(
         &b.mon,
         b.url,
         &[&format!("+refs/heads/{}:{}", b.name, b.tracking)],
+        depth,
         &b.net,
         b.stop,
     )
@@ -169,6 +206,7 @@ fn attempt(
     reports: &[AppReport],
     force_report: bool,
     head: Option<ObjectId>,
+    whole: bool,
 ) -> Result<(Published, Vec<(String, Health)>)> {
     let previous = match head {
         Some(head) => commit::read_blob_at(&b.mon, head, &b.file)?
@@ -185,6 +223,13 @@ fn attempt(
         .as_deref()
         .is_some_and(|p| report::heartbeat_due(p, &stamp, cfg.heartbeat_hours));
     if unchanged && !force_report && !heartbeat {
+        if let (true, Some(head)) = (whole, head) {
+            // Seen whole: remember when a trim can next be due (none is made without a push).
+            let times = chain_times(&b.mon, head)?;
+            if trim::plan(&times, now.seconds, cfg.retention_days).is_none() {
+                write_oldest(&b.dir, times.get(1).copied().unwrap_or(now.seconds));
+            }
+        }
         // A run killed between its push and the local checkout left the clone behind the
         // branch (maybe with the index already moved): show the branch head again.
         if let (Some(head), Some(text)) = (head, previous.as_deref()) {
@@ -226,8 +271,21 @@ fn attempt(
     let message = health::commit_message(&feedback.apps);
     let parents: Vec<ObjectId> = head.into_iter().collect();
     let status = commit::write_commit(&b.mon, tree, &parents, &message, &sig, &sig)?;
-    let trimmed = trim_history(&b.mon, status, cfg.retention_days, &sig)?;
-    let (new_head, trimmed) = push_status(b, head, status, trimmed)?;
+    let planned = if whole {
+        trim_history(&b.mon, status, cfg.retention_days, &sig)?
+    } else {
+        None
+    };
+    let (new_head, trimmed) = push_status(b, head, status, planned)?;
+    if whole {
+        // When a trim can next be due: the oldest commit after the root as pushed; after a
+        // refused trim (protected branch), a retention from now, not at every pass.
+        let oldest = match planned {
+            Some(_) if !trimmed => Some(now.seconds),
+            _ => chain_times(&b.mon, new_head)?.get(1).copied(),
+        };
+        write_oldest(&b.dir, oldest.unwrap_or(now.seconds));
+    }
 
     commit::set_ref(&b.mon, &b.tracking, new_head, "gitops-agent: pushed status")?;
     show_on_disk(b, &feedback.text, new_head);
@@ -283,24 +341,6 @@ fn push_status(
             Ok((status, false))
         }
         Err(e) => Err(e),
-    }
-}
-
-/// Sleep `wait`, in short naps so SIGTERM ends it at once.
-fn sleep_unless_stopped(wait: Duration, stop: &AtomicBool) -> Result<()> {
-    let until = Instant::now() + wait;
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            bail!(
-                Kind::Interrupted,
-                "stopped while waiting to retry the status push"
-            );
-        }
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(());
-        }
-        std::thread::sleep(left.min(Duration::from_millis(50)));
     }
 }
 
@@ -397,6 +437,7 @@ fn trim_history(
 ) -> Result<Option<ObjectId>> {
     let chain = commit::first_parent_chain(mon, head)?;
     let times: Vec<i64> = chain.iter().map(|c| c.committer.time.seconds).collect();
+
     let Some(b) = trim::plan(&times, now.time.seconds, retention_days) else {
         return Ok(None);
     };
@@ -412,4 +453,35 @@ fn trim_history(
         b + 1
     );
     Ok(Some(tip))
+}
+
+/// Committer times of the first-parent chain of `head`, oldest first (whole history only).
+fn chain_times(mon: &gix::Repository, head: ObjectId) -> Result<Vec<i64>> {
+    Ok(commit::first_parent_chain(mon, head)?
+        .iter()
+        .map(|c| c.committer.time.seconds)
+        .collect())
+}
+
+/// The file in the monitoring clone's git dir holding the committer time of the oldest commit
+/// after the root when this device last saw the whole history (`trim::whole_history_needed`).
+fn oldest_file(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join(".git").join("gitops-agent-oldest-commit")
+}
+
+/// The remembered time; `None` when absent or unreadable (then the whole history is fetched).
+fn read_oldest(dir: &std::path::Path) -> Option<i64> {
+    std::fs::read_to_string(oldest_file(dir))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Remember `seconds`; a failure only costs a whole-history fetch next time (logged).
+fn write_oldest(dir: &std::path::Path, seconds: i64) {
+    let path = oldest_file(dir);
+    if let Err(e) = crate::files::atomic_write(&path, format!("{seconds}\n").as_bytes()) {
+        log::warn!("{}: {e}", path.display());
+    }
 }

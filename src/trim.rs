@@ -22,6 +22,15 @@ pub fn due(committer_times_oldest_first: &[i64], now: i64, retention_days: u64) 
         .is_some_and(|&t| t < cutoff(now, retention_days).saturating_sub(slack(retention_days)))
 }
 
+/// Whether the monitoring fetch must bring the whole history (to judge and make a rewrite)
+/// instead of the head alone. `oldest_after_root`: the committer time of the oldest commit
+/// after the root when this device last saw the whole history (`None`: never, as on a fresh
+/// or upgraded clone). Other devices only add newer commits, and a trim replaces that commit
+/// by a newer one, so no rewrite can be due before that commit is (clock skew aside).
+pub fn whole_history_needed(oldest_after_root: Option<i64>, now: i64, retention_days: u64) -> bool {
+    oldest_after_root.is_none_or(|t| due(&[t, t], now, retention_days))
+}
+
 /// Seconds a commit may outlive the retention before a rewrite: min(1 day, retention / 10).
 pub fn slack(retention_days: u64) -> i64 {
     let retention = i64::try_from(retention_days.saturating_mul(DAY as u64)).unwrap_or(i64::MAX);
@@ -47,6 +56,17 @@ pub fn cutoff(now: i64, retention_days: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_history_only_when_never_seen_or_a_rewrite_may_be_due() {
+        let day = DAY;
+        assert!(whole_history_needed(None, NOW, 30));
+        assert!(!whole_history_needed(Some(NOW - 3 * day), NOW, 30));
+        assert!(!whole_history_needed(Some(NOW - 31 * day + 60), NOW, 30));
+        assert!(whole_history_needed(Some(NOW - 31 * day - 60), NOW, 30));
+        // retention 0: every push trims, the whole history every time
+        assert!(whole_history_needed(Some(NOW - 1), NOW, 0));
+    }
 
     #[test]
     fn nothing_old_nothing_to_do() {

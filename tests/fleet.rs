@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use common::scenario::{Scenario, INFRA};
 use common::{fsck, git};
 use support_fleet::{
-    assert_linear, counting, install_hook, new_pack_objects, pack_indexes, push_to_branch,
-    readme_devices, readme_row, stamp_hours_ago, Fleet, Running, LAND_OTHER_DEVICE,
+    assert_linear, counting, device_file, install_hook, new_pack_objects, pack_indexes,
+    push_to_branch, readme_devices, readme_row, resetting_relay, stamp_hours_ago, Fleet, Running,
+    LAND_OTHER_DEVICE,
 };
 
 /// The scenario's device with `interval = 300` (the retry budget is min(120 s, interval))
@@ -268,16 +269,6 @@ fn deny_non_fast_forwards_with_a_trim_due_still_publishes_untrimmed() {
     assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
     assert_eq!(s.monitoring_commits(), 5, "history kept, not trimmed");
     fsck(&s.deploy_bare);
-}
-
-/// A healthy or failing feedback file of another device, last updated at `stamp`.
-fn device_file(stamp: &str, app_ok: bool) -> String {
-    format!(
-        "last-updated = \"{stamp}\"\noverall_status = \"whatever\"\n\n[web]\nstatus = \"x\"\n\
-         [web.config-updation]\nupdation-return-value = true\n\
-         [web.app-updation]\nupdation-return-value = {app_ok}\n\
-         [web.extra-command-output]\ncommand-return-val = \"{{}}\"\n"
-    )
 }
 
 #[test]
@@ -535,4 +526,74 @@ fn a_trimmed_push_sends_the_rewritten_commits_not_their_trees_and_blobs() {
     s.once_with(&["--force-report"]).expect_code(0);
     let (_, counts) = new_pack_objects(&s.deploy_bare, &before);
     assert_eq!(counts, [1, 1, 2]);
+}
+
+/// A server that resets new connections (a full accept queue under a herd): the deploy
+/// fetch and the status push are tried again in the same pass, and the report lands.
+#[test]
+fn connections_the_server_resets_are_tried_again_in_the_same_pass() {
+    let s = Scenario::with_daemon();
+    web_device(&s, "");
+    let relayed = resetting_relay(&s.deploy_url, 3);
+    let text = fs::read_to_string(&s.config).unwrap();
+    fs::write(&s.config, text.replace(&s.deploy_url, &relayed)).unwrap();
+    let run = s.once();
+    run.expect_code(0);
+    assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
+    let dropped = |what: &str| {
+        run.stderr
+            .lines()
+            .filter(|l| l.contains(what) && l.contains("connection dropped, trying again"))
+            .count()
+    };
+    assert_eq!(dropped("fetch git://"), 3, "{}", run.stderr);
+    assert_eq!(dropped("main-monitoring of git://"), 1, "{}", run.stderr);
+    fsck(&s.deploy_bare);
+}
+
+/// A steady pass fetches the monitoring head alone (depth 1), and pushes from that shallow
+/// clone; only a clone that never saw the whole history (or may owe a trim) fetches it.
+#[test]
+fn a_steady_pass_fetches_only_the_monitoring_head() {
+    let s = Scenario::with_daemon();
+    web_device(&s, "");
+    s.once().expect_code(0);
+    for _ in 0..2 {
+        s.once_with(&["--force-report"]).expect_code(0);
+    }
+    let mon = fs::read_dir(s.home.join("app-configs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-monitoring"))
+        .unwrap();
+    let shallow = fs::read_to_string(mon.join(".git/shallow")).unwrap_or_default();
+    assert!(!shallow.trim().is_empty(), "not shallow: {}", mon.display());
+    assert_eq!(s.monitoring_commits(), 3);
+    assert_linear(&s.deploy_bare);
+    fsck(&s.deploy_bare);
+}
+
+/// Bad input (issue 8): a 50 MB device file on the branch is an unreadable row; it never
+/// stops this device's publish, and is left as it is.
+#[test]
+fn a_50_mb_device_file_is_an_unreadable_row_and_never_breaks_the_publish() {
+    let s = Scenario::with_daemon();
+    web_device(&s, "");
+    push_to_branch(&s, |w| {
+        fs::write(w.join("ok-1.toml"), device_file(&stamp_hours_ago(1), true)).unwrap();
+        fs::write(w.join("giant.toml"), "# padding\n".repeat(5_000_000)).unwrap();
+    });
+    let before = git(&s.deploy_bare, &["rev-parse", "main-monitoring:giant.toml"]);
+    let run = s.once();
+    run.expect_code(0);
+    assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
+    let readme = git(&s.deploy_bare, &["show", "main-monitoring:README.md"]);
+    assert!(
+        readme_row(&readme, "giant").contains("❓ unreadable"),
+        "{readme}"
+    );
+    assert!(readme_row(&readme, "ok-1").contains("✅"), "{readme}");
+    let after = git(&s.deploy_bare, &["rev-parse", "main-monitoring:giant.toml"]);
+    assert_eq!(before, after);
+    fsck(&s.deploy_bare);
 }

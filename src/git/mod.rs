@@ -10,6 +10,7 @@ pub(crate) mod commit;
 pub(crate) mod locks;
 pub mod push;
 pub mod repo;
+pub(crate) mod retry;
 pub(crate) mod sparse;
 pub mod transport;
 pub(crate) mod worktree;

@@ -315,3 +315,91 @@ pub fn new_pack_objects(bare: &Path, before: &[String]) -> (Vec<String>, [usize;
 pub fn pack_indexes(bare: &Path) -> Vec<String> {
     new_pack_objects(bare, &[]).0
 }
+
+/// A TCP relay on 127.0.0.1 in front of the git daemon of `url` (`git://127.0.0.1:P/x.git`)
+/// that resets (RST, as a server with a full accept queue does) the first `resets`
+/// connections and the first receive-pack connection once its request is read; every other
+/// connection is relayed. Returns `url` through the relay.
+pub fn resetting_relay(url: &str, resets: usize) -> String {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let rest = url
+        .strip_prefix("git://127.0.0.1:")
+        .expect("a git:// url on 127.0.0.1");
+    let (port, path) = rest.split_once('/').unwrap();
+    let upstream: u16 = port.parse().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay = listener.local_addr().unwrap().port();
+    let reset = |stream: TcpStream| {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on a socket we own, with a valid `linger`.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&stream),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                std::ptr::addr_of!(linger).cast(),
+                std::mem::size_of::<libc::linger>() as u32,
+            );
+        }
+        drop(stream);
+    };
+    std::thread::spawn(move || {
+        let (mut seen, mut push_reset) = (0, false);
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            seen += 1;
+            if seen <= resets {
+                reset(client);
+                continue;
+            }
+            // the request: one pkt-line, which may arrive in pieces
+            let mut len = [0u8; 4];
+            if client.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let n = usize::from_str_radix(std::str::from_utf8(&len).unwrap_or("0"), 16)
+                .unwrap_or(0)
+                .max(4);
+            let mut first = len.to_vec();
+            first.resize(n, 0);
+            if client.read_exact(&mut first[4..]).is_err() {
+                continue;
+            }
+            if !push_reset && first.windows(16).any(|w| w == b"git-receive-pack") {
+                push_reset = true;
+                reset(client);
+                continue;
+            }
+            let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            if server.write_all(&first).is_err() {
+                continue;
+            }
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut s2);
+                let _ = s2.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server, &mut client);
+                let _ = client.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    format!("git://127.0.0.1:{relay}/{path}")
+}
+
+/// A healthy or failing feedback file of another device, last updated at `stamp`.
+pub fn device_file(stamp: &str, app_ok: bool) -> String {
+    format!(
+        "last-updated = \"{stamp}\"\noverall_status = \"whatever\"\n\n[web]\nstatus = \"x\"\n\
+         [web.config-updation]\nupdation-return-value = true\n\
+         [web.app-updation]\nupdation-return-value = {app_ok}\n\
+         [web.extra-command-output]\ncommand-return-val = \"{{}}\"\n"
+    )
+}

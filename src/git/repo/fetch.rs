@@ -10,8 +10,8 @@ use gix::protocol::transport::{Protocol, Service};
 use super::open::repo_dir;
 use crate::code_fetch::{self, Depth};
 use crate::error::{Context, Error, Kind, Result};
-use crate::git::transport;
 use crate::git::NetOptions;
+use crate::git::{retry, transport};
 use crate::url::Url;
 
 /// Fetch `refspecs` from `url` into `repo` over one connection made by
@@ -43,7 +43,24 @@ pub fn fetch_until(
 /// the clone's shallow boundary (`.git/shallow`, as `git fetch --depth n` does),
 /// `Unshallow` removes it. Refspecs whose source is a full object id ask for that commit by
 /// id; when every source is one, the ref listing (protocol v2) is asked to list nothing.
+/// A connection the server drops at once (a full accept queue under a herd of devices) is
+/// tried again a few times after a random wait (`retry`); `stop` ends the waits.
 pub fn fetch_at_depth(
+    repo: &gix::Repository,
+    url: &Url,
+    refspecs: &[&str],
+    depth: Depth,
+    net: &NetOptions,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let bound = retry::quick_bound(net.timeout, net.transfer_timeout);
+    retry::retrying(&format!("fetch {url}"), bound, stop, || {
+        fetch_once(repo, url, refspecs, depth, net, stop)
+    })
+}
+
+/// One connection of [`fetch_at_depth`].
+fn fetch_once(
     repo: &gix::Repository,
     url: &Url,
     refspecs: &[&str],
