@@ -23,6 +23,24 @@ pub enum Health {
 }
 
 impl Health {
+    /// The status whose [`label`](Self::label) is `label`.
+    pub fn from_label(label: &str) -> Option<Health> {
+        [
+            Health::AppUpdateFailed,
+            Health::ConfigUpdateFailed,
+            Health::RolledBack,
+            Health::HealthCheckFailed,
+            Health::CommandFailed,
+            Health::Paused,
+            Health::Deferred,
+            Health::Removed,
+            Health::Healthy,
+            Health::Unknown,
+        ]
+        .into_iter()
+        .find(|h| h.label() == label)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Health::AppUpdateFailed => "❌ app update failed",

@@ -24,7 +24,7 @@ use crate::git::{repo, retry, NetOptions};
 use crate::health::Health;
 use crate::jitter::{self, Failure, Next};
 use crate::layout::Layout;
-use crate::report::{self, AppReport};
+use crate::report::{self, memo, AppReport};
 use crate::url::Url;
 use crate::{bail, clock, health, trim};
 
@@ -215,13 +215,35 @@ fn attempt(
     };
     let now = clock::now();
     let stamp = clock::stamp(now);
-    let feedback = report::build(previous.as_deref(), reports, &stamp);
-    let unchanged = previous
-        .as_deref()
-        .is_some_and(|p| report::same_content(p, &feedback.text));
     let heartbeat = previous
         .as_deref()
         .is_some_and(|p| report::heartbeat_due(p, &stamp, cfg.heartbeat_hours));
+    let memo_key = previous.as_deref().map(|p| memo::key(p, reports));
+    let remembered = match &memo_key {
+        Some(k) if !force_report && !heartbeat => memo::read(&b.dir, k),
+        _ => None,
+    };
+    let (unchanged, feedback) = match remembered {
+        // The same previous file and reports as a pass that found it unchanged: so is this
+        // one, and the return below is taken (the text is never needed).
+        Some(apps) => (
+            true,
+            report::Feedback {
+                text: String::new(),
+                apps,
+            },
+        ),
+        None => {
+            let feedback = report::build(previous.as_deref(), reports, &stamp);
+            let unchanged = previous
+                .as_deref()
+                .is_some_and(|p| report::same_content(p, &feedback.text));
+            if let (true, Some(k)) = (unchanged, &memo_key) {
+                memo::write(&b.dir, k, &feedback.apps);
+            }
+            (unchanged, feedback)
+        }
+    };
     if unchanged && !force_report && !heartbeat {
         if let (true, Some(head)) = (whole, head) {
             // Seen whole: remember when a trim can next be due (none is made without a push).

@@ -204,3 +204,26 @@ fn monitoring_clone_left_behind_its_push_is_caught_up() {
         s.feedback_text() + "\n"
     );
 }
+
+/// An unchanged pass reuses what the pass before found (the feedback file is not rebuilt),
+/// but only for the same previous file and the same reports: a pass after it whose hook
+/// fails is still published.
+#[test]
+fn an_unchanged_pass_never_hides_the_next_change() {
+    let s = Scenario::new();
+    let flag = s.path().join("fail-now");
+    s.one_app(&format!("test ! -e {}", flag.display()));
+    s.once().expect_code(0);
+    s.once().expect_code(0);
+    assert_eq!(s.monitoring_commits(), 1, "the second pass changed nothing");
+    // Drift makes the next pass run the post command again, which now fails.
+    fs::write(s.srv("web").join("app.txt"), "edited on the device\n").unwrap();
+    fs::write(&flag, "").unwrap();
+    s.once().expect_code(1);
+    assert_eq!(s.monitoring_commits(), 2, "the failure is published");
+    let fb = s.feedback();
+    assert_eq!(
+        fb["web"]["status"].as_str(),
+        Some("❌ post-command exited non-zero")
+    );
+}

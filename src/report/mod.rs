@@ -311,5 +311,6 @@ fn command_table(ret: &str, logs: &str) -> toml::Value {
     toml::Value::Table(t)
 }
 
+pub(crate) mod memo;
 #[cfg(test)]
 mod tests;
