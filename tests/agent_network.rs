@@ -82,6 +82,7 @@ fn unchanged_pass_contacts_the_deploy_repo_twice_and_nothing_else() {
         log.matches("Request upload-pack").count() + log.matches("Request receive-pack").count()
     };
     let before = requests(&daemon.log());
+    let traced = daemon.trace().len();
     s.once().expect_code(0);
     // give the daemon a moment to flush its log
     std::thread::sleep(std::time::Duration::from_millis(200));
@@ -98,6 +99,14 @@ fn unchanged_pass_contacts_the_deploy_repo_twice_and_nothing_else() {
         .skip(before)
         .collect();
     assert!(tail.iter().all(|l| l.contains("deploy.git")), "{tail:?}");
+    // Both contacts ask for refs only: the server packs nothing (the monitoring fetch is
+    // depth-limited, and those always negotiate unless the tip is known to be here).
+    let trace = daemon.trace();
+    let packs: Vec<&str> = trace[traced..]
+        .lines()
+        .filter(|l| l.contains("pack-objects"))
+        .collect();
+    assert!(packs.is_empty(), "the server packed: {packs:?}");
 }
 
 #[test]

@@ -16,23 +16,7 @@ use support_fleet::{
     push_to_branch, readme_devices, readme_row, resetting_relay, stamp_hours_ago, Fleet, Running,
     LAND_OTHER_DEVICE,
 };
-
-/// The scenario's device with `interval = 300` (the retry budget is min(120 s, interval))
-/// and `extra` config lines.
-fn device_config(s: &Scenario, extra: &str) {
-    s.agent_config(&["web"]);
-    let text = fs::read_to_string(&s.config)
-        .unwrap()
-        .replace("interval = 1\n", &format!("interval = 300\n{extra}\n"));
-    fs::write(&s.config, text).unwrap();
-}
-
-/// One app `web` for the scenario's device, no hooks.
-fn web_device(s: &Scenario, extra: &str) {
-    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
-    s.infra_meta(&[s.section("web", &code, &c1, "")]);
-    device_config(s, extra);
-}
+use support_fleet::{device_config, web_device};
 
 #[test]
 fn eight_devices_at_once_every_round_lands_in_one_pass() {
@@ -548,52 +532,5 @@ fn connections_the_server_resets_are_tried_again_in_the_same_pass() {
     };
     assert_eq!(dropped("fetch git://"), 3, "{}", run.stderr);
     assert_eq!(dropped("main-monitoring of git://"), 1, "{}", run.stderr);
-    fsck(&s.deploy_bare);
-}
-
-/// A steady pass fetches the monitoring head alone (depth 1), and pushes from that shallow
-/// clone; only a clone that never saw the whole history (or may owe a trim) fetches it.
-#[test]
-fn a_steady_pass_fetches_only_the_monitoring_head() {
-    let s = Scenario::with_daemon();
-    web_device(&s, "");
-    s.once().expect_code(0);
-    for _ in 0..2 {
-        s.once_with(&["--force-report"]).expect_code(0);
-    }
-    let mon = fs::read_dir(s.home.join("app-configs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().ends_with("-monitoring"))
-        .unwrap();
-    let shallow = fs::read_to_string(mon.join(".git/shallow")).unwrap_or_default();
-    assert!(!shallow.trim().is_empty(), "not shallow: {}", mon.display());
-    assert_eq!(s.monitoring_commits(), 3);
-    assert_linear(&s.deploy_bare);
-    fsck(&s.deploy_bare);
-}
-
-/// Bad input (issue 8): a 50 MB device file on the branch is an unreadable row; it never
-/// stops this device's publish, and is left as it is.
-#[test]
-fn a_50_mb_device_file_is_an_unreadable_row_and_never_breaks_the_publish() {
-    let s = Scenario::with_daemon();
-    web_device(&s, "");
-    push_to_branch(&s, |w| {
-        fs::write(w.join("ok-1.toml"), device_file(&stamp_hours_ago(1), true)).unwrap();
-        fs::write(w.join("giant.toml"), "# padding\n".repeat(5_000_000)).unwrap();
-    });
-    let before = git(&s.deploy_bare, &["rev-parse", "main-monitoring:giant.toml"]);
-    let run = s.once();
-    run.expect_code(0);
-    assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
-    let readme = git(&s.deploy_bare, &["show", "main-monitoring:README.md"]);
-    assert!(
-        readme_row(&readme, "giant").contains("❓ unreadable"),
-        "{readme}"
-    );
-    assert!(readme_row(&readme, "ok-1").contains("✅"), "{readme}");
-    let after = git(&s.deploy_bare, &["rev-parse", "main-monitoring:giant.toml"]);
-    assert_eq!(before, after);
     fsck(&s.deploy_bare);
 }

@@ -7,6 +7,8 @@
 pub mod rules;
 pub(crate) mod walk;
 
+pub(crate) use walk::physical;
+
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Kind, Result};
@@ -15,11 +17,16 @@ use crate::infra_meta::AppSpec;
 /// Check `spec` against the policy before anything of the app runs: its `code_local_path`
 /// (`rules::code_folder`) and every config `dst` (`check_dst`). `code_folders` are the code
 /// folders of every app known on this device (`known_code_folders`), `home` is
-/// `$GITOPS_AGENT_HOME`. Errors are `Invalid`, name the key, the path and the link.
-pub fn check_app(spec: &AppSpec, code_folders: &[PathBuf], home: &Path) -> Result<()> {
+/// `$GITOPS_AGENT_HOME` and `home_physical` its [`physical`] path (resolved once per group,
+/// not per app). Errors are `Invalid`, name the key, the path and the link.
+pub fn check_app(
+    spec: &AppSpec,
+    code_folders: &[PathBuf],
+    home: &Path,
+    home_physical: &Path,
+) -> Result<()> {
     let physical = walk::physical(&spec.code_local_path);
-    let home_physical = walk::physical(home);
-    rules::code_folder(&spec.code_local_path, &physical, home, &home_physical).map_err(|why| {
+    rules::code_folder(&spec.code_local_path, &physical, home, home_physical).map_err(|why| {
         Error::new(
             Kind::Invalid,
             format!(

@@ -123,7 +123,12 @@ fn preview_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppPreview {
         Ok(s) => s,
         Err(e) => return failed(app, e.to_string()),
     };
-    if let Err(e) = crate::paths::check_app(&spec, &ctx.code_folders, &ctx.layout.home) {
+    if let Err(e) = crate::paths::check_app(
+        &spec,
+        &ctx.code_folders,
+        &ctx.layout.home,
+        &ctx.home_physical,
+    ) {
         return failed(app, e.to_string());
     }
     let state_dir = ctx.layout.state_dir();

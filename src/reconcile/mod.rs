@@ -54,6 +54,8 @@ struct Ctx<'a> {
     /// Every code folder known on this device (`paths::known_code_folders`): no config
     /// file is written through a symlink inside one.
     code_folders: Vec<PathBuf>,
+    /// `$GITOPS_AGENT_HOME` with its symlinks resolved (no code folder may be inside it).
+    home_physical: PathBuf,
 }
 
 impl Ctx<'_> {
@@ -130,6 +132,7 @@ fn open<'a>(
         stop,
         group_key: crate::pass::group_key(group),
         code_folders,
+        home_physical: crate::paths::physical(&layout.home),
     };
     let (members, to_remove) = members::members(
         cfg,
@@ -280,7 +283,12 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
         log::warn!("{w}");
     }
     // Where the section would make the agent write, before anything of the app runs.
-    if let Err(e) = crate::paths::check_app(&spec, &ctx.code_folders, &ctx.layout.home) {
+    if let Err(e) = crate::paths::check_app(
+        &spec,
+        &ctx.code_folders,
+        &ctx.layout.home,
+        &ctx.home_physical,
+    ) {
         return config_failed(&e);
     }
     // An update cut short (SIGKILL, power loss) is put back before anything else.

@@ -214,6 +214,9 @@ impl GitDaemon {
                 .arg(format!("--port={port}"))
                 .arg(format!("--base-path={}", base.display()))
                 .arg(base)
+                // What the daemon's children run (`pack-objects`, ...), kept apart from the
+                // log: `trace()`.
+                .env("GIT_TRACE", log_dir.join("trace.log"))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log);
@@ -256,6 +259,11 @@ impl GitDaemon {
     /// What the daemon and the programs it ran wrote to stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    /// git's trace (`GIT_TRACE`) of the daemon and the programs it ran, so far.
+    pub fn trace(&self) -> String {
+        std::fs::read_to_string(self.log_dir.join("trace.log")).unwrap_or_default()
     }
 
     /// `git://127.0.0.1:<port>/<name>` for a repository `<base>/<name>`.

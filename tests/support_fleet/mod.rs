@@ -403,3 +403,20 @@ pub fn device_file(stamp: &str, app_ok: bool) -> String {
          [web.extra-command-output]\ncommand-return-val = \"{{}}\"\n"
     )
 }
+
+/// The scenario's device with `interval = 300` (the retry budget is min(120 s, interval))
+/// and `extra` config lines.
+pub fn device_config(s: &Scenario, extra: &str) {
+    s.agent_config(&["web"]);
+    let text = fs::read_to_string(&s.config)
+        .unwrap()
+        .replace("interval = 1\n", &format!("interval = 300\n{extra}\n"));
+    fs::write(&s.config, text).unwrap();
+}
+
+/// One app `web` for the scenario's device, no hooks.
+pub fn web_device(s: &Scenario, extra: &str) {
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    device_config(s, extra);
+}

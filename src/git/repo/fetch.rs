@@ -125,6 +125,21 @@ fn fetch_once(
     if prepare.ref_map().mappings.is_empty() {
         return Ok(());
     }
+    // A depth-limited fetch always negotiates, so the server packs (an empty pack, but a
+    // `pack-objects` per device and pass) even when every tip is here already: then ask
+    // for the refs alone, as an unlimited fetch would.
+    let depth = match depth {
+        Depth::AtRemote(_)
+            if prepare
+                .ref_map()
+                .mappings
+                .iter()
+                .all(|m| m.remote.as_id().is_some_and(|id| repo.has_object(id))) =>
+        {
+            Depth::AsIs
+        }
+        d => d,
+    };
     prepare
         .with_reflog_message(gix::remote::fetch::RefLogMessage::Prefixed {
             action: "fetch".into(),
