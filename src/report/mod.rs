@@ -204,8 +204,27 @@ fn without_stamp(text: &str) -> Option<(&str, &str)> {
 
 /// The `last-updated` of a feedback file, if it has one.
 pub fn last_updated(text: &str) -> Option<String> {
+    if let Some(stamp) = plain_stamp(text) {
+        return Some(stamp.to_string());
+    }
     let t: toml::Table = text.parse().ok()?;
     t.get("last-updated")?.as_str().map(str::to_string)
+}
+
+/// The value of a top-level `last-updated = "..."` line as the agents write it (before any
+/// table, a basic string without escapes), read without parsing the whole document: an
+/// unchanged pass asks for it every time. `None` sends the caller to the full parse.
+fn plain_stamp(text: &str) -> Option<&str> {
+    for line in text.split_inclusive('\n') {
+        if line.starts_with('[') || line.contains("\"\"\"") || line.contains("'''") {
+            return None;
+        }
+        if let Some(rest) = line.strip_prefix("last-updated = \"") {
+            let value = rest.trim_end().strip_suffix('"')?;
+            return (!value.contains(['\\', '"'])).then_some(value);
+        }
+    }
+    None
 }
 
 /// Whether a report unchanged apart from `last-updated` is still due (SPEC §9

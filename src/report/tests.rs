@@ -343,3 +343,23 @@ fn same_content_is_the_parsed_comparison_whatever_the_text() {
     assert!(same_content(&unstamped, &ours));
     assert!(!same_content(&ours.replace("Nothing was run", "x"), &ours));
 }
+
+#[test]
+fn last_updated_read_from_its_line_agrees_with_the_full_parse() {
+    let full = |t: &str| -> Option<String> {
+        let t: toml::Table = t.parse().ok()?;
+        t.get("last-updated")?.as_str().map(str::to_string)
+    };
+    for text in [
+        "last-updated = \"2026-11-30 10:00:00\"\noverall_status = \"x\"\n",
+        "overall_status = \"x\"\nlast-updated = \"2026-11-30 10:00:00\"\n[web]\nstatus = \"y\"\n",
+        "last-updated = \"2026-11-30 10:00:00\" # a comment\n",
+        "last-updated = \"2026\\u002D11-30 10:00:00\"\n",
+        "last-updated = '2026-11-30 10:00:00'\n",
+        "[web]\nlast-updated = \"2026-11-30 10:00:00\"\n",
+        "note = \"\"\"\nlast-updated = \"fake\"\n\"\"\"\nlast-updated = \"2026-11-30 10:00:00\"\n",
+        "no stamp = 1\n",
+    ] {
+        assert_eq!(last_updated(text), full(text), "{text:?}");
+    }
+}
