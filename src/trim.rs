@@ -3,6 +3,8 @@
 //! window costs about one rewrite a day, not one per push) and which commits of the
 //! first-parent chain are squashed. Pure; the rewrite itself is in `monitoring`.
 
+pub mod record;
+
 const DAY: i64 = 86_400;
 
 /// Index (in the oldest-first chain) of the last commit to squash when history is rewritten
@@ -29,6 +31,39 @@ pub fn due(committer_times_oldest_first: &[i64], now: i64, retention_days: u64) 
 /// by a newer one, so no rewrite can be due before that commit is (clock skew aside).
 pub fn whole_history_needed(oldest_after_root: Option<i64>, now: i64, retention_days: u64) -> bool {
     oldest_after_root.is_none_or(|t| due(&[t, t], now, retention_days))
+}
+
+/// How much of the monitoring branch a pass fetches, once the head alone (depth 1) is here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// The head is enough: no rewrite can be due.
+    HeadOnly,
+    /// The head is enough, as its record says: remember the record (the clone's memo), so
+    /// the next pass needs no look at it.
+    HeadOnlyRemember(i64),
+    /// Deepen to the whole history: a rewrite may be due (or nothing tells).
+    Whole,
+}
+
+/// What a pass fetches: `memo` is what the clone remembers (`whole_history_needed`),
+/// `head_record` the record of the branch head (`record::parse`; `None` when absent, as on
+/// heads written by the Python agent or earlier versions). The memo decides when it can; else
+/// a head record that says no rewrite is due keeps the fetch shallow; else the whole history.
+pub fn history(
+    memo: Option<i64>,
+    head_record: Option<i64>,
+    now: i64,
+    retention_days: u64,
+) -> History {
+    if !whole_history_needed(memo, now, retention_days) {
+        return History::HeadOnly;
+    }
+    match head_record {
+        Some(t) if !whole_history_needed(Some(t), now, retention_days) => {
+            History::HeadOnlyRemember(t)
+        }
+        _ => History::Whole,
+    }
 }
 
 /// Seconds a commit may outlive the retention before a rewrite: min(1 day, retention / 10).
@@ -66,6 +101,41 @@ mod tests {
         assert!(whole_history_needed(Some(NOW - 31 * day - 60), NOW, 30));
         // retention 0: every push trims, the whole history every time
         assert!(whole_history_needed(Some(NOW - 1), NOW, 0));
+    }
+
+    #[test]
+    fn a_memo_that_says_no_rewrite_keeps_the_head_only_whatever_the_head_says() {
+        assert_eq!(history(Some(NOW - DAY), None, NOW, 30), History::HeadOnly);
+        assert_eq!(
+            history(Some(NOW - DAY), Some(0), NOW, 30),
+            History::HeadOnly
+        );
+    }
+
+    #[test]
+    fn a_head_record_that_says_no_rewrite_keeps_the_head_only_and_is_remembered() {
+        let t = NOW - 3 * DAY;
+        assert_eq!(
+            history(None, Some(t), NOW, 30),
+            History::HeadOnlyRemember(t)
+        );
+        // a memo that says a rewrite may be due, and a head that says none is
+        assert_eq!(
+            history(Some(NOW - 40 * DAY), Some(t), NOW, 30),
+            History::HeadOnlyRemember(t)
+        );
+    }
+
+    #[test]
+    fn a_head_record_that_says_a_rewrite_is_due_fetches_the_whole_history() {
+        assert_eq!(history(None, Some(NOW - 40 * DAY), NOW, 30), History::Whole);
+        assert_eq!(history(None, Some(NOW - 1), NOW, 0), History::Whole);
+    }
+
+    #[test]
+    fn a_head_without_a_record_fetches_the_whole_history() {
+        assert_eq!(history(None, None, NOW, 30), History::Whole);
+        assert_eq!(history(Some(NOW - 40 * DAY), None, NOW, 30), History::Whole);
     }
 
     #[test]
