@@ -420,3 +420,102 @@ pub fn web_device(s: &Scenario, extra: &str) {
     s.infra_meta(&[s.section("web", &code, &c1, "")]);
     device_config(s, extra);
 }
+
+impl Fleet {
+    /// `gitops-agent --once` plus `args` on device `i` alone.
+    pub fn once(&self, i: usize, args: &[&str]) -> Run {
+        let out = self
+            .agent(&self.devices[i])
+            .arg("--once")
+            .args(args)
+            .output()
+            .expect("run gitops-agent");
+        Run::from(out)
+    }
+}
+
+/// The trailer key of the record of the oldest commit after the root (src/trim/record.rs).
+pub const RECORD_KEY: &str = "Oldest-After-Root";
+
+/// Records as the agent writes them on a chain committed at `times` (oldest first): the
+/// root and the first commit after it record their own time, the others copy it.
+pub fn agent_records(times: &[i64]) -> Vec<Option<i64>> {
+    (0..times.len()).map(|k| Some(times[k.min(1)])).collect()
+}
+
+/// A history of the server's monitoring branch (it must not exist yet) made with
+/// `git fast-import`: one commit per time in `times` (oldest first), each a new version of
+/// one of 20 device files, with the message of a status commit and `records[k]` as its
+/// trailer. Returns the commit ids, oldest first.
+pub fn fast_history(bare: &Path, times: &[i64], records: &[Option<i64>]) -> Vec<String> {
+    use std::io::Write;
+    let mut script = Vec::new();
+    for (k, (t, record)) in times.iter().zip(records).enumerate() {
+        let dev = format!("edge-{:02}", k % 20);
+        let mut msg = "✅ Status: all 1 apps healthy".to_string();
+        if let Some(r) = record {
+            msg.push_str(&format!("\n\n{RECORD_KEY}: {r}\n"));
+        }
+        let file = format!("overall_status = \"✅ all 1 apps healthy\"\nn = {k}\n");
+        write!(
+            script,
+            "commit refs/heads/main-monitoring\ncommitter {dev} <gitops-agent@{dev}> {t} +0000\n\
+             data {}\n{msg}\nM 100644 inline {dev}.toml\ndata {}\n{file}\n",
+            msg.len(),
+            file.len()
+        )
+        .unwrap();
+    }
+    let mut child = crate::common::git_command(bare)
+        .args(["fast-import", "--quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("git fast-import");
+    child.stdin.take().unwrap().write_all(&script).unwrap();
+    assert!(child.wait().unwrap().success(), "git fast-import failed");
+    git(bare, &["rev-list", "--reverse", "main-monitoring"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The record `rev` carries on the server, read with git's own trailer parser.
+pub fn record_of(bare: &Path, rev: &str) -> Option<i64> {
+    let format = format!("--format=%(trailers:key={RECORD_KEY},valueonly)");
+    git(bare, &["log", "-1", &format, rev]).trim().parse().ok()
+}
+
+/// Committer time of `rev` on the server.
+pub fn time_of(bare: &Path, rev: &str) -> i64 {
+    git(bare, &["log", "-1", "--format=%ct", rev])
+        .parse()
+        .unwrap()
+}
+
+/// The monitoring clone in `home`.
+pub fn monitoring_clone(home: &Path) -> PathBuf {
+    fs::read_dir(home.join("app-configs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-monitoring"))
+        .unwrap_or_else(|| panic!("no monitoring clone in {}", home.display()))
+}
+
+/// Whether the clone has a shallow boundary (`.git/shallow` not empty).
+pub fn is_shallow(clone: &Path) -> bool {
+    !fs::read_to_string(clone.join(".git/shallow"))
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+}
+
+/// Objects the git dir holds (loose and packed), by `git count-objects -v`.
+pub fn object_count(dir: &Path) -> usize {
+    git(dir, &["count-objects", "-v"])
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(": ")?;
+            matches!(k, "count" | "in-pack").then(|| v.parse::<usize>().unwrap())
+        })
+        .sum()
+}
