@@ -134,7 +134,9 @@ echo "load average before/after: $(cut -d' ' -f1-3 /proc/loadavg)"
 #     device 1 runs a pass; what its monitoring clone received, against the size of what
 #     changed (the 10 files and README.md, raw and as a pack);
 #   joining: a branch holding 30 days of a 200-device fleet's history (one report per device
-#     a day, each commit with a README.md, made with git fast-import) is joined by a device
+#     a day, each commit with a README.md, made with git fast-import; once with the record of
+#     the oldest commit after the root on every commit, as this version writes them, once
+#     without, as the Python agent and earlier versions do) is joined by a device
 #     with an empty home; what its monitoring clone received, against the head tree with its
 #     blobs as a pack. "Received" = the pack files the fetch wrote (pack bytes; the ref
 #     listing and negotiation, a few hundred bytes, are not counted).
@@ -156,21 +158,23 @@ if [ "${BYTES:-1}" = 1 ]; then
         "$n" "$got" "$(echo "$changed" | wc -l)" "$raw" "$packed" \
         "$(git --git-dir="$repos/$name.git" rev-list --count "$before..$after")"
 
-    # 30 days of a 200-device fleet, one report per device a day
-    join="$repos/join.git"
-    g init -q --bare "$join"
-    git --git-dir="$repos/$name.git" push -q "$join" main
+    # 30 days of a 200-device fleet, one report per device a day: in join.git as this version
+    # writes it (each status commit records the oldest commit after the root, the trailer
+    # Oldest-After-Root: the root and the first commit after it their own time, the others a
+    # copy), in join-plain.git without records (the Python agent, earlier versions).
     template=$(git --git-dir="$repos/$name.git" show "main-monitoring:$(basename "$d1").toml")
     readme=$(git --git-dir="$repos/$name.git" show main-monitoring:README.md)
-    TEMPLATE="$template" README="$readme" python3 - <<'PY' | git --git-dir="$join" fast-import --quiet
-import os, time
+    fleet_history() {
+        TEMPLATE="$template" README="$readme" RECORDS="$1" START="$2" python3 - <<'PY'
+import os
 devices, days = 200, 30
 tpl, readme = os.environ["TEMPLATE"], os.environ["README"]
-start = int(time.time()) - days * 86400 + 3600
+records, start = os.environ["RECORDS"] == "1", int(os.environ["START"])
 out = []
 n = devices * days
-for k in range(n):
-    t = start + k * (days * 86400 - 7200) // n
+times = [start + k * (days * 86400 - 7200) // n for k in range(n)]
+import time
+for k, t in enumerate(times):
     dev = "dev-%03d" % (k % devices + 1)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
     body = "\n".join(
@@ -178,6 +182,8 @@ for k in range(n):
         for l in tpl.splitlines()) + "\n"
     page = readme.replace("Written by", "Written at %s by" % stamp) + "\n"
     msg = "status %s\n" % dev
+    if records:
+        msg += "\nOldest-After-Root: %d\n" % times[min(k, 1)]
     parts = ["commit refs/heads/main-monitoring",
              "committer %s <a@b> %d +0000" % (dev, t),
              "data %d" % len(msg.encode()), msg]
@@ -191,16 +197,26 @@ for k in range(n):
 import sys
 sys.stdout.write("".join(out))
 PY
-    joiner="$tmp/joiner"
-    mkdir -p "$joiner"
-    sed "s#/$name.git@#/join.git@#" "$d1/config.toml" >"$joiner/config.toml"
-    touch "$tmp/marker"; sleep 1
-    run1 "$joiner"
-    got=$(packs_in "$joiner/home" "$tmp/marker")
-    head=$(git --git-dir="$join" rev-parse main-monitoring)
-    tree=$({ echo "$head"; git --git-dir="$join" rev-parse "$head^{tree}"; git --git-dir="$join" ls-tree "$head" | awk '{print $3}'; } \
-        | git --git-dir="$join" pack-objects --stdout -q | wc -c)
-    whole=$(git --git-dir="$join" count-objects -vH | awk '/size-pack/ {print $2 $3}')
-    printf '== bytes, joining a branch with 30 days of 200 devices (%d commits, %s packed on the server): received %d; head commit + tree + blobs as a pack: %d (%.1fx)\n' \
-        "$(git --git-dir="$join" rev-list --count main-monitoring)" "$whole" "$got" "$tree" "$(echo "$got / $tree" | bc -l)"
+    }
+    start=$(( $(date +%s) - 30 * 86400 + 3600 ))
+    for kind in records plain; do
+        if [ "$kind" = records ]; then join="$repos/join.git"; else join="$repos/join-plain.git"; fi
+        g init -q --bare "$join"
+        git --git-dir="$repos/$name.git" push -q "$join" main
+        fleet_history "$([ "$kind" = records ] && echo 1 || echo 0)" "$start" | git --git-dir="$join" fast-import --quiet
+        joiner="$tmp/joiner-$kind"
+        mkdir -p "$joiner"
+        sed "s#/$name.git@#/$(basename "$join")@#" "$d1/config.toml" >"$joiner/config.toml"
+        head=$(git --git-dir="$join" rev-parse main-monitoring)
+        touch "$tmp/marker"; sleep 1
+        run1 "$joiner"
+        got=$(packs_in "$joiner/home" "$tmp/marker")
+        tree=$({ echo "$head"; git --git-dir="$join" rev-parse "$head^{tree}"; git --git-dir="$join" ls-tree "$head" | awk '{print $3}'; } \
+            | git --git-dir="$join" pack-objects --stdout -q | wc -c)
+        whole=$(git --git-dir="$join" count-objects -vH | awk '/size-pack/ {print $2 $3}')
+        shallow=$(test -s "$(find "$joiner/home" -maxdepth 4 -path '*-monitoring/.git/shallow' | head -1)" && echo shallow || echo whole)
+        printf '== bytes, joining a branch with 30 days of 200 devices, %s (%d commits, %s packed on the server): received %d (%s clone); head commit + tree + blobs as a pack: %d (%.1fx)\n' \
+            "$([ "$kind" = records ] && echo "each commit with its record" || echo "no records (fallback)")" \
+            "$(git --git-dir="$join" rev-list --count main-monitoring)" "$whole" "$got" "$shallow" "$tree" "$(echo "$got / $tree" | bc -l)"
+    done
 fi

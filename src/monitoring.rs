@@ -1,7 +1,9 @@
 //! Publishing a group's feedback (SPEC §6, §9): read the previous `<infra_name>.toml` from the
 //! `<branch>-monitoring` branch, build the new one (`report`), and when it says something new
 //! (or a heartbeat is due) commit it with the fleet dashboard `README.md` (`dashboard`) as a
-//! full snapshot, trim old history (`trim`) and push. A push that loses the race with another
+//! full snapshot, trim old history (`trim`) and push. How much of the branch's history is
+//! fetched, the record of the oldest commit after the root every status commit carries, and
+//! the trim's rewrite are in `history`. A push that loses the race with another
 //! device is tried again in the same pass on the new head (`jitter` decides when and until
 //! when); only this device's file and the README are ever written.
 

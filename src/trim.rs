@@ -1,7 +1,9 @@
 //! The monitoring history trim decision (SPEC §6, §9): whether history is rewritten at all
 //! (only once its oldest commit after the root is older than retention + slack, so a full
 //! window costs about one rewrite a day, not one per push) and which commits of the
-//! first-parent chain are squashed. Pure; the rewrite itself is in `monitoring`.
+//! first-parent chain are squashed, and how much history the monitoring fetch brings (the
+//! head alone unless a rewrite may be due: `history`, with the head's `record`). Pure; the
+//! fetch and the rewrite are in `monitoring::history`.
 
 pub mod record;
 
