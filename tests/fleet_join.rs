@@ -188,3 +188,35 @@ fn devices_joining_together_all_land_with_records_on_one_chain() {
     assert_linear(f.bare());
     fsck(f.bare());
 }
+
+/// A device that joined shallow deepens its clone when a trim falls due later (here: its
+/// retention shortened), and trims.
+#[test]
+fn a_shallow_clone_deepens_when_a_trim_falls_due_later() {
+    let f = fleet(1, 30);
+    let times = spread(100, 20);
+    fast_history(f.bare(), &times, &agent_records(&times));
+    f.once(0, &[]).expect_code(0);
+    let clone = monitoring_clone(&f.devices[0].home);
+    assert!(is_shallow(&clone));
+
+    f.configure("monitoring_history_retention_days = 7");
+    let run = f.once(0, &["--force-report"]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("(history trimmed)"), "{}", run.stderr);
+    assert!(!is_shallow(&clone), "deepened");
+    assert!(
+        git(f.bare(), &["log", "-1", "--format=%s", &root(&f)]).starts_with("📉 History trimmed")
+    );
+    let first_after_root = git(f.bare(), &["rev-list", "--reverse", "main-monitoring"])
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        record_of(f.bare(), "main-monitoring"),
+        Some(time_of(f.bare(), &first_after_root))
+    );
+    assert_linear(f.bare());
+    fsck(f.bare());
+}
