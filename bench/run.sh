@@ -22,6 +22,7 @@ missing=""
 command -v strace >/dev/null 2>&1 || missing="$missing strace"
 [ -x /usr/bin/time ] || missing="$missing time"
 command -v git >/dev/null 2>&1 || missing="$missing git"
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 if [ -n "$missing" ]; then
     echo "bench: missing tools; install with: sudo apt-get install$missing" >&2
     exit 2
@@ -339,6 +340,40 @@ bench_one() {
     R[one.wall_min]=$(printf '%s\n' $walls | minimum)
     R[one.wall_all]=$(echo $walls)
     R[one.cpu]=$(printf '%s\n' $cpus | median)
+    # The anchor: what one git:// contact costs with no client work at all (connect, the
+    # daemon starting `git upload-pack`, v2 capabilities, one ls-refs): the unchanged pass
+    # makes two (the deploy branch and its -monitoring branch).
+    R[one.contact]=$(python3 - "$port" deploy-one.git <<'PY'
+import socket, sys, time
+port, repo = int(sys.argv[1]), sys.argv[2]
+def pkt(s):
+    b = s.encode()
+    return b"%04x" % (len(b) + 4) + b
+def until_flush(sock):
+    buf = b""
+    while not buf.endswith(b"0000"):
+        got = sock.recv(65536)
+        if not got:
+            raise SystemExit("bench: the daemon closed the connection")
+        buf += got
+def contact():
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(pkt("git-upload-pack /%s\0host=127.0.0.1\0\0version=2\0" % repo))
+    until_flush(s)
+    s.sendall(pkt("command=ls-refs\n") + pkt("object-format=sha1\n") + b"0001"
+              + pkt("ref-prefix refs/heads/main\n") + b"0000")
+    until_flush(s)
+    s.close()
+ts = []
+for _ in range(15):
+    t = time.perf_counter()
+    contact()
+    ts.append((time.perf_counter() - t) * 1000)
+ts.sort()
+print("min %.1f, median %.1f" % (ts[0], ts[len(ts) // 2]))
+PY
+)
 }
 
 bench_variant file
@@ -397,6 +432,7 @@ done
 echo
 echo "unchanged-pass CPU ms of each run:  file:// ${R[file.unch.cpu_all]};  git:// ${R[daemon.unch.cpu_all]}"
 echo "1-app unchanged pass (git://), wall ms from exec to exit: median ${R[one.wall]}, min ${R[one.wall_min]} (runs: ${R[one.wall_all]}); CPU ${R[one.cpu]} ms"
+echo "   anchor: one git:// contact to the same daemon, no client work (connect, upload-pack start, ls-refs), ms: ${R[one.contact]}; the pass makes 2"
 echo "unchanged-pass exit codes:          file:// ${R[file.unch.rc]};  git:// ${R[daemon.unch.rc]}"
 echo "children of the unchanged pass:     file:// ${R[file.unch.children_what]:-none};  git:// ${R[daemon.unch.children_what]:-none}"
 echo "daemon warm = state from the passes above (its first pass is an unchanged one);"

@@ -233,7 +233,8 @@ fn run_pass(
 
 /// Hand the heap a pass freed back to the kernel before sleeping: glibc keeps freed pages
 /// resident (measured on the speed branch: RssAnon 1.5-1.9 MB after a 50-app pass, 1.0 MB
-/// after a trim); musl returns them by itself. `libc` is already a dependency.
+/// after a trim). The static builds use dlmalloc (Cargo.toml), which gives memory back by
+/// itself once more than 2 MB sits free at the top of its heap. `libc` is already a dependency.
 fn release_freed_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free pages of glibc's own heap; nothing is freed.

@@ -9,12 +9,9 @@
 //! 3 commits instead of 1). The server's advertisement is therefore handed to gix without
 //! `deepen-relative`; gix never asks for relative depth (`Shallow::Deepen`) here.
 
-use std::borrow::Cow;
-
-use gix::bstr::BStr;
 use gix::protocol::transport::client::blocking_io::{RequestWriter, SetServiceResponse, Transport};
 use gix::protocol::transport::client::{
-    Capabilities, Error as TransportError, MessageKind, TransportWithoutIO, WriteMode,
+    Capabilities, Error as TransportError, MessageKind, WriteMode,
 };
 use gix::protocol::transport::{Protocol, Service};
 
@@ -26,30 +23,7 @@ pub struct FetchHandshake {
     pub spoken: Spoken,
 }
 
-impl TransportWithoutIO for FetchHandshake {
-    fn set_identity(
-        &mut self,
-        identity: gix::sec::identity::Account,
-    ) -> std::result::Result<(), TransportError> {
-        self.inner.set_identity(identity)
-    }
-
-    fn to_url(&self) -> Cow<'_, BStr> {
-        self.inner.to_url()
-    }
-
-    fn supported_protocol_versions(&self) -> &[Protocol] {
-        self.inner.supported_protocol_versions()
-    }
-
-    fn connection_persists_across_multiple_requests(&self) -> bool {
-        self.inner.connection_persists_across_multiple_requests()
-    }
-
-    fn configure(&mut self, config: &dyn std::any::Any) -> gix::error::Result {
-        self.inner.configure(config)
-    }
-}
+super::link::forward_transport_without_io!(FetchHandshake, inner);
 
 impl Transport for FetchHandshake {
     fn handshake<'a>(

@@ -19,6 +19,39 @@ use crate::error::{Error, Kind};
 /// A boxed transport ready for a handshake.
 pub type BoxedTransport = Box<dyn Transport + Send>;
 
+/// `TransportWithoutIO` for a wrapper around a transport that changes none of it: every
+/// call goes to the wrapped transport in field `$inner` (the wrappers differ only in
+/// their handshake).
+macro_rules! forward_transport_without_io {
+    ($wrapper:ty, $inner:ident) => {
+        impl gix::protocol::transport::client::TransportWithoutIO for $wrapper {
+            fn set_identity(
+                &mut self,
+                identity: gix::sec::identity::Account,
+            ) -> std::result::Result<(), gix::protocol::transport::client::Error> {
+                self.$inner.set_identity(identity)
+            }
+
+            fn to_url(&self) -> std::borrow::Cow<'_, gix::bstr::BStr> {
+                self.$inner.to_url()
+            }
+
+            fn supported_protocol_versions(&self) -> &[gix::protocol::transport::Protocol] {
+                self.$inner.supported_protocol_versions()
+            }
+
+            fn connection_persists_across_multiple_requests(&self) -> bool {
+                self.$inner.connection_persists_across_multiple_requests()
+            }
+
+            fn configure(&mut self, config: &dyn std::any::Any) -> gix::error::Result {
+                self.$inner.configure(config)
+            }
+        }
+    };
+}
+pub(crate) use forward_transport_without_io;
+
 /// A connected transport, its failure slot, and the budget of the whole transfer (the
 /// operation says when the pack follows: `Budget::pack_follows`).
 pub struct Link {

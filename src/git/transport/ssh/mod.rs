@@ -21,16 +21,14 @@ mod command;
 pub(crate) use command::takes_key;
 mod explain;
 
-use std::borrow::Cow;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gix::bstr::BStr;
 use gix::protocol::transport::client::blocking_io::ssh::ProgramKind;
 use gix::protocol::transport::client::blocking_io::{RequestWriter, SetServiceResponse, Transport};
-use gix::protocol::transport::client::{MessageKind, TransportWithoutIO, WriteMode};
+use gix::protocol::transport::client::{MessageKind, WriteMode};
 use gix::protocol::transport::{Protocol, Service};
 
 use self::command::{
@@ -133,30 +131,7 @@ impl Drop for SshTransport {
     }
 }
 
-impl TransportWithoutIO for SshTransport {
-    fn set_identity(
-        &mut self,
-        identity: gix::sec::identity::Account,
-    ) -> std::result::Result<(), gix::protocol::transport::client::Error> {
-        self.inner.set_identity(identity)
-    }
-
-    fn to_url(&self) -> Cow<'_, BStr> {
-        self.inner.to_url()
-    }
-
-    fn supported_protocol_versions(&self) -> &[Protocol] {
-        self.inner.supported_protocol_versions()
-    }
-
-    fn connection_persists_across_multiple_requests(&self) -> bool {
-        self.inner.connection_persists_across_multiple_requests()
-    }
-
-    fn configure(&mut self, config: &dyn std::any::Any) -> gix::error::Result {
-        self.inner.configure(config)
-    }
-}
+super::link::forward_transport_without_io!(SshTransport, inner);
 
 impl Transport for SshTransport {
     fn handshake<'a>(
