@@ -127,7 +127,7 @@ build_one() {
     env "${envs[@]}" cargo zigbuild --release --locked --target "$target" "${std_args[@]}"
     local dst=$OUT/$target/gitops-agent
     mkdir -p "$OUT/$target"
-    cp "target/$target/release/gitops-agent" "$dst.tmp"
+    cp "${CARGO_TARGET_DIR:-target}/$target/release/gitops-agent" "$dst.tmp"
     mv -f "$dst.tmp" "$dst"
     log "$target built in $((SECONDS - t0)) s"
 }
