@@ -14,6 +14,10 @@ DEVICES=${DEVICES:-"50 200"}
 SPLAYS=${SPLAYS:-"0 30"}
 
 command -v git >/dev/null 2>&1 || { echo "bench: git is missing" >&2; exit 2; }
+if [ "${BYTES:-1}" = 1 ] && ! command -v strace >/dev/null 2>&1; then
+    echo "bench: strace is missing (BYTES=1 counts bytes on the wire with it): sudo apt-get install strace" >&2
+    exit 2
+fi
 if [ -n "${BIN:-}" ]; then
     bin=$(realpath "$BIN")
 else
@@ -131,16 +135,30 @@ echo "load average before/after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # Bytes on the wire (BYTES=1, the default), on the branch of the last case above:
 #   steady: device 1 is brought up to date, 10 other devices publish (--force-report), then
-#     device 1 runs a pass; what its monitoring clone received, against the size of what
+#     device 1 runs a pass; what its monitoring fetch received, against the size of what
 #     changed (the 10 files and README.md, raw and as a pack);
 #   joining: a branch holding 30 days of a 200-device fleet's history (one report per device
 #     a day, each commit with a README.md, made with git fast-import; once with the record of
 #     the oldest commit after the root on every commit, as this version writes them, once
 #     without, as the Python agent and earlier versions do) is joined by a device
 #     with an empty home; what its monitoring clone received, against the head tree with its
-#     blobs as a pack. "Received" = the pack files the fetch wrote (pack bytes; the ref
-#     listing and negotiation, a few hundred bytes, are not counted).
+#     blobs as a pack. "Received" = bytes read from the monitoring connections (wire_run).
 packs_in() { find "$1" -path '*-monitoring/.git/objects/pack/*.pack' -newer "$2" -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
+# Bytes the device read from its git:// sockets in one pass, counted under strace: what
+# crossed the wire (capabilities, ref listing, negotiation and the pack as sent). The stored
+# pack is no measure of that: a thin pack (objects sent as deltas against what the device
+# already has) is completed with its bases when it is written. Prints "monitoring deploy":
+# the first connection is the deploy fetch, every later one the monitoring branch's.
+wire_run() {
+    local dir=$1 st="$1/wire.strace"
+    shift
+    GITOPS_AGENT_HOME="$dir/home" strace -f -qq -y -e trace=connect,read,recvfrom -o "$st" \
+        "$bin" --once --config "$dir/config.toml" "$@" >/dev/null 2>>"$dir/bytes.log" || true
+    awk '/connect\(/ { match($0, /socket:\[[0-9]+\]/); order[++n] = substr($0, RSTART, RLENGTH) }
+         /(read|recvfrom)\(/ && /socket:/ { match($0, /socket:\[[0-9]+\]/); v = $NF
+             if (v ~ /^[0-9]+$/) got[substr($0, RSTART, RLENGTH)] += v }
+         END { for (i = 2; i <= n; i++) mon += got[order[i]]; print mon + 0, got[order[1]] + 0 }' "$st"
+}
 if [ "${BYTES:-1}" = 1 ]; then
     d1="$case_dir/dev/dev-$(seq -w 1 "$n" | head -1)"
     run1() { GITOPS_AGENT_HOME="$1/home" "$bin" --once --config "$1/config.toml" "${@:2}" >/dev/null 2>>"$1/bytes.log" || true; }
@@ -149,13 +167,13 @@ if [ "${BYTES:-1}" = 1 ]; then
     for i in $(seq -w 1 "$n" | sed -n 2,11p); do run1 "$case_dir/dev/dev-$i" --force-report; done
     after=$(git --git-dir="$repos/$name.git" rev-parse main-monitoring)
     touch "$tmp/marker"; sleep 1
-    run1 "$d1"
-    got=$(packs_in "$d1/home" "$tmp/marker")
+    read -r got deploy_got < <(wire_run "$d1")
+    stored=$(packs_in "$d1/home" "$tmp/marker")
     changed=$(git --git-dir="$repos/$name.git" diff-tree -r "$before" "$after" | awk '{print $4}')
     raw=$(for b in $changed; do git --git-dir="$repos/$name.git" cat-file -s "$b"; done | awk '{s += $1} END {print s}')
     packed=$(echo "$changed" | git --git-dir="$repos/$name.git" pack-objects --stdout -q | wc -c)
-    printf '== bytes, steady pass where 10 others changed (%d devices on the branch): received %d; changed: %d files, %d bytes raw, %d as a pack; commits in between: %d\n' \
-        "$n" "$got" "$(echo "$changed" | wc -l)" "$raw" "$packed" \
+    printf '== bytes, steady pass where 10 others changed (%d devices on the branch): monitoring fetch received %d on the wire (stored as %d: the thin pack completed with its bases; the deploy fetch: %d more); changed: %d files, %d bytes raw, %d as a pack; commits in between: %d\n' \
+        "$n" "$got" "$stored" "$deploy_got" "$(echo "$changed" | wc -l)" "$raw" "$packed" \
         "$(git --git-dir="$repos/$name.git" rev-list --count "$before..$after")"
 
     # 30 days of a 200-device fleet, one report per device a day: in join.git as this version
@@ -209,13 +227,12 @@ PY
         sed "s#/$name.git@#/$(basename "$join")@#" "$d1/config.toml" >"$joiner/config.toml"
         head=$(git --git-dir="$join" rev-parse main-monitoring)
         touch "$tmp/marker"; sleep 1
-        run1 "$joiner"
-        got=$(packs_in "$joiner/home" "$tmp/marker")
+        read -r got _ < <(wire_run "$joiner")
         tree=$({ echo "$head"; git --git-dir="$join" rev-parse "$head^{tree}"; git --git-dir="$join" ls-tree "$head" | awk '{print $3}'; } \
             | git --git-dir="$join" pack-objects --stdout -q | wc -c)
         whole=$(git --git-dir="$join" count-objects -vH | awk '/size-pack/ {print $2 $3}')
         shallow=$(test -s "$(find "$joiner/home" -maxdepth 4 -path '*-monitoring/.git/shallow' | head -1)" && echo shallow || echo whole)
-        printf '== bytes, joining a branch with 30 days of 200 devices, %s (%d commits, %s packed on the server): received %d (%s clone); head commit + tree + blobs as a pack: %d (%.1fx)\n' \
+        printf '== bytes, joining a branch with 30 days of 200 devices, %s (%d commits, %s packed on the server): received %d on the wire (%s clone); head commit + tree + blobs as a pack: %d (%.1fx)\n' \
             "$([ "$kind" = records ] && echo "each commit with its record" || echo "no records (fallback)")" \
             "$(git --git-dir="$join" rev-list --count main-monitoring)" "$whole" "$got" "$shallow" "$tree" "$(echo "$got / $tree" | bc -l)"
     done
