@@ -149,7 +149,8 @@ fn record_pass(
     started: Instant,
 ) {
     let state_dir = layout.state_dir();
-    let previous = match last_pass::read(&state_dir) {
+    let stored = last_pass::previous(&state_dir);
+    let previous = match &stored.read {
         last_pass::Read::Record(r) => Some(r),
         last_pass::Read::Missing => None,
         last_pass::Read::Unreadable(why) => {
@@ -173,8 +174,8 @@ fn record_pass(
         configured: cfg.groups().iter().map(shown).collect(),
         unpublished: summary.failed_groups.clone(),
     };
-    let rec = record::build(previous.as_ref(), &facts);
-    if let Err(e) = last_pass::write(&state_dir, &rec) {
+    let rec = record::build(previous, &facts);
+    if let Err(e) = last_pass::store(&state_dir, &rec, &stored) {
         log::warn!("the record of this pass (for `gitops-agent status`): {e}");
     }
     if let Some(path) = &cfg.metrics_file {
