@@ -179,7 +179,7 @@ pub fn check(file: &str, doc: &toml::Table, app: &str) -> Checked {
             post_updation_command: post,
             command_timeout,
             safe,
-            section: toml::to_string(table).unwrap_or_default(),
+            section: super::section::canonical(table),
             warnings: f
                 .problems
                 .iter()

@@ -2,6 +2,7 @@
 //! Pure parsing and validation; a bad section fails only its own app.
 
 mod check;
+mod section;
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
