@@ -16,6 +16,7 @@
 //! A version-1 record (`last-pass.toml`, one TOML table) left by an earlier version is read
 //! as it is (`decode`) while the new files are missing, and removed once they are written.
 
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
@@ -180,33 +181,30 @@ pub fn store(state_dir: &Path, record: &LastPass, before: &Stored) -> Result<()>
 /// The apps file's text: a header, `infra`, `failures` and one `unpublished` line per group,
 /// then one `app` line per app, in the record's order.
 pub fn encode_apps(r: &LastPass) -> String {
-    let mut out = String::with_capacity(128 + 160 * r.apps.len());
+    use Field::{Int, Opt, Raw, Text};
+    let mut out = String::with_capacity(128 + 256 * r.apps.len());
     out.push_str(APPS_HEADER);
-    line(&mut out, &["infra", &esc(&r.infra)]);
-    line(
-        &mut out,
-        &["failures", &r.publish_failures_total.to_string()],
-    );
+    line(&mut out, &[Raw("infra"), Text(&r.infra)]);
+    let failures = r.publish_failures_total.to_string();
+    line(&mut out, &[Raw("failures"), Raw(&failures)]);
     for u in &r.unpublished {
-        line(&mut out, &["unpublished", &esc(u)]);
+        line(&mut out, &[Raw("unpublished"), Text(u)]);
     }
     for a in &r.apps {
-        let opt = |v: &Option<String>| v.as_deref().map_or(NONE.to_string(), esc);
-        let int = |v: Option<i64>| v.map_or(NONE.to_string(), |n| n.to_string());
         line(
             &mut out,
             &[
-                "app",
-                &esc(&a.name),
-                &esc(&a.repo),
-                &esc(&a.status),
-                if a.healthy { "1" } else { "0" },
-                &esc(&a.commit),
-                &int(a.changed_unix),
-                &opt(&a.paused_by),
-                &opt(&a.deferred_by),
-                &opt(&a.last_error),
-                &int(a.last_error_unix),
+                Raw("app"),
+                Text(&a.name),
+                Text(&a.repo),
+                Text(&a.status),
+                Raw(if a.healthy { "1" } else { "0" }),
+                Text(&a.commit),
+                Int(a.changed_unix),
+                Opt(a.paused_by.as_deref()),
+                Opt(a.deferred_by.as_deref()),
+                Opt(a.last_error.as_deref()),
+                Int(a.last_error_unix),
             ],
         );
     }
@@ -214,9 +212,30 @@ pub fn encode_apps(r: &LastPass) -> String {
     out
 }
 
-fn line(out: &mut String, fields: &[&str]) {
+/// One field of a line.
+enum Field<'a> {
+    /// Written as it is (a name or flag of this format).
+    Raw(&'a str),
+    Text(&'a str),
+    Opt(Option<&'a str>),
+    Int(Option<i64>),
+}
+
+fn line(out: &mut String, fields: &[Field]) {
     out.push('\n');
-    out.push_str(&fields.join("\t"));
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        match f {
+            Field::Raw(s) => out.push_str(s),
+            Field::Text(s) | Field::Opt(Some(s)) => esc(out, s),
+            Field::Opt(None) | Field::Int(None) => out.push_str(NONE),
+            Field::Int(Some(n)) => {
+                let _ = write!(out, "{n}");
+            }
+        }
+    }
 }
 
 /// A record from the apps file's text (`ended_unix` and `duration_seconds` 0); `None` when
@@ -295,12 +314,15 @@ pub fn decode_time(text: &str) -> Option<(i64, f64)> {
     Some((ended.parse().ok()?, duration.parse().ok()?))
 }
 
-/// A field as one line without tabs: `\`, tab, newline and carriage return escaped.
-fn esc(v: &str) -> String {
-    if !v.contains(['\\', '\t', '\n', '\r']) {
-        return v.to_string();
+/// Append a field as one line without tabs: `\\`, tab, newline and carriage return escaped.
+fn esc(out: &mut String, v: &str) {
+    if !v
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+    {
+        out.push_str(v);
+        return;
     }
-    let mut out = String::with_capacity(v.len() + 8);
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -310,7 +332,6 @@ fn esc(v: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// [`esc`] undone; `None` for an escape it never writes.

@@ -90,6 +90,7 @@ fn the_apps_and_time_lines_read_back_as_written() {
     r.infra = "\\-".into();
     r.unpublished.push("second\tone\n".into());
     r.duration_seconds = 0.1 + 0.2;
+    r.publish_failures_total = u64::MAX;
     let mut back = decode_apps(&encode_apps(&r)).unwrap();
     let (ended, duration) = decode_time(&encode_time(&r)).unwrap();
     (back.ended_unix, back.duration_seconds) = (ended, duration);
