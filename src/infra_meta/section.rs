@@ -52,12 +52,18 @@ fn quick(table: &Table) -> Option<String> {
 
 /// `key = value\n` for a plain string, an integer or a boolean; `None` for anything else.
 fn scalar_line(out: &mut String, key: &str, v: &Value) -> Option<()> {
+    out.push_str(key);
     match v {
-        Value::String(s) if plain(s) => writeln!(out, "{key} = \"{s}\"").ok(),
-        Value::Integer(n) => writeln!(out, "{key} = {n}").ok(),
-        Value::Boolean(b) => writeln!(out, "{key} = {b}").ok(),
-        _ => None,
+        Value::String(s) if plain(s) => {
+            out.push_str(" = \"");
+            out.push_str(s);
+            out.push_str("\"\n");
+        }
+        Value::Integer(n) => writeln!(out, " = {n}").ok()?,
+        Value::Boolean(b) => out.push_str(if *b { " = true\n" } else { " = false\n" }),
+        _ => return None,
     }
+    Some(())
 }
 
 /// A key TOML writes without quotes.
