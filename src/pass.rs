@@ -72,12 +72,13 @@ pub fn run(
     let mut seen: Vec<(String, AppReport, Health)> = Vec::new();
     let mut visited: Vec<String> = Vec::new();
     let mut facts = events::PassFacts::default();
-    for group in cfg.groups() {
-        let key = group_key(&group);
+    let groups = cfg.groups();
+    for group in &groups {
+        let key = group_key(group);
         if only.is_some_and(|keys| !keys.contains(&key)) {
             continue;
         }
-        let shown = shown(&group);
+        let shown = shown(group);
         visited.push(shown.clone());
         // Every pass, until signature checks (SPEC §11) vouch for what such a remote sends.
         if let Some(scheme) = group.url.cleartext_scheme().filter(|_| !cfg.verifying()) {
@@ -85,7 +86,7 @@ pub fn run(
                 "{shown}: fetched over {scheme}:// without signature verification: anyone on the network path can change what this device runs as root; use https or ssh, or turn on signature checks (allowed_signers / trusted_pgp_keys)"
             );
         }
-        let outcome = reconcile::group(cfg, layout, &group, stop);
+        let outcome = reconcile::group(cfg, layout, group, stop);
         // (a table dropped from the feedback file is no app of this pass)
         summary.apps += outcome
             .reports
@@ -97,12 +98,12 @@ pub fn run(
             // seconds instead of spending up to 2 x network_timeout on a push.
             log::info!("{shown}: stopping; this pass's report is not published");
             summary.attention.extend(attention(&outcome.reports, None));
-            seen.extend(judged(&shown, &outcome.reports, None));
             facts.add_apps(&outcome.reports, None);
+            seen.extend(judged(&shown, outcome.reports, None));
             break;
         }
         let published =
-            monitoring::publish(cfg, layout, &group, &outcome.reports, force_report, stop);
+            monitoring::publish(cfg, layout, group, &outcome.reports, force_report, stop);
         summary
             .groups
             .push((key, outcome.deploy_failed || published.is_err()));
@@ -111,23 +112,24 @@ pub fn run(
                 summary
                     .attention
                     .extend(attention(&outcome.reports, Some(&apps)));
-                seen.extend(judged(&shown, &outcome.reports, Some(&apps)));
                 facts.add_apps(&outcome.reports, Some(&apps));
                 facts.add_publish(&shown, None);
+                seen.extend(judged(&shown, outcome.reports, Some(&apps)));
             }
             Err(e) => {
                 log::error!("{shown}: feedback not published: {e}");
                 facts.add_apps(&outcome.reports, None);
                 facts.add_publish(&shown, Some(e.to_string()));
                 summary.attention.extend(attention(&outcome.reports, None));
-                seen.extend(judged(&shown, &outcome.reports, None));
+                seen.extend(judged(&shown, outcome.reports, None));
                 summary.failed_groups.push(shown);
             }
         }
     }
     summary.attention.sort();
     summary.attention.dedup();
-    record_pass(cfg, layout, &seen, visited, &summary, started);
+    let configured = groups.iter().map(shown).collect();
+    record_pass(cfg, layout, &seen, visited, configured, &summary, started);
     // Delivery failures are logged there, never a failed pass; bounded by network_timeout.
     events::after_pass(cfg, layout, &facts, stop);
     summary
@@ -145,11 +147,13 @@ fn record_pass(
     layout: &Layout,
     seen: &[(String, AppReport, Health)],
     visited: Vec<String>,
+    configured: Vec<String>,
     summary: &PassSummary,
     started: Instant,
 ) {
     let state_dir = layout.state_dir();
-    let previous = match last_pass::read(&state_dir) {
+    let stored = last_pass::previous(&state_dir);
+    let previous = match &stored.read {
         last_pass::Read::Record(r) => Some(r),
         last_pass::Read::Missing => None,
         last_pass::Read::Unreadable(why) => {
@@ -170,11 +174,11 @@ fn record_pass(
             })
             .collect(),
         visited,
-        configured: cfg.groups().iter().map(shown).collect(),
+        configured,
         unpublished: summary.failed_groups.clone(),
     };
-    let rec = record::build(previous.as_ref(), &facts);
-    if let Err(e) = last_pass::write(&state_dir, &rec) {
+    let rec = record::build(previous, &facts);
+    if let Err(e) = last_pass::store(&state_dir, &rec, &stored) {
         log::warn!("the record of this pass (for `gitops-agent status`): {e}");
     }
     if let Some(path) = &cfg.metrics_file {
@@ -193,29 +197,32 @@ fn record_pass(
 /// and its health as published), as the file says: it carries command output forward from
 /// earlier passes. Without (not published), judged from the typed reports alone.
 fn attention(reports: &[AppReport], published: Option<&[(String, Health)]>) -> Vec<String> {
-    judged("", reports, published)
-        .into_iter()
-        .filter(|(_, _, h)| !h.is_ok())
-        .map(|(_, r, _)| r.name)
+    reports
+        .iter()
+        .filter(|r| health_of(r, published).is_some_and(|h| !h.is_ok()))
+        .map(|r| r.name.clone())
         .collect()
+}
+
+/// An app's health by the rule of [`attention`]; `None` for an app missing from the
+/// published file (a tombstone dropped this pass: no app of this pass).
+fn health_of(r: &AppReport, published: Option<&[(String, Health)]>) -> Option<Health> {
+    match published {
+        Some(apps) => apps.iter().find(|(n, _)| *n == r.name).map(|(_, h)| *h),
+        None => Some(health::of_report(r)),
+    }
 }
 
 /// This pass's apps with their health by the rule of [`attention`]; an app missing from the
 /// published file (a tombstone dropped this pass) is no app of this pass.
 fn judged(
     repo: &str,
-    reports: &[AppReport],
+    reports: Vec<AppReport>,
     published: Option<&[(String, Health)]>,
 ) -> Vec<(String, AppReport, Health)> {
     reports
-        .iter()
-        .filter_map(|r| {
-            let h = match published {
-                Some(apps) => apps.iter().find(|(n, _)| *n == r.name).map(|(_, h)| *h),
-                None => Some(health::of_report(r)),
-            };
-            h.map(|h| (repo.to_string(), r.clone(), h))
-        })
+        .into_iter()
+        .filter_map(|r| health_of(&r, published).map(|h| (repo.to_string(), r, h)))
         .collect()
 }
 

@@ -170,6 +170,11 @@ proptest! {
             apps,
         };
         let text = toml::to_string(&last_pass::encode(&record)).unwrap();
-        prop_assert_eq!(last_pass::decode(&text), Some(record));
+        prop_assert_eq!(last_pass::decode(&text), Some(record.clone()));
+        // The two files of today's record, too.
+        let mut back = last_pass::decode_apps(&last_pass::encode_apps(&record)).unwrap();
+        (back.ended_unix, back.duration_seconds) =
+            last_pass::decode_time(&last_pass::encode_time(&record)).unwrap();
+        prop_assert_eq!(back, record);
     }
 }

@@ -179,7 +179,7 @@ pub fn check(file: &str, doc: &toml::Table, app: &str) -> Checked {
             post_updation_command: post,
             command_timeout,
             safe,
-            section: toml::to_string(table).unwrap_or_default(),
+            section: super::section::canonical(table),
             warnings: f
                 .problems
                 .iter()
@@ -344,12 +344,13 @@ fn safe_keys(table: &toml::Table, f: &mut Found) -> Option<SafeKeys> {
 /// `code_commit_hash` names something a clone can ever resolve: a commit id (4 to 40 hex
 /// digits) or a tag/branch name git accepts (`git check-ref-format`).
 pub fn pin_form(pin: &str) -> Result<(), String> {
-    let escaped = pin.escape_debug().to_string();
-    let shown = crate::text::clip(&escaped);
+    // (what a message may show of the value; made only for a message)
+    let shown = || crate::text::clip(&pin.escape_debug().to_string()).into_owned();
     let hex = pin.bytes().all(|b| b.is_ascii_hexdigit());
     if hex && pin.len() > 40 {
         return Err(format!(
-            "\"{shown}\" has {} hex digits; a commit id has 40 (or at least 4, abbreviated); write `git rev-parse <commit>`'s output",
+            "\"{}\" has {} hex digits; a commit id has 40 (or at least 4, abbreviated); write `git rev-parse <commit>`'s output",
+            shown(),
             pin.len()
         ));
     }
@@ -368,7 +369,8 @@ pub fn pin_form(pin: &str) -> Result<(), String> {
         || pin.ends_with('.')
     {
         return Err(format!(
-            "\"{shown}\" is neither a commit id (4 to 40 hex digits) nor a tag or branch name (no spaces, `~^:?*[\\`, `..`, `@{{` or leading `-`); write `git rev-parse <commit>`'s output or the tag"
+            "\"{}\" is neither a commit id (4 to 40 hex digits) nor a tag or branch name (no spaces, `~^:?*[\\`, `..`, `@{{` or leading `-`); write `git rev-parse <commit>`'s output or the tag",
+            shown()
         ));
     }
     Ok(())

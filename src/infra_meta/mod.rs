@@ -2,6 +2,7 @@
 //! Pure parsing and validation; a bad section fails only its own app.
 
 mod check;
+mod section;
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -172,8 +173,8 @@ fn legacy_keys(table: &toml::Table) -> Option<String> {
 }
 
 fn absolute_path(p: &str) -> std::result::Result<PathBuf, String> {
-    // What a message may show of the value (SPEC §10).
-    let shown = crate::text::clip(p);
+    // What a message may show of the value (SPEC §10); made only for a message.
+    let shown = || crate::text::clip(p);
     if p.chars().any(char::is_control) {
         return Err(format!(
             "\"{}\" contains control characters",
@@ -183,11 +184,12 @@ fn absolute_path(p: &str) -> std::result::Result<PathBuf, String> {
     let path = Path::new(p);
     if !path.is_absolute() {
         return Err(format!(
-            "\"{shown}\" must be an absolute path (start with `/`)"
+            "\"{}\" must be an absolute path (start with `/`)",
+            shown()
         ));
     }
     if path.components().any(|c| c == Component::ParentDir) {
-        return Err(format!("\"{shown}\" must not contain `..`"));
+        return Err(format!("\"{}\" must not contain `..`", shown()));
     }
     Ok(path.to_path_buf())
 }

@@ -21,24 +21,34 @@ use crate::url::Url;
 /// reads the format keys it needs to open a repository (`core.bare`,
 /// `core.repositoryFormatVersion`, `extensions.*`); the origin guard reads
 /// `remote.origin.url` itself (`origin::url`); everything else is git's default.
+///
+/// The committer fallback (ref updates write reflogs, which need an identity; the agent needs
+/// no global git config, so there usually is none) is given here as configuration rather than
+/// with `committer_or_set_generic_fallback()` after opening: that call resolves the identity
+/// at once, and with it the current date through jiff, whose first look at the local zone
+/// reads the whole `/usr/share/zoneinfo` tree (about 3.4 M instructions and 110 system calls
+/// per pass). Given as configuration, gix resolves it only when a ref is really written.
 fn open_options() -> gix::open::Options {
     gix::open::Options::isolated()
         .with(gix::sec::Trust::Full)
         .filter_config_section(not_repository_config)
+        .config_overrides(COMMITTER_FALLBACK)
 }
+
+/// What `committer_or_set_generic_fallback()` installs (same name and email).
+const COMMITTER_FALLBACK: [&str; 2] = [
+    "gitoxide.committer.nameFallback=no name configured",
+    "gitoxide.committer.emailFallback=noEmailAvailable@example.com",
+];
 
 fn not_repository_config(meta: &gix::config::file::Metadata) -> bool {
     meta.source.kind() != gix::config::source::Kind::Repository
 }
 
-/// Open `dir` and install the committer fallback (ref updates write reflogs, which need an
-/// identity; the agent needs no global git config, so there usually is none).
+/// Open `dir` (with the committer fallback of [`open_options`]).
 fn open_repo(dir: &Path) -> Result<gix::Repository> {
-    let mut repo = gix::open_opts(dir, open_options())
-        .with_context(|| format!("open git repository {}", dir.display()))?;
-    repo.committer_or_set_generic_fallback()
-        .with_context(|| format!("set committer fallback in {}", dir.display()))?;
-    Ok(repo)
+    gix::open_opts(dir, open_options())
+        .with_context(|| format!("open git repository {}", dir.display()))
 }
 
 /// Open the clone at `dir`, or create it when `dir` is missing or an empty folder.
@@ -361,6 +371,20 @@ mod tests {
                 Some(dir.as_path()),
                 "core.worktree was used"
             );
+        }
+    }
+
+    #[test]
+    fn the_committer_fallback_is_configured_at_open() {
+        let tmp = TempDir::new("committer");
+        let dir = tmp.path().join("clone");
+        for repo in [
+            open_or_init(&dir, &"https://h/o/r".into()).unwrap(),
+            open_clone(&dir, &"https://h/o/r".into()).unwrap(),
+        ] {
+            let who = repo.committer().unwrap().unwrap();
+            assert_eq!(who.name, "no name configured");
+            assert_eq!(who.email, "noEmailAvailable@example.com");
         }
     }
 
