@@ -27,6 +27,25 @@ pub const DEFAULT_MODE: u32 = 0o644;
 /// An existing symlink at `dst` is replaced, never written through. Missing parent folders
 /// are created (0755).
 pub fn write(dst: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    replace(dst, bytes, mode, Durability::Synced)
+}
+
+/// [`write`] without the two fsyncs, for a file rewritten on every pass whose loss costs
+/// nothing (the time of the last pass): still all or nothing for readers while the machine
+/// runs, but a power cut may take it back to its old content, or leave it empty where the
+/// file system commits the rename before the data (its readers treat that as unreadable
+/// until the next pass). The fsyncs cost ~8 ms of wall time per pass on this VM's disk.
+pub fn write_unsynced(dst: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    replace(dst, bytes, mode, Durability::Unsynced)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Synced,
+    Unsynced,
+}
+
+fn replace(dst: &Path, bytes: &[u8], mode: Option<u32>, durability: Durability) -> Result<()> {
     let (parent, name) = split(dst)?;
     std::fs::create_dir_all(parent)
         .map_err(|e| Error::msg(format!("create folder {}: {e}", parent.display())))?;
@@ -51,7 +70,9 @@ pub fn write(dst: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
         }
         let mut f = &file;
         f.write_all(bytes)?;
-        file.sync_all()?;
+        if durability == Durability::Synced {
+            file.sync_all()?;
+        }
         rename_at(&dir, &tmp, name)
     })();
     if let Err(e) = result {
@@ -59,7 +80,9 @@ pub fn write(dst: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
         return Err(Error::msg(format!("write {}: {e}", dst.display())));
     }
     // The rename is durable only once the folder is synced.
-    let _ = dir.sync_all();
+    if durability == Durability::Synced {
+        let _ = dir.sync_all();
+    }
     Ok(())
 }
 
@@ -256,6 +279,23 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("x")]);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn an_unsynced_write_replaces_whole_with_the_mode_and_no_temp_file() {
+        let d = tmpdir("unsynced");
+        let dst = d.join("time");
+        write_unsynced(&dst, b"one", Some(0o600)).unwrap();
+        write_unsynced(&dst, b"two", Some(0o600)).unwrap();
+        assert_eq!(std::fs::read(&dst).unwrap(), b"two");
+        let mode = std::fs::metadata(&dst).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o600);
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("time")]);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

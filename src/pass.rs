@@ -183,8 +183,9 @@ fn record_pass(
     }
     if let Some(path) = &cfg.metrics_file {
         let text = crate::metrics::render(&record::metrics(&rec));
-        // 0644: node_exporter runs as its own user; nothing in the file is secret.
-        if let Err(e) = crate::atomic::write(path, text.as_bytes(), Some(0o644)) {
+        // 0644: node_exporter runs as its own user; nothing in the file is secret. Unsynced:
+        // rewritten every pass, and a scrape only needs it whole.
+        if let Err(e) = crate::atomic::write_unsynced(path, text.as_bytes(), Some(0o644)) {
             log::error!(
                 "metrics_file {}: not written: {e}; check that the folder exists and is writable by the agent (the pass itself is unaffected)",
                 path.display()

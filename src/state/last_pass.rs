@@ -171,7 +171,8 @@ pub fn store(state_dir: &Path, record: &LastPass, before: &Stored) -> Result<()>
         crate::atomic::write(&apps_path(state_dir), apps.as_bytes(), Some(0o600))?;
     }
     let time = encode_time(record);
-    crate::atomic::write(&time_path(state_dir), time.as_bytes(), Some(0o600))?;
+    // Rewritten every pass; a power cut that loses it loses one pass's time.
+    crate::atomic::write_unsynced(&time_path(state_dir), time.as_bytes(), Some(0o600))?;
     if before.legacy {
         super::remove_file(&path(state_dir))?;
     }
