@@ -173,6 +173,14 @@ impl std::fmt::Debug for Url {
     }
 }
 
+/// The url as a clone's `remote.origin.url` keeps it on disk: no `user:password@` (see
+/// [`without_userinfo`]) and the values of secret query parameters (`?token=`, ...) replaced
+/// by `***`. The agent always fetches with the url from its config, so the stored one only
+/// has to name the repository; the origin guard ([`same_repo`]) ignores those values.
+pub fn stored_form(url: &str) -> String {
+    redact_query(&without_userinfo(url))
+}
+
 /// `scheme://` urls without `user[:password]@`; other urls unchanged. `ssh://user@host`
 /// keeps its user: it is a login name, not a secret.
 pub fn without_userinfo(url: &str) -> String {
@@ -199,9 +207,11 @@ pub fn cleartext_scheme(url: &str) -> Option<&'static str> {
     }
 }
 
-/// Whether two urls name the same repository (used by the origin guard).
+/// Whether two urls name the same repository (used by the origin guard): equal once
+/// normalized, whatever the credentials, in the userinfo or in a secret query parameter (a
+/// clone stores its origin in [`stored_form`]).
 pub fn same_repo(a: &str, b: &str) -> bool {
-    normalize(a) == normalize(b)
+    normalize(&redact_query(a)) == normalize(&redact_query(b))
 }
 
 #[cfg(test)]
@@ -285,6 +295,26 @@ mod tests {
         assert_eq!(without_userinfo("https://u:t@h/o/r"), "https://h/o/r");
         assert_eq!(without_userinfo("ssh://git@h:22/o/r"), "ssh://git@h:22/o/r");
         assert_eq!(without_userinfo("git@h:o/r"), "git@h:o/r");
+    }
+
+    #[test]
+    fn the_stored_form_keeps_no_secret_and_stays_the_same_repo() {
+        let url = "https://u:pw@h/o/r.git?private_token=SEKRET&ref=x";
+        let stored = stored_form(url);
+        assert_eq!(stored, "https://h/o/r.git?private_token=***&ref=x");
+        assert!(same_repo(url, &stored));
+        // Python agents' clones hold the whole url: still the same repository.
+        assert!(same_repo(&stored, url));
+        // Another repository, or another non-secret parameter, is not.
+        assert!(!same_repo(
+            &stored,
+            "https://h/o/other.git?private_token=SEKRET&ref=x"
+        ));
+        assert!(!same_repo(
+            &stored,
+            "https://h/o/r.git?private_token=SEKRET&ref=y"
+        ));
+        assert_eq!(stored_form("git@h:o/r"), "git@h:o/r");
     }
 
     #[test]

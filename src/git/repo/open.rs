@@ -224,6 +224,21 @@ mod tests {
     }
 
     #[test]
+    fn a_query_token_is_not_stored_and_the_clone_still_opens() {
+        let tmp = TempDir::new("query");
+        let dir = tmp.path().join("clone");
+        let url = "https://h.example/o/r.git?private_token=SEKRET";
+        open_or_init(&dir, &url.into()).unwrap();
+        let stored = git(&dir, &["config", "remote.origin.url"]);
+        assert_eq!(stored, "https://h.example/o/r.git?private_token=***");
+        let config = std::fs::read_to_string(dir.join(".git/config")).unwrap();
+        assert!(!config.contains("SEKRET"), "{config}");
+        // The next pass (same url, or a rotated token) passes the origin guard.
+        open_or_init(&dir, &url.into()).unwrap();
+        open_or_init(&dir, &"https://h.example/o/r.git?private_token=NEW".into()).unwrap();
+    }
+
+    #[test]
     fn origin_guard_refuses_other_repo() {
         let tmp = TempDir::new("guard");
         let dir = tmp.path().join("clone");

@@ -58,9 +58,8 @@ pub fn write(repo: &gix::Repository, url: &Url) -> Result<()> {
         let mut section = config
             .section_mut_or_create_new("remote", Some(BStr::new("origin")))
             .with_context(|| format!("add remote section to {}", path.display()))?;
-        // Tokens stay out of files on disk: the agent always fetches with the url from its
-        // config, so the stored origin only has to name the repository.
-        let stored = crate::url::without_userinfo(url.secret());
+        // Tokens stay out of files on disk (`url::stored_form`).
+        let stored = crate::url::stored_form(url.secret());
         section
             .set("url", BStr::new(&stored))
             .with_context(|| format!("set remote.origin.url in {}", path.display()))?;
