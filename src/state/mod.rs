@@ -33,9 +33,7 @@ const FAILED_MARKER: &str = "# gitops-agent: the last apply failed; it is retrie
 
 /// The record of `app`, if any. An unreadable record counts as none.
 pub fn read(dir: &Path, app: &str) -> Option<Record> {
-    std::fs::read_to_string(layout::applied_record(dir, app))
-        .ok()
-        .map(decode)
+    crate::files::read_small_text(&layout::applied_record(dir, app)).map(decode)
 }
 
 /// Remember `record` for `app` (atomically: a crash keeps the old record).
@@ -73,7 +71,7 @@ pub(crate) fn write_table(path: &Path, table: &toml::Table) -> Result<()> {
 
 /// A TOML record; `None` when missing or unreadable (an unreadable record counts as none).
 pub(crate) fn read_table(path: &Path) -> Option<toml::Table> {
-    std::fs::read_to_string(path).ok()?.parse().ok()
+    crate::files::read_small_text(path)?.parse().ok()
 }
 
 /// Remove a file; one already gone is fine.

@@ -255,9 +255,9 @@ fn tree_is_index(
     Some(true)
 }
 
-/// A small file's bytes: open, fstat, read, close.
+/// A small file's bytes: open, read, close (`files::read_small`).
 fn read_file(path: &Path) -> Option<Vec<u8>> {
-    read_file_with_mtime(path).map(|(bytes, _)| bytes)
+    crate::files::read_small(path).ok()
 }
 
 /// A file's bytes and modification time, read in one go (its size from `fstat`).
