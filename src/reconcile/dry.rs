@@ -128,6 +128,7 @@ fn preview_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppPreview {
         &ctx.code_folders,
         &ctx.layout.home,
         &ctx.home_physical,
+        Some(&ctx.memo.paths),
     ) {
         return failed(app, e.to_string());
     }

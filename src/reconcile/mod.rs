@@ -12,6 +12,7 @@ pub mod dry;
 mod health_check;
 mod hold;
 mod members;
+mod memo;
 mod observe;
 mod remove;
 mod rollback;
@@ -56,6 +57,8 @@ struct Ctx<'a> {
     code_folders: Vec<PathBuf>,
     /// `$GITOPS_AGENT_HOME` with its symlinks resolved (no code folder may be inside it).
     home_physical: PathBuf,
+    /// What the group's visit learnt once for every app (`memo`).
+    memo: memo::GroupMemo,
 }
 
 impl Ctx<'_> {
@@ -133,6 +136,7 @@ fn open<'a>(
         group_key: crate::pass::group_key(group),
         code_folders,
         home_physical: crate::paths::physical(&layout.home),
+        memo: memo::GroupMemo::default(),
     };
     let (members, to_remove) = members::members(
         cfg,
@@ -288,6 +292,7 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
         &ctx.code_folders,
         &ctx.layout.home,
         &ctx.home_physical,
+        Some(&ctx.memo.paths),
     ) {
         return config_failed(&e);
     }

@@ -110,6 +110,7 @@ pub(super) fn recover(ctx: &Ctx, app: &str, config: &Updation) -> Option<AppRepo
         return None;
     }
     log::warn!("[{app}] an update was cut short; putting back what ran before it");
+    ctx.memo.disk_changes();
     let mut ran = Ran::new(hook_context(
         ctx,
         app,
