@@ -61,9 +61,9 @@ pub fn check_dst(dst: &Path, code_folders: &[PathBuf], memo: Option<&Memo>) -> R
 }
 
 /// The code folders of every app this device knows of: those named in `doc` (the group's
-/// infra_meta, every section, also apps of other devices), and those of the records of
-/// earlier applies in `applied_dir` (apps of the other deploy repos).
-pub fn known_code_folders(doc: Option<&toml::Table>, applied_dir: &Path) -> Vec<PathBuf> {
+/// infra_meta, every section, also apps of other devices), and those of the `records` of
+/// earlier applies (`state::read_all` of the applied folder: apps of the other deploy repos).
+pub fn known_code_folders(doc: Option<&toml::Table>, records: &[(String, String)]) -> Vec<PathBuf> {
     let mut folders: Vec<PathBuf> = Vec::new();
     let mut add = |table: &toml::Table| {
         if let Some(toml::Value::String(p)) = table.get("code_local_path") {
@@ -79,15 +79,9 @@ pub fn known_code_folders(doc: Option<&toml::Table>, applied_dir: &Path) -> Vec<
         }
     }
     // Records are the sections applied last (their text, see `state`).
-    for entry in std::fs::read_dir(applied_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        if let Ok(text) = std::fs::read_to_string(entry.path()) {
-            if let Ok(table) = text.parse::<toml::Table>() {
-                add(&table);
-            }
+    for (_, text) in records {
+        if let Ok(table) = text.parse::<toml::Table>() {
+            add(&table);
         }
     }
     folders

@@ -141,7 +141,7 @@ fn preview_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppPreview {
             files: Vec::new(),
         };
     }
-    let seen = match observe::observe(&ctx.deploy_root, &spec, &ctx.layout.applied_dir(), app) {
+    let seen = match observe::observe(ctx, &spec, &ctx.layout.applied_dir(), app) {
         Ok(o) => o,
         Err(e) => return failed(app, e.to_string()),
     };

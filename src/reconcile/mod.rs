@@ -28,7 +28,7 @@ use crate::infra_meta::{self, AppSpec};
 use crate::layout::Layout;
 use crate::plan::{self, Decision, Gate, Holds};
 use crate::report::{AppReport, Commands, Removal, Safety, Updation};
-use crate::state::{self, deployed, paused, quarantine, tombstone, Record};
+use crate::state::{self, deployed, quarantine, tombstone, Record};
 use crate::verify::gate;
 use crate::{clock, windows};
 
@@ -80,7 +80,7 @@ impl Ctx<'_> {
 fn device_holds(ctx: &Ctx, app: &str, spec: &AppSpec) -> Holds {
     let windows = windows::effective(spec.safe.update_windows.as_deref(), &ctx.cfg.update_windows);
     Holds {
-        paused_locally: paused::is_paused(&ctx.layout.state_dir(), app),
+        paused_locally: ctx.memo.is_paused(&ctx.layout.state_dir(), app),
         lock_present: spec
             .safe
             .update_lock
@@ -122,10 +122,9 @@ fn open<'a>(
     let (config_side, meta) = deploy::sync(cfg, layout, group, &dir, &net, stop);
     // Resolved once per group: every config `src` is checked against it (symlinks included).
     let deploy_root = std::fs::canonicalize(&dir).unwrap_or(dir);
-    let code_folders = crate::paths::known_code_folders(
-        meta.as_ref().ok().map(|(_, doc)| doc),
-        &layout.applied_dir(),
-    );
+    let records = state::read_all(&layout.applied_dir());
+    let code_folders =
+        crate::paths::known_code_folders(meta.as_ref().ok().map(|(_, doc)| doc), &records);
     let ctx = Ctx {
         cfg,
         layout,
@@ -136,7 +135,7 @@ fn open<'a>(
         group_key: crate::pass::group_key(group),
         code_folders,
         home_physical: crate::paths::physical(&layout.home),
-        memo: memo::GroupMemo::default(),
+        memo: memo::GroupMemo::with_records(&records),
     };
     let (members, to_remove) = members::members(
         cfg,
@@ -302,12 +301,12 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
     }
     let applied_dir = ctx.layout.applied_dir();
     let state_dir = ctx.layout.state_dir();
-    let seen = match observe::observe(&ctx.deploy_root, &spec, &applied_dir, app) {
+    let seen = match observe::observe(ctx, &spec, &applied_dir, app) {
         Ok(o) => o,
         Err(e) => return config_failed(&e),
     };
     let decision = plan::decide(&seen.facts, &spec.section);
-    let refused = quarantine::read(&state_dir, app);
+    let refused = ctx.memo.quarantine(&state_dir, app);
     let quarantined = refused.as_ref().is_some_and(|r| {
         crate::rollback::is_quarantined(Some(&r.fingerprint), &rollback::fingerprint(ctx, &spec))
     });

@@ -6,11 +6,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::error::Result;
+use crate::files;
 use crate::git::{repo, worktree};
 use crate::infra_meta::AppSpec;
 use crate::plan::{self, ConfigSeen, ConfigState, Observed};
 use crate::report::Updation;
-use crate::{files, state};
 
 /// The facts, and the code clone they were read from (the report describes it).
 pub(super) struct Observation {
@@ -42,17 +42,19 @@ impl Observation {
     }
 }
 
-/// Observe `app` as described by `spec`; `deploy_root` is the canonical deploy clone that
-/// config `src` paths are resolved in, `applied_dir` holds the apply records.
+/// Observe `app` as described by `spec`; `ctx.deploy_root` is the canonical deploy clone
+/// that config `src` paths are resolved in, `applied_dir` holds the apply records (the
+/// group memo has them already, `memo`).
 pub(super) fn observe(
-    deploy_root: &Path,
+    ctx: &super::Ctx,
     spec: &AppSpec,
     applied_dir: &Path,
     app: &str,
 ) -> Result<Observation> {
+    let deploy_root = &ctx.deploy_root;
     let mut facts = Observed {
         folder_exists: spec.code_local_path.is_dir(),
-        applied: state::read(applied_dir, app),
+        applied: ctx.memo.applied(applied_dir, app),
         ..Observed::default()
     };
     for cf in &spec.config_files {

@@ -106,7 +106,7 @@ pub(super) fn roll_back(
 /// app is not visited further this pass).
 pub(super) fn recover(ctx: &Ctx, app: &str, config: &Updation) -> Option<AppReport> {
     let state_dir = ctx.layout.state_dir();
-    if !snapshot::exists(&state_dir, app) {
+    if !ctx.memo.may_have_snapshot(&state_dir, app) || !snapshot::exists(&state_dir, app) {
         return None;
     }
     log::warn!("[{app}] an update was cut short; putting back what ran before it");

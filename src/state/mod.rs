@@ -99,6 +99,35 @@ pub(crate) fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The names in `dir` (one `getdents` for a small folder); empty when it does not exist,
+/// `None` when it cannot be listed.
+pub(crate) fn entry_names(dir: &Path) -> Option<std::collections::BTreeSet<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(Default::default()),
+        Err(_) => return None,
+    };
+    let mut names = std::collections::BTreeSet::new();
+    for entry in entries {
+        names.insert(entry.ok()?.file_name().to_string_lossy().into_owned());
+    }
+    Some(names)
+}
+
+/// Every record in `dir` as (file name, text), unreadable ones left out: the applied
+/// records, read once per group (their code folders, then each app's own record).
+pub fn read_all(dir: &Path) -> Vec<(String, String)> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let text = crate::files::read_small_text(&entry.path())?;
+            Some((entry.file_name().to_string_lossy().into_owned(), text))
+        })
+        .collect()
+}
+
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -108,7 +137,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn decode(text: String) -> Record {
+/// A record's text as the record it is.
+pub(crate) fn decode(text: String) -> Record {
     if text.trim_end() == FAILED_MARKER.trim_end() {
         Record::Failed
     } else {
