@@ -40,7 +40,17 @@ pub fn current_gid() -> u32 {
 /// callers resolve it once per group), refusing anything that leaves it, also through
 /// symlinks. `Ok(None)` when the file does not exist.
 pub fn resolve_src(root: &Path, src: &str) -> Result<Option<PathBuf>> {
-    if let Some(plain) = resolve_plain(root, src) {
+    resolve_src_in(root, src, None)
+}
+
+/// [`resolve_src`], not reading again the folders `memo` knows for real (the deploy clone
+/// does not change while a group is visited; see `paths::Memo`).
+pub fn resolve_src_in(
+    root: &Path,
+    src: &str,
+    memo: Option<&crate::paths::Memo>,
+) -> Result<Option<PathBuf>> {
+    if let Some(plain) = resolve_plain(root, src, memo) {
         return Ok(plain);
     }
     let joined = root.join(src);
@@ -68,7 +78,11 @@ pub fn resolve_src(root: &Path, src: &str) -> Result<Option<PathBuf>> {
 /// [`resolve_src`]'s common case in one `lstat` per component (`canonicalize` reads every
 /// link of the whole path): when `src` is plain names, none a symlink, the joined path is
 /// already the real one. `None` when the full resolution has to decide.
-fn resolve_plain(root: &Path, src: &str) -> Option<Option<PathBuf>> {
+fn resolve_plain(
+    root: &Path,
+    src: &str,
+    memo: Option<&crate::paths::Memo>,
+) -> Option<Option<PathBuf>> {
     use std::path::Component;
     let rel = Path::new(src);
     let n = rel.components().count();
@@ -78,9 +92,17 @@ fn resolve_plain(root: &Path, src: &str) -> Option<Option<PathBuf>> {
             return None;
         };
         path.push(name);
+        if i + 1 < n && memo.is_some_and(|m| m.is_real_dir(&path)) {
+            continue;
+        }
         match fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_symlink() => return None,
-            Ok(m) if i + 1 < n => m.is_dir().then_some(())?,
+            Ok(m) if i + 1 < n => {
+                m.is_dir().then_some(())?;
+                if let Some(memo) = memo {
+                    memo.saw_real_dir(&path);
+                }
+            }
             Ok(m) => return m.is_file().then_some(Some(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(None),
             Err(_) => return None,
@@ -232,6 +254,33 @@ mod tests {
             1,
             "temp file left behind"
         );
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_src_folder_known_real_is_not_read_again_until_forgotten() {
+        let d = tmpdir("srcmemo");
+        let repo = d.join("repo");
+        fs::create_dir_all(repo.join("edge")).unwrap();
+        fs::create_dir_all(d.join("out")).unwrap();
+        let repo = fs::canonicalize(repo).unwrap();
+        fs::write(repo.join("edge/ok.env"), "x").unwrap();
+        fs::write(d.join("out/ok.env"), "secret").unwrap();
+        let memo = crate::paths::Memo::default();
+        let plain = resolve_src_in(&repo, "edge/ok.env", Some(&memo)).unwrap();
+        assert_eq!(plain, Some(repo.join("edge/ok.env")));
+        assert!(memo.is_real_dir(&repo.join("edge")));
+        // the folder becomes a link out of the repo: the memo still vouches (one visit)...
+        fs::remove_dir_all(repo.join("edge")).unwrap();
+        std::os::unix::fs::symlink(d.join("out"), repo.join("edge")).unwrap();
+        assert_eq!(
+            resolve_src_in(&repo, "edge/ok.env", Some(&memo)).unwrap(),
+            plain
+        );
+        // ...and without it the link is judged
+        memo.forget();
+        assert!(resolve_src_in(&repo, "edge/ok.env", Some(&memo)).is_err());
+        assert!(resolve_src(&repo, "edge/ok.env").is_err());
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -52,13 +52,16 @@ pub(super) fn observe(
     app: &str,
 ) -> Result<Observation> {
     let deploy_root = &ctx.deploy_root;
+    let memo = &ctx.memo.paths;
+    // (the path check of this turn has just proven it a real folder, most of the time)
+    let folder = crate::paths::rules::normalize(&spec.code_local_path);
     let mut facts = Observed {
-        folder_exists: spec.code_local_path.is_dir(),
+        folder_exists: memo.is_real_dir(&folder) || spec.code_local_path.is_dir(),
         applied: ctx.memo.applied(applied_dir, app),
         ..Observed::default()
     };
     for cf in &spec.config_files {
-        let state = match files::resolve_src(deploy_root, &cf.src)? {
+        let state = match files::resolve_src_in(deploy_root, &cf.src, Some(memo))? {
             None => {
                 log::warn!(
                     "[{app}] config src \"{}\" does not exist in the deploy repo; skipped",
