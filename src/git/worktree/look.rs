@@ -81,19 +81,36 @@ pub fn in_sync(dir: &Path, url: &crate::url::Url, commitish: &str) -> Option<InS
 
     let objects_dir = git_dir.join("objects");
     let hex = head.to_hex().to_string();
+    let objects_key = key_of(&objects_dir);
+    let loose_key = match &old.short {
+        // The loose folder was missing and `objects` has the same key: no folder was
+        // added to it since, so it is still missing.
+        Some(s) if s.keys[0].is_some() && objects_key == Some(s.keys[0]) && s.keys[2].is_none() => {
+            Some(None)
+        }
+        _ => key_of(&objects_dir.join(&hex[..2])),
+    };
     let object_keys = [
-        key_of(&objects_dir),
+        objects_key,
         key_of(&objects_dir.join("pack")),
-        key_of(&objects_dir.join(&hex[..2])),
+        loose_key,
         key_of(&objects_dir.join("info/alternates")),
     ];
     let cache_path = git_dir.join(CACHE_FILE);
     let key = checksum.map(|sum| cache_key(head, sum));
-    let record = read_copy(&cache_path, &old.record, &mut new.record);
-    let cached = key.as_deref().and_then(|k| {
-        let text = std::str::from_utf8(record.as_deref()?).ok()?;
-        record_tail(text, k).map(str::to_string)
-    });
+    let tail_in = |bytes: Option<&[u8]>| {
+        let text = std::str::from_utf8(bytes?).ok()?;
+        record_tail(text, key.as_deref()?).map(str::to_string)
+    };
+    // The memo's copy of the record serves its HEAD and index as the record would (what
+    // it says follows from immutable objects); another key reads the record.
+    let cached = match tail_in(old.record.as_ref().map(|c| c.bytes.as_slice())) {
+        Some(tail) => {
+            new.record = old.record.clone();
+            Some(tail)
+        }
+        None => tail_in(read_copy(&cache_path, &old.record, &mut new.record).as_deref()),
+    };
     let (short, tail) = match (known_short(&old, &hex, &object_keys, wanted), cached) {
         // Nothing the short id depends on changed: no pack index is read.
         (Some(short), Some(tail)) => (short, tail),
