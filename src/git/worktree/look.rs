@@ -53,8 +53,7 @@ pub fn in_sync(dir: &Path, url: &crate::url::Url, commitish: &str) -> Option<InS
         return None;
     }
 
-    let index_path = git_dir.join("index");
-    let (bytes, mtime) = read_file_with_mtime(&index_path)?;
+    let (bytes, mtime) = read_index(&git_dir.join("index"), &old.index, &mut new.index)?;
     let (index, checksum) = gix::index::State::from_bytes(
         &bytes,
         mtime.into(),
@@ -173,6 +172,30 @@ fn read_copy(path: &Path, old: &Option<Copy>, slot: &mut Option<Copy>) -> Option
         bytes: bytes.clone(),
     });
     Some(bytes)
+}
+
+/// The index's bytes and mtime: the memo's copy when the index has its key (the key holds
+/// the mtime), else read (and kept for the next memo when at most `look_memo::MAX_COPY`).
+fn read_index(
+    path: &Path,
+    old: &Option<Copy>,
+    slot: &mut Option<Copy>,
+) -> Option<(Vec<u8>, std::time::SystemTime)> {
+    let key: Option<Key> = key_of(path).flatten();
+    if let Some(k) = key {
+        if let Some(bytes) = look_memo::Memo::copy(old, Some(k)) {
+            *slot = old.clone();
+            return Some((bytes.to_vec(), k.modified()?));
+        }
+    }
+    let (bytes, mtime) = read_file_with_mtime(path)?;
+    *slot = key
+        .filter(|_| bytes.len() <= look_memo::MAX_COPY)
+        .map(|key| Copy {
+            key,
+            bytes: bytes.clone(),
+        });
+    Some((bytes, mtime))
 }
 
 /// The short id the memo holds for `head` when the object folders it depends on (the

@@ -18,6 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(super) const MEMO_FILE: &str = "gitops-agent-look-stat";
 
+/// The largest index kept in the memo (a big clone reads its index each time).
+pub(super) const MAX_COPY: usize = 64 * 1024;
+
 /// How much older than the memo a file's times must be for its copy to be trusted.
 pub(super) const SETTLED: Duration = Duration::from_secs(2);
 
@@ -40,6 +43,12 @@ impl Key {
             mtime: ns(meta.mtime(), meta.mtime_nsec()),
             ctime: ns(meta.ctime(), meta.ctime_nsec()),
         }
+    }
+
+    /// The mtime as a time.
+    pub fn modified(&self) -> Option<SystemTime> {
+        let ns = u64::try_from(self.mtime).ok()?;
+        UNIX_EPOCH.checked_add(Duration::from_nanos(ns))
     }
 
     /// Whether both times are at least [`SETTLED`] before `at` (nanoseconds).
@@ -86,6 +95,7 @@ pub(super) struct Short {
 pub(super) struct Memo {
     pub config: Option<Copy>,
     pub head: Option<Copy>,
+    pub index: Option<Copy>,
     /// The `look` record (`look::CACHE_FILE`).
     pub record: Option<Copy>,
     pub short: Option<Short>,
@@ -95,7 +105,7 @@ impl Memo {
     /// Every key of the memo settled before `at` (the memo's own mtime when read, now when
     /// written). Pure.
     pub fn settled_before(&self, at: i128) -> bool {
-        let copies = [&self.config, &self.head, &self.record];
+        let copies = [&self.config, &self.head, &self.index, &self.record];
         copies
             .iter()
             .filter_map(|c| c.as_ref())
@@ -157,6 +167,7 @@ pub(super) fn format(m: &Memo) -> String {
     for (name, c) in [
         ("config", &m.config),
         ("HEAD", &m.head),
+        ("index", &m.index),
         ("record", &m.record),
     ] {
         if let Some(c) = c {
@@ -197,6 +208,7 @@ pub(super) fn parse(text: &str) -> Option<Memo> {
         match (f.first()?, f.len()) {
             (&"config", 3) => m.config = Some(copy()?),
             (&"HEAD", 3) => m.head = Some(copy()?),
+            (&"index", 3) => m.index = Some(copy()?),
             (&"record", 3) => m.record = Some(copy()?),
             (&"short", 7) => {
                 m.short = Some(Short {
@@ -256,6 +268,10 @@ mod tests {
             head: Some(Copy {
                 key: key(20),
                 bytes: b"abc\n".to_vec(),
+            }),
+            index: Some(Copy {
+                key: key(5),
+                bytes: b"DIRC\0\0".to_vec(),
             }),
             record: None,
             short: Some(Short {

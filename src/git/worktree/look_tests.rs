@@ -398,7 +398,15 @@ fn the_memo_never_hides_an_edit_an_origin_or_a_head_changed_in_place() {
     git(&dir, &["config", "remote.origin.url", "/elsewhere.git"]);
     assert_eq!(in_sync(&dir, &url, &hex), None);
     git(&dir, &["config", "remote.origin.url", &origin]);
-    assert_eq!(in_sync(&dir, &url, &hex), Some(expected));
+    assert_eq!(in_sync(&dir, &url, &hex), Some(expected.clone()));
+    // a change staged in the index alone: the index is read again
+    std::thread::sleep(look_memo::SETTLED + Duration::from_millis(100));
+    assert_eq!(in_sync(&dir, &url, &hex), Some(expected.clone()));
+    let text = std::fs::read_to_string(dir.join(".git").join(look_memo::MEMO_FILE)).unwrap();
+    assert!(text.contains("\nindex "), "the index is kept: {text}");
+    git(&dir, &["update-index", "--chmod=+x", "a.txt"]);
+    assert_eq!(in_sync(&dir, &url, &hex), None);
+    git(&dir, &["update-index", "--chmod=-x", "a.txt"]);
     // HEAD rewritten in place, same size, its mtime put back: its ctime still tells
     let head = dir.join(".git/HEAD");
     let mtime = std::fs::metadata(&head).unwrap().modified().unwrap();
