@@ -14,7 +14,9 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use super::compare_memo::{self, Key, Pairs};
 
 use crate::paths;
 use crate::state::{self, paused, quarantine, Record};
@@ -29,6 +31,11 @@ pub(super) struct GroupMemo {
     snapshots: RefCell<OnceCell<Option<BTreeSet<String>>>>,
     /// Apply records by app, as read when the group was opened; each taken once.
     applied: RefCell<HashMap<String, String>>,
+    /// Where the config files found equal are kept (`compare_memo`), what it held (read on
+    /// first use) and what this visit found.
+    compare_path: Option<PathBuf>,
+    compare_old: OnceCell<Pairs>,
+    compare_new: RefCell<Pairs>,
 }
 
 /// Which state folder a question is about.
@@ -40,6 +47,16 @@ enum Folder {
 }
 
 impl GroupMemo {
+    /// A memo holding `records` (`state::read_all` of the applied folder), keeping the
+    /// config files found equal in `state_dir` for the group `group_key`.
+    pub fn new(records: &[(String, String)], state_dir: &Path, group_key: &str) -> GroupMemo {
+        let name = &state::sha256_hex(group_key.as_bytes())[..16];
+        GroupMemo {
+            compare_path: Some(state_dir.join("compare").join(name)),
+            ..GroupMemo::with_records(records)
+        }
+    }
+
     /// A memo holding `records` (`state::read_all` of the applied folder).
     pub fn with_records(records: &[(String, String)]) -> GroupMemo {
         GroupMemo {
@@ -91,6 +108,41 @@ impl GroupMemo {
         match self.applied.borrow_mut().remove(app) {
             Some(text) => Some(state::decode(text)),
             None => state::read(applied_dir, app),
+        }
+    }
+
+    /// Whether the `i`th config file of `app` was found equal to its `src` under these
+    /// keys (src, dst) and nothing changed since (`compare_memo`).
+    pub fn known_same(&self, app: &str, i: usize, keys: (Key, Key)) -> bool {
+        let old = self.compare_old.get_or_init(|| match &self.compare_path {
+            Some(p) => compare_memo::read(p),
+            None => Pairs::new(),
+        });
+        old.get(&(app.to_string(), i)) == Some(&keys)
+    }
+
+    /// The `i`th config file of `app` is equal to its `src` under these keys.
+    pub fn saw_same(&self, app: &str, i: usize, keys: (Key, Key)) {
+        self.compare_new
+            .borrow_mut()
+            .insert((app.to_string(), i), keys);
+    }
+
+    /// Keep the config files found equal this visit whose keys are settled now, when that
+    /// differs from what was kept (a pass's group calls it once at its end; `plan` never).
+    pub fn persist(&self) {
+        let (Some(path), Some(now)) = (
+            &self.compare_path,
+            compare_memo::nanos(std::time::SystemTime::now()),
+        ) else {
+            return;
+        };
+        let mut pairs = self.compare_new.borrow().clone();
+        pairs.retain(|_, (s, d)| {
+            compare_memo::settled_before(s, now) && compare_memo::settled_before(d, now)
+        });
+        if self.compare_old.get() != Some(&pairs) {
+            compare_memo::write(path, &pairs);
         }
     }
 
@@ -188,6 +240,32 @@ mod tests {
         memo.disk_changes();
         assert_eq!(memo.applied(&d, "db"), Some(Record::Failed));
         assert_eq!(memo.applied(&d, "none"), None);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn only_settled_pairs_are_kept_and_served_under_their_keys() {
+        let d = state_dir("compare");
+        let old = (1, 2, 3, 4);
+        let young = |t: i128| (1, 2, t, t);
+        let now = compare_memo::nanos(std::time::SystemTime::now()).unwrap();
+        let memo = GroupMemo::new(&[], &d, "g");
+        assert!(!memo.known_same("web", 0, (old, old)));
+        memo.saw_same("web", 0, (old, old));
+        memo.saw_same("db", 0, (old, young(now)));
+        memo.persist();
+        let next = GroupMemo::new(&[], &d, "g");
+        assert!(next.known_same("web", 0, (old, old)));
+        assert!(
+            !next.known_same("web", 0, (old, (1, 2, 3, 5))),
+            "another ctime"
+        );
+        assert!(!next.known_same("web", 1, (old, old)), "another entry");
+        assert!(
+            !next.known_same("db", 0, (old, young(now))),
+            "not settled: not kept"
+        );
+        assert!(!GroupMemo::new(&[], &d, "other group").known_same("web", 0, (old, old)));
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -7,6 +7,7 @@
 mod apply;
 mod code;
 mod commands;
+mod compare_memo;
 mod deploy;
 pub mod dry;
 mod health_check;
@@ -135,7 +136,11 @@ fn open<'a>(
         group_key: crate::pass::group_key(group),
         code_folders,
         home_physical: crate::paths::physical(&layout.home),
-        memo: memo::GroupMemo::with_records(&records),
+        memo: memo::GroupMemo::new(
+            &records,
+            &layout.state_dir(),
+            &crate::pass::group_key(group),
+        ),
     };
     let (members, to_remove) = members::members(
         cfg,
@@ -213,6 +218,7 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
             },
         });
     }
+    ctx.memo.persist();
     GroupOutcome {
         reports,
         stopped: false,

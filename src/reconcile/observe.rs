@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use super::compare_memo;
 use crate::error::Result;
 use crate::files;
 use crate::git::{repo, worktree};
@@ -60,7 +61,7 @@ pub(super) fn observe(
         applied: ctx.memo.applied(applied_dir, app),
         ..Observed::default()
     };
-    for cf in &spec.config_files {
+    for (i, cf) in spec.config_files.iter().enumerate() {
         let state = match files::resolve_src_in(deploy_root, &cf.src, Some(memo))? {
             None => {
                 log::warn!(
@@ -69,12 +70,24 @@ pub(super) fn observe(
                 );
                 ConfigState::SrcMissing
             }
-            Some(src)
-                if files::same_bytes(&src, &cf.dst) && files::mode_matches(&cf.dst, cf.mode) =>
-            {
-                ConfigState::Same
+            Some(src) => {
+                // (keys taken before the bytes are read: a copy is never older than its key)
+                let keys = cf
+                    .mode
+                    .is_none()
+                    .then(|| Some((compare_memo::key_of(&src)?, compare_memo::key_of(&cf.dst)?)))
+                    .flatten();
+                let same = keys.is_some_and(|k| ctx.memo.known_same(app, i, k))
+                    || (files::same_bytes(&src, &cf.dst) && files::mode_matches(&cf.dst, cf.mode));
+                if let (true, Some(k)) = (same, keys) {
+                    ctx.memo.saw_same(app, i, k);
+                }
+                if same {
+                    ConfigState::Same
+                } else {
+                    ConfigState::Differs
+                }
             }
-            Some(_) => ConfigState::Differs,
         };
         facts.config_files.push(ConfigSeen {
             dst: cf.dst.clone(),
