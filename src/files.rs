@@ -51,7 +51,12 @@ pub fn resolve_src_in(
     memo: Option<&crate::paths::Memo>,
 ) -> Result<Option<PathBuf>> {
     if let Some(plain) = resolve_plain(root, src, memo) {
-        return Ok(plain);
+        return Ok(plain.map(|(path, meta)| {
+            if let Some(memo) = memo {
+                memo.saw_file(&path, meta);
+            }
+            path
+        }));
     }
     let joined = root.join(src);
     if fs::symlink_metadata(&joined).is_err() {
@@ -82,7 +87,7 @@ fn resolve_plain(
     root: &Path,
     src: &str,
     memo: Option<&crate::paths::Memo>,
-) -> Option<Option<PathBuf>> {
+) -> Option<Option<(PathBuf, fs::Metadata)>> {
     use std::path::Component;
     let rel = Path::new(src);
     let n = rel.components().count();
@@ -103,7 +108,7 @@ fn resolve_plain(
                     memo.saw_real_dir(&path);
                 }
             }
-            Ok(m) => return m.is_file().then_some(Some(path)),
+            Ok(m) => return m.is_file().then_some(Some((path, m))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(None),
             Err(_) => return None,
         }

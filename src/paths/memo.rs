@@ -12,13 +12,16 @@
 //! the memo only spares the early checks that refuse a section before anything runs.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Folders proven real during one group's visit (see the module doc).
 #[derive(Debug, Default)]
 pub struct Memo {
     real_dirs: RefCell<HashSet<PathBuf>>,
+    /// What `lstat` said of the regular files at the end of the ways walked (a `dst`): the
+    /// observation right after the check compares them without asking again.
+    files: RefCell<HashMap<PathBuf, std::fs::Metadata>>,
 }
 
 impl Memo {
@@ -32,9 +35,21 @@ impl Memo {
         self.real_dirs.borrow_mut().insert(path.to_path_buf());
     }
 
+    /// `lstat` found `path` (symlinks resolved) a regular file, with `meta`.
+    pub fn saw_file(&self, path: &Path, meta: std::fs::Metadata) {
+        self.files.borrow_mut().insert(path.to_path_buf(), meta);
+    }
+
+    /// What `lstat` said of the regular file `path` this visit, if it was walked to; once
+    /// (a second question reads the disk).
+    pub fn take_file(&self, path: &Path) -> Option<std::fs::Metadata> {
+        self.files.borrow_mut().remove(path)
+    }
+
     /// Drop everything: the agent is about to change the disk.
     pub fn forget(&self) {
         self.real_dirs.borrow_mut().clear();
+        self.files.borrow_mut().clear();
     }
 }
 
@@ -52,5 +67,18 @@ mod tests {
         assert!(!memo.is_real_dir(Path::new("/srv")), "only what was seen");
         memo.forget();
         assert!(!memo.is_real_dir(d));
+    }
+
+    #[test]
+    fn a_file_seen_is_served_once_and_forgotten_with_the_rest() {
+        let memo = Memo::default();
+        let me = std::env::current_exe().unwrap();
+        let meta = std::fs::symlink_metadata(&me).unwrap();
+        memo.saw_file(&me, meta.clone());
+        assert_eq!(memo.take_file(&me).map(|m| m.len()), Some(meta.len()));
+        assert!(memo.take_file(&me).is_none(), "once");
+        memo.saw_file(&me, meta);
+        memo.forget();
+        assert!(memo.take_file(&me).is_none());
     }
 }

@@ -9,7 +9,6 @@ pub mod rules;
 pub(crate) mod walk;
 
 pub use memo::Memo;
-pub(crate) use walk::physical;
 
 use std::path::{Path, PathBuf};
 

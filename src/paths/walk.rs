@@ -14,6 +14,7 @@ const MAX_LINKS: usize = 40;
 
 /// `path` with every symlink of its existing part resolved, the rest appended as written
 /// (a folder that does not exist yet is where it says).
+#[cfg(test)]
 pub fn physical(path: &Path) -> PathBuf {
     physical_in(path, None)
 }
@@ -25,16 +26,34 @@ pub fn physical(path: &Path) -> PathBuf {
 pub fn physical_in(path: &Path, memo: Option<&Memo>) -> PathBuf {
     let norm = rules::normalize(path);
     if let Some(memo) = memo {
-        if let Some(p) = plain_physical(&norm, memo) {
+        if let Some((p, _)) = plain_physical(&norm, memo) {
             return p;
         }
     }
     canonical_physical(norm)
 }
 
+/// `std::fs::canonicalize(path).ok()`, first trying one `lstat` per component not in
+/// `memo` (recording the real folders it finds): a path of plain names, none a symlink,
+/// is its own canonical path when it exists and has none when it does not. Anything else
+/// is left to `canonicalize`.
+pub fn canonical_in(path: &Path, memo: &Memo) -> Option<PathBuf> {
+    let plain = path.is_absolute()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if plain {
+        if let Some((p, exists)) = plain_physical(path, memo) {
+            return exists.then_some(p);
+        }
+    }
+    std::fs::canonicalize(path).ok()
+}
+
 /// `norm` (absolute, normalized) when every existing component is a real folder (the last
-/// may also be a file) and none is a symlink; `None` when `canonicalize` must decide.
-fn plain_physical(norm: &Path, memo: &Memo) -> Option<PathBuf> {
+/// may also be a file) and none is a symlink, and whether all of it exists; `None` when
+/// `canonicalize` must decide.
+fn plain_physical(norm: &Path, memo: &Memo) -> Option<(PathBuf, bool)> {
     if !norm.is_absolute() {
         return None;
     }
@@ -50,12 +69,14 @@ fn plain_physical(norm: &Path, memo: &Memo) -> Option<PathBuf> {
         }
         match std::fs::symlink_metadata(&cur) {
             Ok(m) if m.is_dir() => memo.saw_real_dir(&cur),
-            Ok(m) if m.is_file() && i + 1 == names.len() => return Some(cur),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(norm.to_path_buf()),
+            Ok(m) if m.is_file() && i + 1 == names.len() => return Some((cur, true)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Some((norm.to_path_buf(), false))
+            }
             _ => return None,
         }
     }
-    Some(cur)
+    Some((cur, true))
 }
 
 fn canonical_physical(norm: PathBuf) -> PathBuf {
@@ -150,6 +171,9 @@ pub fn judge_links(
             }
             cur = here;
         } else {
+            if let (Some(m), true) = (memo, meta.is_file()) {
+                m.saw_file(&here, meta);
+            }
             return Ok(());
         }
     }
@@ -307,6 +331,31 @@ mod tests {
             !memo.is_real_dir(&d.join("link")),
             "a link is never remembered"
         );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn canonical_with_a_memo_agrees_with_canonicalize() {
+        let d = tmp("canonmemo");
+        std::fs::create_dir_all(d.join("real/sub")).unwrap();
+        std::fs::write(d.join("real/file"), "x").unwrap();
+        symlink(d.join("real"), d.join("link")).unwrap();
+        let memo = Memo::default();
+        for p in [
+            "real/sub",
+            "real/file",
+            "real/missing",
+            "link/sub",
+            "link/missing",
+            "real/file/x",
+        ] {
+            let path = d.join(p);
+            let want = std::fs::canonicalize(&path).ok();
+            assert_eq!(canonical_in(&path, &memo), want, "{p}");
+            assert_eq!(canonical_in(&path, &memo), want, "{p} again, from the memo");
+        }
+        let odd = d.join("real/../real/./sub");
+        assert_eq!(canonical_in(&odd, &memo), std::fs::canonicalize(&odd).ok());
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

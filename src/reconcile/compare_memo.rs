@@ -22,7 +22,11 @@ pub(super) type Key = (u64, u64, i128, i128);
 
 /// The key of the regular file at `path` (`lstat`); `None` for anything else.
 pub(super) fn key_of(path: &Path) -> Option<Key> {
-    let m = std::fs::symlink_metadata(path).ok()?;
+    key_from(&std::fs::symlink_metadata(path).ok()?)
+}
+
+/// The key of what `lstat` said (`None` unless a regular file).
+pub(super) fn key_from(m: &std::fs::Metadata) -> Option<Key> {
     let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
     m.file_type().is_file().then(|| {
         (
@@ -109,13 +113,14 @@ pub(super) fn read(path: &Path) -> Pairs {
     pairs
 }
 
+/// The text and mtime of `path`: open, fstat, one read of the size it gives, close.
 fn read_with_mtime(path: &Path) -> Option<(String, SystemTime)> {
     use std::io::Read;
     let mut file = std::fs::File::open(path).ok()?;
-    let written = file.metadata().ok()?.modified().ok()?;
-    let mut text = String::new();
-    file.read_to_string(&mut text).ok()?;
-    Some((text, written))
+    let meta = file.metadata().ok()?;
+    let mut bytes = vec![0; usize::try_from(meta.len()).ok()?];
+    file.read_exact(&mut bytes).ok()?;
+    Some((String::from_utf8(bytes).ok()?, meta.modified().ok()?))
 }
 
 /// Write `pairs` to `path` (0600, folder 0700, atomically); best effort: a cache.

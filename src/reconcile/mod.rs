@@ -121,9 +121,14 @@ fn open<'a>(
     let net = cfg.net_options();
     let dir = layout.deploy_clone(&group.url, &group.branch);
     let (config_side, meta) = deploy::sync(cfg, layout, group, &dir, &net, stop);
-    // Resolved once per group: every config `src` is checked against it (symlinks included).
-    let deploy_root = std::fs::canonicalize(&dir).unwrap_or(dir);
     let records = state::read_all(&layout.applied_dir());
+    let memo = memo::GroupMemo::new(
+        &records,
+        &layout.state_dir(),
+        &crate::pass::group_key(group),
+    );
+    // Resolved once per group: every config `src` is checked against it (symlinks included).
+    let deploy_root = crate::paths::walk::canonical_in(&dir, &memo.paths).unwrap_or(dir);
     let code_folders =
         crate::paths::known_code_folders(meta.as_ref().ok().map(|(_, doc)| doc), &records);
     let ctx = Ctx {
@@ -135,12 +140,8 @@ fn open<'a>(
         stop,
         group_key: crate::pass::group_key(group),
         code_folders,
-        home_physical: crate::paths::physical(&layout.home),
-        memo: memo::GroupMemo::new(
-            &records,
-            &layout.state_dir(),
-            &crate::pass::group_key(group),
-        ),
+        home_physical: crate::paths::walk::physical_in(&layout.home, Some(&memo.paths)),
+        memo,
     };
     let (members, to_remove) = members::members(
         cfg,

@@ -72,10 +72,15 @@ pub(super) fn observe(
             }
             Some(src) => {
                 // (keys taken before the bytes are read: a copy is never older than its key)
+                // (the `lstat`s of this turn's checks are reused: nothing changed the disk since)
+                let key = |p: &Path| match memo.take_file(&crate::paths::rules::normalize(p)) {
+                    Some(meta) => compare_memo::key_from(&meta),
+                    None => compare_memo::key_of(p),
+                };
                 let keys = cf
                     .mode
                     .is_none()
-                    .then(|| Some((compare_memo::key_of(&src)?, compare_memo::key_of(&cf.dst)?)))
+                    .then(|| Some((key(&src)?, key(&cf.dst)?)))
                     .flatten();
                 let same = keys.is_some_and(|k| ctx.memo.known_same(app, i, k))
                     || (files::same_bytes(&src, &cf.dst) && files::mode_matches(&cf.dst, cf.mode));
