@@ -2,9 +2,10 @@
 //! `state/compare/<group hash>` under the stat keys (inode, size, mtime, ctime) of both files,
 //! so an unchanged pass costs an `lstat` of each instead of reading both.
 //!
-//! A pair serves only while both keys are unchanged and were already at least
-//! [`SETTLED`] older than the memo file when it was written (git's racy-timestamp rule,
-//! with a margin; a ctime cannot be set back), and never for a symlink (what it points to
+//! A pair is kept only when both keys were already at least [`SETTLED`] older than the
+//! clock when the files were compared, and serves only while both keys are unchanged and
+//! older than the memo file (git's racy-timestamp rule, with a margin; a ctime cannot be
+//! set back), and never for a symlink (what it points to
 //! may change under the same link). A `mode` asked for is still checked every time. The
 //! memo is the agent's own record: 0600 in a 0700 folder, written atomically; a file cut
 //! short lacks its `end` line and is not used.
@@ -14,8 +15,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// How much older than the memo both files' times must be.
-pub(super) const SETTLED: Duration = Duration::from_secs(2);
+/// How much older than the comparison (and the memo) both files' times must be: more than
+/// a tick of the kernel's coarse clock that stamps files and any gap between it and the
+/// wall clock (see `look_memo::SETTLED`).
+pub(super) const SETTLED: Duration = Duration::from_millis(100);
 
 /// Inode, size, mtime and ctime (nanoseconds) of a regular file.
 pub(super) type Key = (u64, u64, i128, i128);

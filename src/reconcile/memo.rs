@@ -121,27 +121,29 @@ impl GroupMemo {
         old.get(&(app.to_string(), i)) == Some(&keys)
     }
 
-    /// The `i`th config file of `app` is equal to its `src` under these keys.
+    /// The `i`th config file of `app` was just found equal to its `src` under these keys
+    /// (kept only when both are settled now: a change right after the comparison could
+    /// otherwise carry the same times).
     pub fn saw_same(&self, app: &str, i: usize, keys: (Key, Key)) {
-        self.compare_new
-            .borrow_mut()
-            .insert((app.to_string(), i), keys);
-    }
-
-    /// Keep the config files found equal this visit whose keys are settled now, when that
-    /// differs from what was kept (a pass's group calls it once at its end; `plan` never).
-    pub fn persist(&self) {
-        let (Some(path), Some(now)) = (
-            &self.compare_path,
-            compare_memo::nanos(std::time::SystemTime::now()),
-        ) else {
+        let Some(now) = compare_memo::nanos(std::time::SystemTime::now()) else {
             return;
         };
-        let mut pairs = self.compare_new.borrow().clone();
-        pairs.retain(|_, (s, d)| {
-            compare_memo::settled_before(s, now) && compare_memo::settled_before(d, now)
-        });
-        if self.compare_old.get() != Some(&pairs) {
+        if compare_memo::settled_before(&keys.0, now) && compare_memo::settled_before(&keys.1, now)
+        {
+            self.compare_new
+                .borrow_mut()
+                .insert((app.to_string(), i), keys);
+        }
+    }
+
+    /// Keep the config files found equal this visit, when that differs from what was kept
+    /// (a pass's group calls it once at its end; `plan` never).
+    pub fn persist(&self) {
+        let Some(path) = &self.compare_path else {
+            return;
+        };
+        let pairs = self.compare_new.borrow();
+        if self.compare_old.get() != Some(&*pairs) {
             compare_memo::write(path, &pairs);
         }
     }

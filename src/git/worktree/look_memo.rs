@@ -5,9 +5,9 @@
 //!
 //! A copy is used only when the file (or folder) it came from has the same inode, size,
 //! mtime and ctime as when it was read, and was already at least [`SETTLED`] older than the
-//! memo itself when the memo was written (git's racy-timestamp rule, with a margin: a
-//! change made after the memo was written cannot carry those times, and nobody can set a
-//! ctime back). Each copy was read after its stat, so it is never older than its key.
+//! memo itself, and than the clock when it was written right after the reads (git's
+//! racy-timestamp rule, with a margin: a change made after the copy was read cannot carry
+//! those times, and nobody can set a ctime back). Each copy was read after its stat, so it is never older than its key.
 //! Anything else reads the disk, as without the memo. The memo is a cache: written without
 //! fsync under a random name (`O_EXCL|O_NOFOLLOW`) and renamed; one cut short lacks its
 //! `end` line and is never used.
@@ -21,8 +21,11 @@ pub(super) const MEMO_FILE: &str = "gitops-agent-look-stat";
 /// The largest index kept in the memo (a big clone reads its index each time).
 pub(super) const MAX_COPY: usize = 64 * 1024;
 
-/// How much older than the memo a file's times must be for its copy to be trusted.
-pub(super) const SETTLED: Duration = Duration::from_secs(2);
+/// How much older than the memo a file's times must be for its copy to be trusted: more
+/// than a tick of the kernel's coarse clock that stamps files (10 ms at most) and any gap
+/// between it and the wall clock the writer asks, so that a change made after a copy was
+/// read cannot carry the copy's times.
+pub(super) const SETTLED: Duration = Duration::from_millis(100);
 
 /// The stat data a copy is keyed by; `None` for a path that did not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
