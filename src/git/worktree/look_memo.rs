@@ -1,7 +1,7 @@
 //! What [`look`](super::look) read last time, kept in `.git/gitops-agent-look-stat` under
 //! the stat data of what it was read from, so an unchanged clone costs a `statx` per file
-//! instead of reading `.git/config` and `HEAD`, the `look` record, listing the packs,
-//! mapping their indices and probing the loose folder.
+//! instead of reading `.git/config`, `HEAD`, the index and the `look` record, listing the
+//! packs, mapping their indices and probing the loose folder.
 //!
 //! A copy is used only when the file (or folder) it came from has the same inode, size,
 //! mtime and ctime as when it was read, and was already at least [`SETTLED`] older than the
