@@ -23,9 +23,12 @@ pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(std::ffi::OsStr::from_bytes(name.as_bytes()))
 }
 
+/// The agent's effective uid, asked of the kernel once (it never changes while the agent
+/// runs; the ownership gate and the symlink rules asked it twice per app).
 pub fn current_uid() -> u32 {
-    // SAFETY: getuid cannot fail.
-    unsafe { libc::geteuid() }
+    static UID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    // SAFETY: geteuid cannot fail.
+    *UID.get_or_init(|| unsafe { libc::geteuid() })
 }
 
 pub fn current_gid() -> u32 {
@@ -37,8 +40,23 @@ pub fn current_gid() -> u32 {
 /// callers resolve it once per group), refusing anything that leaves it, also through
 /// symlinks. `Ok(None)` when the file does not exist.
 pub fn resolve_src(root: &Path, src: &str) -> Result<Option<PathBuf>> {
-    if let Some(plain) = resolve_plain(root, src) {
-        return Ok(plain);
+    resolve_src_in(root, src, None)
+}
+
+/// [`resolve_src`], not reading again the folders `memo` knows for real (the deploy clone
+/// does not change while a group is visited; see `paths::Memo`).
+pub fn resolve_src_in(
+    root: &Path,
+    src: &str,
+    memo: Option<&crate::paths::Memo>,
+) -> Result<Option<PathBuf>> {
+    if let Some(plain) = resolve_plain(root, src, memo) {
+        return Ok(plain.map(|(path, meta)| {
+            if let Some(memo) = memo {
+                memo.saw_file(&path, meta);
+            }
+            path
+        }));
     }
     let joined = root.join(src);
     if fs::symlink_metadata(&joined).is_err() {
@@ -65,7 +83,11 @@ pub fn resolve_src(root: &Path, src: &str) -> Result<Option<PathBuf>> {
 /// [`resolve_src`]'s common case in one `lstat` per component (`canonicalize` reads every
 /// link of the whole path): when `src` is plain names, none a symlink, the joined path is
 /// already the real one. `None` when the full resolution has to decide.
-fn resolve_plain(root: &Path, src: &str) -> Option<Option<PathBuf>> {
+fn resolve_plain(
+    root: &Path,
+    src: &str,
+    memo: Option<&crate::paths::Memo>,
+) -> Option<Option<(PathBuf, fs::Metadata)>> {
     use std::path::Component;
     let rel = Path::new(src);
     let n = rel.components().count();
@@ -75,10 +97,18 @@ fn resolve_plain(root: &Path, src: &str) -> Option<Option<PathBuf>> {
             return None;
         };
         path.push(name);
+        if i + 1 < n && memo.is_some_and(|m| m.is_real_dir(&path)) {
+            continue;
+        }
         match fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_symlink() => return None,
-            Ok(m) if i + 1 < n => m.is_dir().then_some(())?,
-            Ok(m) => return m.is_file().then_some(Some(path)),
+            Ok(m) if i + 1 < n => {
+                m.is_dir().then_some(())?;
+                if let Some(memo) = memo {
+                    memo.saw_real_dir(&path);
+                }
+            }
+            Ok(m) => return m.is_file().then_some(Some((path, m))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(None),
             Err(_) => return None,
         }
@@ -86,30 +116,50 @@ fn resolve_plain(root: &Path, src: &str) -> Option<Option<PathBuf>> {
     None
 }
 
-/// Whether `dst` holds exactly `src`'s bytes.
-///
-/// Each file is opened once and its size taken from that handle: open, fstat, one read,
-/// close (the unchanged pass compares every config file; a `metadata` and a read to EOF
-/// on top cost four more calls each time).
+/// Whether `dst` holds exactly `src`'s bytes: each read whole by [`read_small`] (open,
+/// read, close: the unchanged pass compares every config file).
 pub fn same_bytes(src: &Path, dst: &Path) -> bool {
-    let (Ok(mut a), Ok(mut b)) = (fs::File::open(src), fs::File::open(dst)) else {
-        return false;
-    };
-    match (a.metadata(), b.metadata()) {
-        (Ok(x), Ok(y)) if x.len() == y.len() => {
-            matches!((read_len(&mut a, x.len()), read_len(&mut b, y.len())), (Some(p), Some(q)) if p == q)
-        }
+    match (read_small(src), read_small(dst)) {
+        (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
 }
 
-/// The first `len` bytes of `file` (its size when it was opened); `None` when it has fewer
-/// or cannot be read.
-fn read_len(file: &mut fs::File, len: u64) -> Option<Vec<u8>> {
+/// The first read asks for this much: the agent's records, `.git/config`, `HEAD` and
+/// config files fit.
+const SMALL: usize = 8 * 1024;
+
+/// A file's whole content in open, read, close for a file under 8 KiB (`fs::read` adds an
+/// fstat for its size and a read that returns 0). A read of a regular file returns fewer
+/// bytes than asked only at its end, so a short read (or 0) ends it; a full one is
+/// followed by more reads (any size is read whole). Meant for regular files: the agent's
+/// records, a clone's `.git` files, config `src` and `dst`.
+pub fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut bytes = vec![0; usize::try_from(len).ok()?];
-    file.read_exact(&mut bytes).ok()?;
-    Some(bytes)
+    let mut file = fs::File::open(path)?;
+    let mut bytes = vec![0; SMALL];
+    let mut len = 0;
+    loop {
+        let asked = bytes.len() - len;
+        let n = match file.read(&mut bytes[len..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        len += n;
+        if n < asked {
+            bytes.truncate(len);
+            return Ok(bytes);
+        }
+        if len == bytes.len() {
+            bytes.resize(bytes.len() * 2, 0);
+        }
+    }
+}
+
+/// [`read_small`] as text; `None` when missing, unreadable or not UTF-8.
+pub fn read_small_text(path: &Path) -> Option<String> {
+    String::from_utf8(read_small(path).ok()?).ok()
 }
 
 /// Whether `dst`'s permission bits are `mode` (always true when none is asked for).
@@ -167,6 +217,34 @@ mod tests {
     }
 
     #[test]
+    fn read_small_reads_every_size_whole() {
+        let d = tmpdir("small");
+        for len in [0, 1, SMALL - 1, SMALL, SMALL + 1, 3 * SMALL + 7] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let p = d.join(format!("f{len}"));
+            fs::write(&p, &bytes).unwrap();
+            assert_eq!(read_small(&p).unwrap(), bytes, "{len} bytes");
+        }
+        assert!(read_small(&d.join("missing")).is_err());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn same_bytes_needs_equal_content_and_length() {
+        let d = tmpdir("same");
+        let (a, b) = (d.join("a"), d.join("b"));
+        fs::write(&a, b"x=1\n").unwrap();
+        fs::write(&b, b"x=1\n").unwrap();
+        assert!(same_bytes(&a, &b));
+        fs::write(&b, b"x=1\nmore").unwrap();
+        assert!(!same_bytes(&a, &b), "a longer dst");
+        fs::write(&b, b"x=2\n").unwrap();
+        assert!(!same_bytes(&a, &b), "same length, other bytes");
+        assert!(!same_bytes(&a, &d.join("missing")));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn atomic_write_creates_parents_and_keeps_mode() {
         let d = tmpdir("aw");
         let dst = d.join("a/b/c.env");
@@ -181,6 +259,33 @@ mod tests {
             1,
             "temp file left behind"
         );
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_src_folder_known_real_is_not_read_again_until_forgotten() {
+        let d = tmpdir("srcmemo");
+        let repo = d.join("repo");
+        fs::create_dir_all(repo.join("edge")).unwrap();
+        fs::create_dir_all(d.join("out")).unwrap();
+        let repo = fs::canonicalize(repo).unwrap();
+        fs::write(repo.join("edge/ok.env"), "x").unwrap();
+        fs::write(d.join("out/ok.env"), "secret").unwrap();
+        let memo = crate::paths::Memo::default();
+        let plain = resolve_src_in(&repo, "edge/ok.env", Some(&memo)).unwrap();
+        assert_eq!(plain, Some(repo.join("edge/ok.env")));
+        assert!(memo.is_real_dir(&repo.join("edge")));
+        // the folder becomes a link out of the repo: the memo still vouches (one visit)...
+        fs::remove_dir_all(repo.join("edge")).unwrap();
+        std::os::unix::fs::symlink(d.join("out"), repo.join("edge")).unwrap();
+        assert_eq!(
+            resolve_src_in(&repo, "edge/ok.env", Some(&memo)).unwrap(),
+            plain
+        );
+        // ...and without it the link is judged
+        memo.forget();
+        assert!(resolve_src_in(&repo, "edge/ok.env", Some(&memo)).is_err());
+        assert!(resolve_src(&repo, "edge/ok.env").is_err());
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -253,3 +253,36 @@ fn half_written_index_and_stale_locks_are_repaired() {
         "PORT=81\n"
     );
 }
+
+/// The unchanged pass keeps the config files it found equal under their stat data
+/// (`state/compare/`), and reads them again once either changes: a same-size edit of the
+/// `dst` with its mtime put back is still drift (its ctime tells), as is a new `src`.
+#[test]
+fn config_file_drift_is_seen_after_passes_that_kept_it_equal() {
+    let s = Scenario::new();
+    web_world(&s);
+    s.once().expect_code(0);
+    let env = s.srv("web").join("conf/.env");
+    // files older than the memo's margin: the next pass keeps the pair, the one after uses it
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    s.once().expect_code(0);
+    let kept = s.path().join("home/state/compare");
+    assert!(
+        fs::read_dir(&kept).is_ok_and(|mut d| d.next().is_some()),
+        "the pair is kept in {}",
+        kept.display()
+    );
+    s.once().expect_code(0);
+    assert_eq!(runs(&s, "post"), 1, "unchanged passes run nothing");
+    let mtime = fs::metadata(&env).unwrap().modified().unwrap();
+    fs::write(&env, "PORT=99\n").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&env)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    s.once().expect_code(0);
+    assert_eq!(fs::read_to_string(&env).unwrap(), "PORT=80\n");
+    assert_eq!(runs(&s, "post"), 2);
+}

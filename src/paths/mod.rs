@@ -4,10 +4,11 @@
 //! the disk one path component at a time (`lstat`, never following a link it has not
 //! judged) and asks them.
 
+mod memo;
 pub mod rules;
 pub(crate) mod walk;
 
-pub(crate) use walk::physical;
+pub use memo::Memo;
 
 use std::path::{Path, PathBuf};
 
@@ -18,14 +19,16 @@ use crate::infra_meta::AppSpec;
 /// (`rules::code_folder`) and every config `dst` (`check_dst`). `code_folders` are the code
 /// folders of every app known on this device (`known_code_folders`), `home` is
 /// `$GITOPS_AGENT_HOME` and `home_physical` its [`physical`] path (resolved once per group,
-/// not per app). Errors are `Invalid`, name the key, the path and the link.
+/// not per app). `memo` spares reading again the folders this group's visit has already
+/// proven real (`memo` module). Errors are `Invalid`, name the key, the path and the link.
 pub fn check_app(
     spec: &AppSpec,
     code_folders: &[PathBuf],
     home: &Path,
     home_physical: &Path,
+    memo: Option<&Memo>,
 ) -> Result<()> {
-    let physical = walk::physical(&spec.code_local_path);
+    let physical = walk::physical_in(&spec.code_local_path, memo);
     rules::code_folder(&spec.code_local_path, &physical, home, home_physical).map_err(|why| {
         Error::new(
             Kind::Invalid,
@@ -36,7 +39,7 @@ pub fn check_app(
         )
     })?;
     for (i, cf) in spec.config_files.iter().enumerate() {
-        check_dst(&cf.dst, code_folders)
+        check_dst(&cf.dst, code_folders, memo)
             .map_err(|e| Error::new(Kind::Invalid, format!("key `config_files[{i}].dst`: {e}")))?;
     }
     Ok(())
@@ -44,16 +47,22 @@ pub fn check_app(
 
 /// `dst` may be written: no symlink inside a code folder on its way or at its end, and
 /// every other symlink on its way passes `rules::may_follow`. The error names the link.
-pub fn check_dst(dst: &Path, code_folders: &[PathBuf]) -> Result<()> {
-    let folders = || code_folders.iter().map(|f| walk::physical(f)).collect();
-    walk::judge_links(dst, folders, crate::files::current_uid())
+/// Without a `memo` every component is read (the re-check after a checkout).
+pub fn check_dst(dst: &Path, code_folders: &[PathBuf], memo: Option<&Memo>) -> Result<()> {
+    let folders = || {
+        code_folders
+            .iter()
+            .map(|f| walk::physical_in(f, memo))
+            .collect()
+    };
+    walk::judge_links(dst, folders, crate::files::current_uid(), memo)
         .map_err(|why| Error::new(Kind::Invalid, format!("{}: {why}", dst.display())))
 }
 
 /// The code folders of every app this device knows of: those named in `doc` (the group's
-/// infra_meta, every section, also apps of other devices), and those of the records of
-/// earlier applies in `applied_dir` (apps of the other deploy repos).
-pub fn known_code_folders(doc: Option<&toml::Table>, applied_dir: &Path) -> Vec<PathBuf> {
+/// infra_meta, every section, also apps of other devices), and those of the `records` of
+/// earlier applies (`state::read_all` of the applied folder: apps of the other deploy repos).
+pub fn known_code_folders(doc: Option<&toml::Table>, records: &[(String, String)]) -> Vec<PathBuf> {
     let mut folders: Vec<PathBuf> = Vec::new();
     let mut add = |table: &toml::Table| {
         if let Some(toml::Value::String(p)) = table.get("code_local_path") {
@@ -69,15 +78,9 @@ pub fn known_code_folders(doc: Option<&toml::Table>, applied_dir: &Path) -> Vec<
         }
     }
     // Records are the sections applied last (their text, see `state`).
-    for entry in std::fs::read_dir(applied_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        if let Ok(text) = std::fs::read_to_string(entry.path()) {
-            if let Ok(table) = text.parse::<toml::Table>() {
-                add(&table);
-            }
+    for (_, text) in records {
+        if let Ok(table) = text.parse::<toml::Table>() {
+            add(&table);
         }
     }
     folders

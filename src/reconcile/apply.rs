@@ -37,6 +37,7 @@ pub(super) fn apply(
     config: Updation,
     before: Before,
 ) -> AppReport {
+    ctx.memo.disk_changes();
     let failed = |config: Updation, e: &crate::error::Error| {
         log::error!("[{app}] {e}");
         AppReport {
@@ -278,7 +279,7 @@ fn copy_config_files(deploy_root: &Path, spec: &AppSpec, code_folders: &[PathBuf
         let Some(src) = files::resolve_src(deploy_root, &cf.src)? else {
             continue;
         };
-        paths::check_dst(&cf.dst, code_folders)
+        paths::check_dst(&cf.dst, code_folders, None)
             .map_err(|e| e.context(format!("key `config_files[{i}].dst`")))?;
         if files::same_bytes(&src, &cf.dst) && files::mode_matches(&cf.dst, cf.mode) {
             continue;

@@ -128,6 +128,7 @@ fn preview_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppPreview {
         &ctx.code_folders,
         &ctx.layout.home,
         &ctx.home_physical,
+        Some(&ctx.memo.paths),
     ) {
         return failed(app, e.to_string());
     }
@@ -140,7 +141,7 @@ fn preview_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppPreview {
             files: Vec::new(),
         };
     }
-    let seen = match observe::observe(&ctx.deploy_root, &spec, &ctx.layout.applied_dir(), app) {
+    let seen = match observe::observe(ctx, &spec, &ctx.layout.applied_dir(), app) {
         Ok(o) => o,
         Err(e) => return failed(app, e.to_string()),
     };

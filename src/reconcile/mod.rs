@@ -7,11 +7,13 @@
 mod apply;
 mod code;
 mod commands;
+mod compare_memo;
 mod deploy;
 pub mod dry;
 mod health_check;
 mod hold;
 mod members;
+mod memo;
 mod observe;
 mod remove;
 mod rollback;
@@ -27,7 +29,7 @@ use crate::infra_meta::{self, AppSpec};
 use crate::layout::Layout;
 use crate::plan::{self, Decision, Gate, Holds};
 use crate::report::{AppReport, Commands, Removal, Safety, Updation};
-use crate::state::{self, deployed, paused, quarantine, tombstone, Record};
+use crate::state::{self, deployed, quarantine, tombstone, Record};
 use crate::verify::gate;
 use crate::{clock, windows};
 
@@ -56,6 +58,8 @@ struct Ctx<'a> {
     code_folders: Vec<PathBuf>,
     /// `$GITOPS_AGENT_HOME` with its symlinks resolved (no code folder may be inside it).
     home_physical: PathBuf,
+    /// What the group's visit learnt once for every app (`memo`).
+    memo: memo::GroupMemo,
 }
 
 impl Ctx<'_> {
@@ -77,7 +81,7 @@ impl Ctx<'_> {
 fn device_holds(ctx: &Ctx, app: &str, spec: &AppSpec) -> Holds {
     let windows = windows::effective(spec.safe.update_windows.as_deref(), &ctx.cfg.update_windows);
     Holds {
-        paused_locally: paused::is_paused(&ctx.layout.state_dir(), app),
+        paused_locally: ctx.memo.is_paused(&ctx.layout.state_dir(), app),
         lock_present: spec
             .safe
             .update_lock
@@ -117,12 +121,16 @@ fn open<'a>(
     let net = cfg.net_options();
     let dir = layout.deploy_clone(&group.url, &group.branch);
     let (config_side, meta) = deploy::sync(cfg, layout, group, &dir, &net, stop);
-    // Resolved once per group: every config `src` is checked against it (symlinks included).
-    let deploy_root = std::fs::canonicalize(&dir).unwrap_or(dir);
-    let code_folders = crate::paths::known_code_folders(
-        meta.as_ref().ok().map(|(_, doc)| doc),
-        &layout.applied_dir(),
+    let records = state::read_all(&layout.applied_dir());
+    let memo = memo::GroupMemo::new(
+        &records,
+        &layout.state_dir(),
+        &crate::pass::group_key(group),
     );
+    // Resolved once per group: every config `src` is checked against it (symlinks included).
+    let deploy_root = crate::paths::walk::canonical_in(&dir, &memo.paths).unwrap_or(dir);
+    let code_folders =
+        crate::paths::known_code_folders(meta.as_ref().ok().map(|(_, doc)| doc), &records);
     let ctx = Ctx {
         cfg,
         layout,
@@ -132,7 +140,8 @@ fn open<'a>(
         stop,
         group_key: crate::pass::group_key(group),
         code_folders,
-        home_physical: crate::paths::physical(&layout.home),
+        home_physical: crate::paths::walk::physical_in(&layout.home, Some(&memo.paths)),
+        memo,
     };
     let (members, to_remove) = members::members(
         cfg,
@@ -210,6 +219,7 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
             },
         });
     }
+    ctx.memo.persist();
     GroupOutcome {
         reports,
         stopped: false,
@@ -288,6 +298,7 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
         &ctx.code_folders,
         &ctx.layout.home,
         &ctx.home_physical,
+        Some(&ctx.memo.paths),
     ) {
         return config_failed(&e);
     }
@@ -297,12 +308,12 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
     }
     let applied_dir = ctx.layout.applied_dir();
     let state_dir = ctx.layout.state_dir();
-    let seen = match observe::observe(&ctx.deploy_root, &spec, &applied_dir, app) {
+    let seen = match observe::observe(ctx, &spec, &applied_dir, app) {
         Ok(o) => o,
         Err(e) => return config_failed(&e),
     };
     let decision = plan::decide(&seen.facts, &spec.section);
-    let refused = quarantine::read(&state_dir, app);
+    let refused = ctx.memo.quarantine(&state_dir, app);
     let quarantined = refused.as_ref().is_some_and(|r| {
         crate::rollback::is_quarantined(Some(&r.fingerprint), &rollback::fingerprint(ctx, &spec))
     });

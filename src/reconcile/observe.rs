@@ -5,12 +5,13 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use super::compare_memo;
 use crate::error::Result;
+use crate::files;
 use crate::git::{repo, worktree};
 use crate::infra_meta::AppSpec;
 use crate::plan::{self, ConfigSeen, ConfigState, Observed};
 use crate::report::Updation;
-use crate::{files, state};
 
 /// The facts, and the code clone they were read from (the report describes it).
 pub(super) struct Observation {
@@ -42,21 +43,26 @@ impl Observation {
     }
 }
 
-/// Observe `app` as described by `spec`; `deploy_root` is the canonical deploy clone that
-/// config `src` paths are resolved in, `applied_dir` holds the apply records.
+/// Observe `app` as described by `spec`; `ctx.deploy_root` is the canonical deploy clone
+/// that config `src` paths are resolved in, `applied_dir` holds the apply records (the
+/// group memo has them already, `memo`).
 pub(super) fn observe(
-    deploy_root: &Path,
+    ctx: &super::Ctx,
     spec: &AppSpec,
     applied_dir: &Path,
     app: &str,
 ) -> Result<Observation> {
+    let deploy_root = &ctx.deploy_root;
+    let memo = &ctx.memo.paths;
+    // (the path check of this turn has just proven it a real folder, most of the time)
+    let folder = crate::paths::rules::normalize(&spec.code_local_path);
     let mut facts = Observed {
-        folder_exists: spec.code_local_path.is_dir(),
-        applied: state::read(applied_dir, app),
+        folder_exists: memo.is_real_dir(&folder) || spec.code_local_path.is_dir(),
+        applied: ctx.memo.applied(applied_dir, app),
         ..Observed::default()
     };
-    for cf in &spec.config_files {
-        let state = match files::resolve_src(deploy_root, &cf.src)? {
+    for (i, cf) in spec.config_files.iter().enumerate() {
+        let state = match files::resolve_src_in(deploy_root, &cf.src, Some(memo))? {
             None => {
                 log::warn!(
                     "[{app}] config src \"{}\" does not exist in the deploy repo; skipped",
@@ -64,12 +70,29 @@ pub(super) fn observe(
                 );
                 ConfigState::SrcMissing
             }
-            Some(src)
-                if files::same_bytes(&src, &cf.dst) && files::mode_matches(&cf.dst, cf.mode) =>
-            {
-                ConfigState::Same
+            Some(src) => {
+                // (keys taken before the bytes are read: a copy is never older than its key)
+                // (the `lstat`s of this turn's checks are reused: nothing changed the disk since)
+                let key = |p: &Path| match memo.take_file(&crate::paths::rules::normalize(p)) {
+                    Some(meta) => compare_memo::key_from(&meta),
+                    None => compare_memo::key_of(p),
+                };
+                let keys = cf
+                    .mode
+                    .is_none()
+                    .then(|| Some((key(&src)?, key(&cf.dst)?)))
+                    .flatten();
+                let same = keys.is_some_and(|k| ctx.memo.known_same(app, i, k))
+                    || (files::same_bytes(&src, &cf.dst) && files::mode_matches(&cf.dst, cf.mode));
+                if let (true, Some(k)) = (same, keys) {
+                    ctx.memo.saw_same(app, i, k);
+                }
+                if same {
+                    ConfigState::Same
+                } else {
+                    ConfigState::Differs
+                }
             }
-            Some(_) => ConfigState::Differs,
         };
         facts.config_files.push(ConfigSeen {
             dst: cf.dst.clone(),

@@ -15,6 +15,7 @@ use crate::state::{self, deployed, quarantine, sha256_hex, snapshot};
 
 /// Remove `app` (record `rec`), unless it is paused or its update gates are closed.
 pub(super) fn remove(ctx: &Ctx, app: &str, rec: &deployed::Deployed) -> AppReport {
+    ctx.memo.disk_changes();
     let spec = match recorded_spec(app, &rec.section) {
         Ok(s) => s,
         Err(e) => {

@@ -106,10 +106,11 @@ pub(super) fn roll_back(
 /// app is not visited further this pass).
 pub(super) fn recover(ctx: &Ctx, app: &str, config: &Updation) -> Option<AppReport> {
     let state_dir = ctx.layout.state_dir();
-    if !snapshot::exists(&state_dir, app) {
+    if !ctx.memo.may_have_snapshot(&state_dir, app) || !snapshot::exists(&state_dir, app) {
         return None;
     }
     log::warn!("[{app}] an update was cut short; putting back what ran before it");
+    ctx.memo.disk_changes();
     let mut ran = Ran::new(hook_context(
         ctx,
         app,

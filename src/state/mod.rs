@@ -33,9 +33,7 @@ const FAILED_MARKER: &str = "# gitops-agent: the last apply failed; it is retrie
 
 /// The record of `app`, if any. An unreadable record counts as none.
 pub fn read(dir: &Path, app: &str) -> Option<Record> {
-    std::fs::read_to_string(layout::applied_record(dir, app))
-        .ok()
-        .map(decode)
+    crate::files::read_small_text(&layout::applied_record(dir, app)).map(decode)
 }
 
 /// Remember `record` for `app` (atomically: a crash keeps the old record).
@@ -73,7 +71,7 @@ pub(crate) fn write_table(path: &Path, table: &toml::Table) -> Result<()> {
 
 /// A TOML record; `None` when missing or unreadable (an unreadable record counts as none).
 pub(crate) fn read_table(path: &Path) -> Option<toml::Table> {
-    std::fs::read_to_string(path).ok()?.parse().ok()
+    crate::files::read_small_text(path)?.parse().ok()
 }
 
 /// Remove a file; one already gone is fine.
@@ -101,6 +99,35 @@ pub(crate) fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The names in `dir` (one `getdents` for a small folder); empty when it does not exist,
+/// `None` when it cannot be listed.
+pub(crate) fn entry_names(dir: &Path) -> Option<std::collections::BTreeSet<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(Default::default()),
+        Err(_) => return None,
+    };
+    let mut names = std::collections::BTreeSet::new();
+    for entry in entries {
+        names.insert(entry.ok()?.file_name().to_string_lossy().into_owned());
+    }
+    Some(names)
+}
+
+/// Every record in `dir` as (file name, text), unreadable ones left out: the applied
+/// records, read once per group (their code folders, then each app's own record).
+pub fn read_all(dir: &Path) -> Vec<(String, String)> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let text = crate::files::read_small_text(&entry.path())?;
+            Some((entry.file_name().to_string_lossy().into_owned(), text))
+        })
+        .collect()
+}
+
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -110,7 +137,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn decode(text: String) -> Record {
+/// A record's text as the record it is.
+pub(crate) fn decode(text: String) -> Record {
     if text.trim_end() == FAILED_MARKER.trim_end() {
         Record::Failed
     } else {

@@ -16,6 +16,7 @@ use gix::hash::Kind as HashKind;
 use gix::objs::Kind;
 use gix::ObjectId;
 
+use super::look_memo::{self, key_of, Copy, Key, Short};
 use super::objects::{Matches, Objects};
 use super::{describe, gitconfig, status};
 
@@ -39,8 +40,12 @@ pub fn in_sync(dir: &Path, url: &crate::url::Url, commitish: &str) -> Option<InS
     // read at all; the full path then refuses it with the path and the fix.
     crate::git::repo::gate::check(dir).ok()?;
     let git_dir = dir.join(".git");
-    let settings = gitconfig::settings(&read_file(&git_dir.join("config"))?, url)?;
-    let head = detached_head(&read_file(&git_dir.join("HEAD"))?)?;
+    // What the last look read, where nothing changed since (`look_memo`).
+    let old = read_memo(&git_dir).unwrap_or_default();
+    let mut new = look_memo::Memo::default();
+    let config = read_copy(&git_dir.join("config"), &old.config, &mut new.config)?;
+    let settings = gitconfig::settings(&config, url)?;
+    let head = detached_head(&read_copy(&git_dir.join("HEAD"), &old.head, &mut new.head)?)?;
     let wanted = Wanted::parse(commitish, head)?;
     // gix opens a repository only with a `refs` folder; without one the full path repairs
     // the clone, so it must see this one.
@@ -48,8 +53,7 @@ pub fn in_sync(dir: &Path, url: &crate::url::Url, commitish: &str) -> Option<InS
         return None;
     }
 
-    let index_path = git_dir.join("index");
-    let (bytes, mtime) = read_file_with_mtime(&index_path)?;
+    let (bytes, mtime) = read_index(&git_dir.join("index"), &old.index, &mut new.index)?;
     let (index, checksum) = gix::index::State::from_bytes(
         &bytes,
         mtime.into(),
@@ -75,30 +79,155 @@ pub fn in_sync(dir: &Path, url: &crate::url::Url, commitish: &str) -> Option<InS
     }
 
     let objects_dir = git_dir.join("objects");
-    let mut objects = Objects::open(&objects_dir, HashKind::Sha1)?;
-    if let Wanted::Prefix(prefix) = wanted {
-        if objects.matching(prefix)? != Matches::One(head) {
-            return None;
+    let hex = head.to_hex().to_string();
+    let objects_key = key_of(&objects_dir);
+    let loose_key = match &old.short {
+        // The loose folder was missing and `objects` has the same key: no folder was
+        // added to it since, so it is still missing.
+        Some(s) if s.keys[0].is_some() && objects_key == Some(s.keys[0]) && s.keys[2].is_none() => {
+            Some(None)
         }
-    }
+        _ => key_of(&objects_dir.join(&hex[..2])),
+    };
+    let object_keys = [
+        objects_key,
+        key_of(&objects_dir.join("pack")),
+        loose_key,
+        key_of(&objects_dir.join("info/alternates")),
+    ];
     let cache_path = git_dir.join(CACHE_FILE);
     let key = checksum.map(|sum| cache_key(head, sum));
-    let tail = match key.as_deref().and_then(|k| cached_tail(&cache_path, k)) {
-        Some(tail) => tail,
-        None => {
-            let tail = commit_tail(&mut objects, head, &index)?;
-            if let Some(key) = &key {
-                write_cache(&cache_path, key, &tail);
+    let tail_in = |bytes: Option<&[u8]>| {
+        let text = std::str::from_utf8(bytes?).ok()?;
+        record_tail(text, key.as_deref()?).map(str::to_string)
+    };
+    // The memo's copy of the record serves its HEAD and index as the record would (what
+    // it says follows from immutable objects); another key reads the record.
+    let cached = match tail_in(old.record.as_ref().map(|c| c.bytes.as_slice())) {
+        Some(tail) => {
+            new.record = old.record.clone();
+            Some(tail)
+        }
+        None => tail_in(read_copy(&cache_path, &old.record, &mut new.record).as_deref()),
+    };
+    let (short, tail) = match (known_short(&old, &hex, &object_keys, wanted), cached) {
+        // Nothing the short id depends on changed: no pack index is read.
+        (Some(short), Some(tail)) => (short, tail),
+        (_, cached) => {
+            let mut objects = Objects::open(&objects_dir, HashKind::Sha1)?;
+            if let Wanted::Prefix(prefix) = wanted {
+                if objects.matching(prefix)? != Matches::One(head) {
+                    return None;
+                }
             }
-            tail
+            let tail = match cached {
+                Some(tail) => tail,
+                None => {
+                    let tail = commit_tail(&mut objects, head, &index)?;
+                    if let Some(key) = &key {
+                        write_cache(&cache_path, key, &tail);
+                    }
+                    new.record = None; // rewritten: copied by a later look
+                    tail
+                }
+            };
+            (objects.abbreviate(&head)?, tail)
         }
     };
-    let short = objects.abbreviate(&head)?;
+    if let [Some(a), Some(b), Some(c), Some(d)] = object_keys {
+        new.short = Some(Short {
+            head: hex,
+            keys: [a, b, c, d],
+            short: short.clone(),
+        });
+    }
+    remember(&git_dir, &old, &new);
     Some(InSync {
         head,
         status: status::summary_detached(&short, 0),
         latest_commit: format!("'{short}{tail}"),
     })
+}
+
+/// The memo in `git_dir` when it is whole and every key in it settled before it was
+/// written (its own mtime, `look_memo`).
+fn read_memo(git_dir: &Path) -> Option<look_memo::Memo> {
+    let (bytes, written) = read_file_with_mtime(&git_dir.join(look_memo::MEMO_FILE))?;
+    let memo = look_memo::parse(std::str::from_utf8(&bytes).ok()?)?;
+    memo.settled_before(look_memo::nanos(written)?)
+        .then_some(memo)
+}
+
+/// `path`'s bytes: the memo's copy in `old` when `path` has its key, else read (and kept
+/// in `slot` for the next memo when it can be keyed). `None` when it cannot be read.
+fn read_copy(path: &Path, old: &Option<Copy>, slot: &mut Option<Copy>) -> Option<Vec<u8>> {
+    let key: Option<Key> = key_of(path).flatten();
+    if let Some(bytes) = key.and_then(|k| look_memo::Memo::copy(old, Some(k))) {
+        *slot = old.clone();
+        return Some(bytes.to_vec());
+    }
+    let bytes = read_file(path)?;
+    *slot = key.map(|key| Copy {
+        key,
+        bytes: bytes.clone(),
+    });
+    Some(bytes)
+}
+
+/// The index's bytes and mtime: the memo's copy when the index has its key (the key holds
+/// the mtime), else read (and kept for the next memo when at most `look_memo::MAX_COPY`).
+fn read_index(
+    path: &Path,
+    old: &Option<Copy>,
+    slot: &mut Option<Copy>,
+) -> Option<(Vec<u8>, std::time::SystemTime)> {
+    let key: Option<Key> = key_of(path).flatten();
+    if let Some(k) = key {
+        if let Some(bytes) = look_memo::Memo::copy(old, Some(k)) {
+            *slot = old.clone();
+            return Some((bytes.to_vec(), k.modified()?));
+        }
+    }
+    let (bytes, mtime) = read_file_with_mtime(path)?;
+    *slot = key
+        .filter(|_| bytes.len() <= look_memo::MAX_COPY)
+        .map(|key| Copy {
+            key,
+            bytes: bytes.clone(),
+        });
+    Some((bytes, mtime))
+}
+
+/// The short id the memo holds for `head` when the object folders it depends on (the
+/// packs, the loose folder of its first two digits, alternates) have the same keys; only
+/// for a full id (a prefix must be checked against every object).
+fn known_short(
+    old: &look_memo::Memo,
+    hex: &str,
+    keys: &[Option<Option<Key>>; 4],
+    wanted: Wanted,
+) -> Option<String> {
+    let s = old.short.as_ref()?;
+    let same = s.head == hex
+        && keys
+            .iter()
+            .zip(&s.keys)
+            .all(|(now, was)| *now == Some(*was));
+    (same && wanted == Wanted::Head && s.keys[3].is_none()).then(|| s.short.clone())
+}
+
+/// Write the memo when what this look read differs from it and every key in it is settled
+/// now (a younger one would not be trusted: the next look reads again and writes then).
+fn remember(git_dir: &Path, old: &look_memo::Memo, new: &look_memo::Memo) {
+    if new == old {
+        return;
+    }
+    let Some(now) = look_memo::nanos(std::time::SystemTime::now()) else {
+        return;
+    };
+    if new.settled_before(now) {
+        look_memo::write(git_dir, new);
+    }
 }
 
 /// HEAD's commit read from the object database: `None` unless it is a commit whose tree
@@ -134,12 +263,6 @@ fn cache_key(head: ObjectId, index_checksum: ObjectId) -> String {
         "gitops-agent look 1 {} {head} {index_checksum}\n",
         env!("CARGO_PKG_VERSION")
     )
-}
-
-/// The describe tail recorded under `key`, if the record at `path` has that key.
-fn cached_tail(path: &Path, key: &str) -> Option<String> {
-    let text = String::from_utf8(read_file(path)?).ok()?;
-    record_tail(&text, key).map(str::to_string)
 }
 
 /// The tail in the record `text` when its key is `key`: one line ended by a newline (a
@@ -255,9 +378,9 @@ fn tree_is_index(
     Some(true)
 }
 
-/// A small file's bytes: open, fstat, read, close.
+/// A small file's bytes: open, read, close (`files::read_small`).
 fn read_file(path: &Path) -> Option<Vec<u8>> {
-    read_file_with_mtime(path).map(|(bytes, _)| bytes)
+    crate::files::read_small(path).ok()
 }
 
 /// A file's bytes and modification time, read in one go (its size from `fstat`).

@@ -326,3 +326,96 @@ fn a_record_cut_short_is_never_read() {
     assert_eq!(record_tail(&format!("{key}a\nb\n"), key), None, "two lines");
     assert_eq!(record_tail(" - s\n", key), None, "another key");
 }
+
+/// A clone whose files are older than `look_memo::SETTLED`, looked at once so that its
+/// memo is written; the look after it is served by the memo.
+fn memo_clone(tmp: &TempDir) -> (Remote, std::path::PathBuf, Url, InSync) {
+    let (remote, dir, url) = settled_clone(tmp);
+    std::thread::sleep(look_memo::SETTLED + Duration::from_millis(100));
+    let expected = full_path(&dir, &url, remote.c1);
+    let hex = remote.c1.to_string();
+    assert_eq!(in_sync(&dir, &url, &hex), Some(expected.clone()));
+    // the record of the first look is young: a look after the margin adds it
+    std::thread::sleep(look_memo::SETTLED + Duration::from_millis(100));
+    assert_eq!(in_sync(&dir, &url, &hex), Some(expected.clone()));
+    (remote, dir, url, expected)
+}
+
+/// The memo in `dir` with its short id replaced by `short` (still trusted: written now).
+fn doctor_short(dir: &Path, short: &str) {
+    let git_dir = dir.join(".git");
+    let text = std::fs::read_to_string(git_dir.join(look_memo::MEMO_FILE)).unwrap();
+    let mut memo = look_memo::parse(&text).expect("a whole memo");
+    memo.short.as_mut().expect("a short id kept").short = short.into();
+    look_memo::write(&git_dir, &memo);
+}
+
+#[test]
+fn the_memo_serves_an_unchanged_clone_and_a_new_pack_or_loose_folder_ends_it() {
+    let tmp = TempDir::new("look-memo-objects");
+    let (remote, dir, url, expected) = memo_clone(&tmp);
+    let hex = remote.c1.to_string();
+    // A doctored short id shows through: the pack indices were not read...
+    doctor_short(&dir, "doctored");
+    let seen = in_sync(&dir, &url, &hex).unwrap();
+    assert_eq!(seen.status, status::summary_detached("doctored", 0));
+    // ...until a new pack is there (the short id could be longer now).
+    write(&dir, "untracked-blob.txt", "into a new pack\n");
+    git(&dir, &["hash-object", "-w", "untracked-blob.txt"]);
+    git(&dir, &["repack", "-q", "-d"]);
+    assert_eq!(in_sync(&dir, &url, &hex), Some(expected.clone()));
+    // A new loose folder for HEAD's first two digits ends it too (everything is packed
+    // now, so it is missing: the memo vouches for that by the key of `objects`).
+    let loose = dir.join(".git/objects").join(&hex[..2]);
+    assert!(!loose.exists());
+    std::thread::sleep(look_memo::SETTLED + Duration::from_millis(100));
+    assert_eq!(in_sync(&dir, &url, &hex), Some(expected.clone()));
+    doctor_short(&dir, "doctored");
+    std::fs::create_dir_all(&loose).unwrap();
+    let other = if &hex[2..3] == "f" { "e" } else { "f" };
+    write(&loose, &format!("{other}{}", "0".repeat(37)), "");
+    assert_eq!(in_sync(&dir, &url, &hex), Some(expected.clone()));
+    // An abbreviated desired commit is always checked against every object.
+    std::thread::sleep(look_memo::SETTLED + Duration::from_millis(100));
+    assert_eq!(in_sync(&dir, &url, &hex), Some(expected.clone()));
+    doctor_short(&dir, "doctored");
+    assert_eq!(in_sync(&dir, &url, &hex[..9]), Some(expected));
+}
+
+#[test]
+fn the_memo_never_hides_an_edit_an_origin_or_a_head_changed_in_place() {
+    let tmp = TempDir::new("look-memo-files");
+    let (remote, dir, url, expected) = memo_clone(&tmp);
+    let hex = remote.c1.to_string();
+    // an edited tracked file
+    write(&dir, "a.txt", "edited\n");
+    assert_eq!(in_sync(&dir, &url, &hex), None);
+    git(&dir, &["checkout", "-q", "--", "a.txt"]);
+    settle(&dir, &remote);
+    assert_eq!(in_sync(&dir, &url, &hex), Some(expected.clone()));
+    // another origin: the config is read again
+    let origin = remote_url(&dir);
+    git(&dir, &["config", "remote.origin.url", "/elsewhere.git"]);
+    assert_eq!(in_sync(&dir, &url, &hex), None);
+    git(&dir, &["config", "remote.origin.url", &origin]);
+    assert_eq!(in_sync(&dir, &url, &hex), Some(expected.clone()));
+    // a change staged in the index alone: the index is read again
+    std::thread::sleep(look_memo::SETTLED + Duration::from_millis(100));
+    assert_eq!(in_sync(&dir, &url, &hex), Some(expected.clone()));
+    let text = std::fs::read_to_string(dir.join(".git").join(look_memo::MEMO_FILE)).unwrap();
+    assert!(text.contains("\nindex "), "the index is kept: {text}");
+    git(&dir, &["update-index", "--chmod=+x", "a.txt"]);
+    assert_eq!(in_sync(&dir, &url, &hex), None);
+    git(&dir, &["update-index", "--chmod=-x", "a.txt"]);
+    // HEAD rewritten in place, same size, its mtime put back: its ctime still tells
+    let head = dir.join(".git/HEAD");
+    let mtime = std::fs::metadata(&head).unwrap().modified().unwrap();
+    std::fs::write(&head, format!("{}\n", remote.c2)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&head)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(in_sync(&dir, &url, &hex), None);
+}

@@ -7,6 +7,7 @@
 mod describe;
 mod gitconfig;
 mod look;
+mod look_memo;
 mod objects;
 mod stat;
 mod status;
