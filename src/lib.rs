@@ -33,6 +33,7 @@ pub(crate) mod plan;
 pub(crate) mod preview;
 pub(crate) mod procgroup;
 pub(crate) mod prune;
+pub(crate) mod racy;
 pub(crate) mod reconcile;
 pub mod report;
 pub(crate) mod rollback;

@@ -13,12 +13,13 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// How much older than the comparison (and the memo) both files' times must be: more than
-/// a tick of the kernel's coarse clock that stamps files and any gap between it and the
-/// wall clock (see `look_memo::SETTLED`).
-pub(super) const SETTLED: Duration = Duration::from_millis(100);
+/// How much older than the comparison (and the memo) both files' times must be on a
+/// fine-grained file system (`racy`; whole-second times wait longer).
+#[cfg(test)]
+pub(super) const SETTLED: std::time::Duration =
+    std::time::Duration::from_nanos(crate::racy::FINE_MARGIN_NS as u64);
 
 /// Inode, size, mtime and ctime (nanoseconds) of a regular file.
 pub(super) type Key = (u64, u64, i128, i128);
@@ -48,7 +49,7 @@ pub(super) fn nanos(t: SystemTime) -> Option<i128> {
 
 /// Whether both times of `k` are at least [`SETTLED`] before `at`. Pure.
 pub(super) fn settled_before(k: &Key, at: i128) -> bool {
-    k.2.max(k.3) + (SETTLED.as_nanos() as i128) < at
+    crate::racy::settled_before(k.2, k.3, at)
 }
 
 /// Which pair: the app and the index of its `config_files` entry.

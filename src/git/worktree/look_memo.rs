@@ -21,11 +21,11 @@ pub(super) const MEMO_FILE: &str = "gitops-agent-look-stat";
 /// The largest index kept in the memo (a big clone reads its index each time).
 pub(super) const MAX_COPY: usize = 64 * 1024;
 
-/// How much older than the memo a file's times must be for its copy to be trusted: more
-/// than a tick of the kernel's coarse clock that stamps files (10 ms at most) and any gap
-/// between it and the wall clock the writer asks, so that a change made after a copy was
-/// read cannot carry the copy's times.
-pub(super) const SETTLED: Duration = Duration::from_millis(100);
+/// How much older than the memo a file's times must be for its copy to be trusted on a
+/// fine-grained file system, so that a change made after a copy was read cannot carry the
+/// copy's times (`racy`: whole-second times wait longer).
+#[cfg(test)]
+pub(super) const SETTLED: Duration = Duration::from_nanos(crate::racy::FINE_MARGIN_NS as u64);
 
 /// The stat data a copy is keyed by; `None` for a path that did not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,8 +56,7 @@ impl Key {
 
     /// Whether both times are at least [`SETTLED`] before `at` (nanoseconds).
     pub fn settled_before(&self, at: i128) -> bool {
-        let margin = SETTLED.as_nanos() as i128;
-        self.mtime.max(self.ctime) + margin < at
+        crate::racy::settled_before(self.mtime, self.ctime, at)
     }
 }
 
