@@ -272,26 +272,11 @@ fn record_tail<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     (!tail.is_empty() && !tail.contains(['\n', '\0'])).then_some(tail)
 }
 
-/// Record `tail` under `key`: written under a fresh random name (`O_EXCL|O_NOFOLLOW`, so
-/// nothing planted is followed) and renamed over the record. No fsync: the record is only
-/// a cache, and one cut short has no final newline, so it is never read back. Best effort.
+/// Record `tail` under `key` (`atomic::write_unsynced`: a planted file or symlink is never
+/// followed). No fsync: the record is only a cache, and one cut short has no final newline,
+/// so it is never read back. Best effort.
 fn write_cache(path: &Path, key: &str, tail: &str) {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return;
-    };
-    let tmp = crate::files::temp_path(dir, &name.to_string_lossy());
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(format!("{key}{tail}\n").as_bytes()));
-    if written.is_err() || std::fs::rename(&tmp, path).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    let _ = crate::atomic::write_unsynced(path, format!("{key}{tail}\n").as_bytes(), Some(0o600));
 }
 
 /// The id in a detached `HEAD` file (40 hex digits and a newline); `None` for a symbolic

@@ -232,20 +232,8 @@ pub(super) fn parse(text: &str) -> Option<Memo> {
 
 /// Write `memo` into `git_dir` (best effort, see the module doc).
 pub(super) fn write(git_dir: &Path, memo: &Memo) {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let path = git_dir.join(MEMO_FILE);
-    let tmp = crate::files::temp_path(git_dir, MEMO_FILE);
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(format(memo).as_bytes()));
-    if written.is_err() || std::fs::rename(&tmp, &path).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    let _ = crate::atomic::write_unsynced(&path, format(memo).as_bytes(), Some(0o600));
 }
 
 #[cfg(test)]
