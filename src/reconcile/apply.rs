@@ -3,7 +3,7 @@
 //! check → keep, or roll back (`rollback`). Then the records `plan::record_after_apply` asks
 //! for. Every failure ends up in the app's report.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use gix::ObjectId;
@@ -274,7 +274,11 @@ pub(super) fn fetch_commit(
 /// Copy each config file whose `dst` differs from its `src` (bytes or `mode`); a missing
 /// `src` is skipped (observing logged it). Each `dst` is judged again first (`paths`): the
 /// checkout just done may have brought a code repo's symlink on its way.
-fn copy_config_files(deploy_root: &Path, spec: &AppSpec, code_folders: &[PathBuf]) -> Result<()> {
+fn copy_config_files(
+    deploy_root: &Path,
+    spec: &AppSpec,
+    code_folders: &paths::CodeFolders,
+) -> Result<()> {
     for (i, cf) in spec.config_files.iter().enumerate() {
         let Some(src) = files::resolve_src(deploy_root, &cf.src)? else {
             continue;

@@ -53,9 +53,9 @@ struct Ctx<'a> {
     /// `pass::group_key` of the group: recorded with what is deployed, so that one group
     /// never prunes another's apps.
     group_key: String,
-    /// Every code folder known on this device (`paths::known_code_folders`): no config
-    /// file is written through a symlink inside one.
-    code_folders: Vec<PathBuf>,
+    /// Every code folder known on this device (`paths::CodeFolders`, worked out when a
+    /// `dst` path first meets a symlink): no config file is written through a symlink inside one.
+    code_folders: crate::paths::CodeFolders,
     /// `$GITOPS_AGENT_HOME` with its symlinks resolved (no code folder may be inside it).
     home_physical: PathBuf,
     /// What the group's visit learnt once for every app (`memo`).
@@ -130,7 +130,7 @@ fn open<'a>(
     // Resolved once per group: every config `src` is checked against it (symlinks included).
     let deploy_root = crate::paths::walk::canonical_in(&dir, &memo.paths).unwrap_or(dir);
     let code_folders =
-        crate::paths::known_code_folders(meta.as_ref().ok().map(|(_, doc)| doc), &records);
+        crate::paths::CodeFolders::new(meta.as_ref().ok().map(|(_, doc)| doc), records);
     let ctx = Ctx {
         cfg,
         layout,
