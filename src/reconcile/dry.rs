@@ -123,13 +123,7 @@ fn preview_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppPreview {
         Ok(s) => s,
         Err(e) => return failed(app, e.to_string()),
     };
-    if let Err(e) = crate::paths::check_app(
-        &spec,
-        &ctx.code_folders,
-        &ctx.layout.home,
-        &ctx.home_physical,
-        Some(&ctx.memo.paths),
-    ) {
+    if let Err(e) = ctx.check_paths(&spec) {
         return failed(app, e.to_string());
     }
     let state_dir = ctx.layout.state_dir();

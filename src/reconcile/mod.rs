@@ -63,6 +63,18 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Where `spec` would make the agent write, judged by the path rules (`paths::check_app`)
+    /// with this group's code folders, home and memo: a pass and `plan` ask the same.
+    fn check_paths(&self, spec: &AppSpec) -> crate::error::Result<()> {
+        crate::paths::check_app(
+            spec,
+            &self.code_folders,
+            &self.layout.home,
+            &self.home_physical,
+            Some(&self.memo.paths),
+        )
+    }
+
     /// Remember what `spec` put in place for `app` (group, section, config files written).
     fn remember_deployed(&self, app: &str, spec: &AppSpec) {
         let rec = deployed::Deployed {
@@ -293,13 +305,7 @@ fn reconcile_app(ctx: &Ctx, app: &str, spec: Result<AppSpec>) -> AppReport {
         log::warn!("{w}");
     }
     // Where the section would make the agent write, before anything of the app runs.
-    if let Err(e) = crate::paths::check_app(
-        &spec,
-        &ctx.code_folders,
-        &ctx.layout.home,
-        &ctx.home_physical,
-        Some(&ctx.memo.paths),
-    ) {
+    if let Err(e) = ctx.check_paths(&spec) {
         return config_failed(&e);
     }
     // An update cut short (SIGKILL, power loss) is put back before anything else.
