@@ -12,6 +12,7 @@
 #        ZIGLANG_VERSION, CARGO_ZIGBUILD_VERSION   pinned PyPI versions
 #        MAX_BYTES        size limit per binary (default 8388608)
 #        CROSS_NO_INSTALL=1   never install anything; fail if something is missing
+#        CROSS_CLEAN=1        remove each target's build tree once its binary is copied out
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -130,6 +131,10 @@ build_one() {
     cp "${CARGO_TARGET_DIR:-target}/$target/release/gitops-agent" "$dst.tmp"
     mv -f "$dst.tmp" "$dst"
     log "$target built in $((SECONDS - t0)) s"
+    # Only the copy in cross/out is used after this; CI frees the ~0.4 GB build tree.
+    if [ "${CROSS_CLEAN:-0}" = 1 ]; then
+        rm -rf "${CARGO_TARGET_DIR:-target}/$target"
+    fi
 }
 
 main() {
