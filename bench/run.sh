@@ -356,9 +356,18 @@ bench_one() {
     R[one.wall_min]=$(printf '%s\n' $walls | minimum)
     R[one.wall_all]=$(echo $walls)
     R[one.cpu]=$(printf '%s\n' $cpus | median)
+    # The other anchor: exec to exit of the same binary doing nothing (`--version`), timed
+    # the same way; with one contact it is the floor of the 1-app pass on this machine.
+    walls=""
+    for k in $(seq 1 15); do
+        { time "$bin" --version >/dev/null; } 2>"$w/version.bash"
+        read -r r u s < "$w/version.bash"
+        walls="$walls $(awk -v r="$r" 'BEGIN { printf "%d", r * 1000 }')"
+    done
+    R[one.exec]=$(printf '%s\n' $walls | median)
     # The anchor: what one git:// contact costs with no client work at all (connect, the
     # daemon starting `git upload-pack`, v2 capabilities, one ls-refs): the unchanged pass
-    # makes two (the deploy branch and its -monitoring branch).
+    # makes one (a listing of the deploy branch and its -monitoring branch).
     R[one.contact]=$(python3 - "$port" deploy-one.git <<'PY'
 import socket, sys, time
 port, repo = int(sys.argv[1]), sys.argv[2]
@@ -449,7 +458,8 @@ echo
 echo "settling passes' CPU ms (before the measured ones): file:// ${R[file.settle_all]};  git:// ${R[daemon.settle_all]}"
 echo "unchanged-pass CPU ms of each run:  file:// ${R[file.unch.cpu_all]};  git:// ${R[daemon.unch.cpu_all]}"
 echo "1-app unchanged pass (git://), wall ms from exec to exit: median ${R[one.wall]}, min ${R[one.wall_min]} (runs: ${R[one.wall_all]}); CPU ${R[one.cpu]} ms"
-echo "   anchor: one git:// contact to the same daemon, no client work (connect, upload-pack start, ls-refs), ms: ${R[one.contact]}; the pass makes 2"
+echo "   anchor: one git:// contact to the same daemon, no client work (connect, upload-pack start, ls-refs), ms: ${R[one.contact]}; the pass makes 1"
+echo "   anchor: exec to exit of the same binary doing nothing (--version), median ms: ${R[one.exec]}"
 echo "unchanged-pass exit codes:          file:// ${R[file.unch.rc]};  git:// ${R[daemon.unch.rc]}"
 echo "children of the unchanged pass:     file:// ${R[file.unch.children_what]:-none};  git:// ${R[daemon.unch.children_what]:-none}"
 echo "daemon warm = state from the passes above (its first pass is an unchanged one);"

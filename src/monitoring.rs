@@ -58,21 +58,81 @@ struct Branch<'a> {
     stop: &'a AtomicBool,
 }
 
-/// Publish the reports of `group`. Returns the health of every app in the file too.
-/// The fetch and the push give up when `stop` is set (SIGTERM reaches the network).
-/// A lost push race is retried (fetch, rebuild on the new head, push) until it lands or the
-/// time budget (120 s, or `interval` if smaller) is spent; `stop` ends the retries at once.
-pub fn publish(
+/// The monitoring branch fetched ahead: on its own thread while the group's apps are
+/// reconciled, when the pass's listing shows the branch moved (issue 7: its fetch and the
+/// reconcile overlap). A head known this early (fetched ahead, or found here by the
+/// listing) serves the "unchanged, nothing to push" verdict (only this device writes its
+/// file); a push is built on it only while it is younger than `FRESH`, else on a head
+/// fetched again first, so a head grown stale during a long reconcile (hooks, health
+/// checks) never costs a lost race and its wait.
+pub struct Ahead {
+    /// `history::fetch`'s answer, or why it failed (then publishing fails with it: the same
+    /// failure a fetch at publish time would have had, met earlier).
+    fetched: Result<(Option<ObjectId>, bool)>,
+    /// When it was fetched.
+    at: Instant,
+}
+
+/// How long a head known before the reconcile ended is good to push on. Past it, another
+/// device has likely pushed (a fleet publishes within seconds) and one more fetch costs
+/// less than a lost race (a wait of up to seconds, then that fetch anyway).
+const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a pass learnt of the monitoring branch before publishing.
+pub enum Early<'a> {
+    /// Fetched on its own thread during the reconcile.
+    Ahead(Ahead),
+    /// The pass's listing of the branch, made at that instant (its head may be here: then
+    /// nothing is fetched).
+    Listed(&'a repo::Tips, Instant),
+    /// Nothing: `publish` fetches.
+    Nothing,
+}
+
+/// Fetch `group`'s monitoring branch for this pass ahead of `publish`; `None` when the clone
+/// cannot be opened (then `publish` opens it and says why). Gives up when `stop` is set.
+pub fn fetch_ahead(
     cfg: &AgentConfig,
     layout: &Layout,
     group: &Group,
-    reports: &[AppReport],
-    force_report: bool,
     stop: &AtomicBool,
-) -> Result<(Published, Vec<(String, Health)>)> {
+) -> Option<Ahead> {
+    let b = branch(cfg, layout, group, stop).ok()?;
+    let fetched = history::fetch(&b, cfg.retention_days, None);
+    Some(Ahead {
+        fetched,
+        at: Instant::now(),
+    })
+}
+
+/// Whether the listing shows `group`'s monitoring branch where the clone's tracking ref
+/// already is (then `publish` needs no fetch, and no thread is started for one). Read from
+/// the loose ref file gix writes; anything else (packed, missing, not listed) says no.
+pub fn listed_here(layout: &Layout, group: &Group, listed: &repo::Tips) -> bool {
+    let name = format!("{}-monitoring", group.branch);
+    let Some(Some(tip)) = listed.tip(&format!("refs/heads/{name}")) else {
+        return false;
+    };
+    let file = layout
+        .monitoring_clone(&group.url, &group.branch)
+        .join(".git/refs/remotes/origin")
+        .join(&name);
+    crate::files::read_small(&file)
+        .ok()
+        .and_then(|bytes| ObjectId::from_hex(bytes.trim_ascii_end()).ok())
+        == Some(tip)
+}
+
+/// The monitoring clone of `group`, opened (made on the first pass).
+fn branch<'a>(
+    cfg: &AgentConfig,
+    layout: &Layout,
+    group: &'a Group,
+    stop: &'a AtomicBool,
+) -> Result<Branch<'a>> {
     let dir = layout.monitoring_clone(&group.url, &group.branch);
     let name = format!("{}-monitoring", group.branch);
-    let b = Branch {
+    Ok(Branch {
         mon: repo::open_or_init(&dir, &group.url)?,
         dir,
         url: &group.url,
@@ -81,6 +141,32 @@ pub fn publish(
         file: format!("{}.toml", cfg.infra_name),
         net: cfg.net_options(),
         stop,
+    })
+}
+
+/// Publish the reports of `group`. Returns the health of every app in the file too.
+/// The fetch and the push give up when `stop` is set (SIGTERM reaches the network).
+/// A lost push race is retried (fetch, rebuild on the new head, push) until it lands or the
+/// time budget (120 s, or `interval` if smaller) is spent; `stop` ends the retries at once.
+/// `early`: the branch as this pass found it before (`Early`), its first fetch.
+pub fn publish(
+    cfg: &AgentConfig,
+    layout: &Layout,
+    group: &Group,
+    reports: &[AppReport],
+    force_report: bool,
+    stop: &AtomicBool,
+    early: Early<'_>,
+) -> Result<(Published, Vec<(String, Health)>)> {
+    // (gix's `Repository` stays on its thread: a clone fetched ahead is opened again here)
+    let b = branch(cfg, layout, group, stop)?;
+    let (mut early, known_at) = match early {
+        Early::Ahead(ahead) => (Some(ahead.fetched), Some(ahead.at)),
+        Early::Listed(tips, at) => (
+            Some(history::fetch(&b, cfg.retention_days, Some(tips))),
+            Some(at),
+        ),
+        Early::Nothing => (None, None),
     };
     let shown = &group.url;
     let budget = jitter::budget(cfg.interval);
@@ -109,12 +195,19 @@ pub fn publish(
                 e
             }
         };
-        let (head, whole) = history::fetch(&b, cfg.retention_days).map_err(stopped)?;
-        attempts += 1;
+        // A head known early is good for "unchanged"; a push is built on a fresh one.
+        let (fetched, fresh) = match early.take() {
+            Some(fetched) => (fetched, known_at.is_some_and(|t| t.elapsed() < FRESH)),
+            None => (history::fetch(&b, cfg.retention_days, None), true),
+        };
+        let (head, whole) = fetched.map_err(stopped)?;
         let t0 = Instant::now();
-        let tried = attempt(&b, cfg, group, reports, force_report, head, whole);
+        let seen = Seen { head, whole, fresh };
+        let tried = attempt(&b, cfg, group, reports, force_report, seen);
         let err = match tried.map_err(stopped) {
-            Ok(done) => {
+            Ok(None) => continue,
+            Ok(Some(done)) => {
+                attempts += 1;
                 if attempts > 1 {
                     log::info!(
                         "{} of {shown}: published at attempt {attempts}, {:.1} s after the first",
@@ -124,7 +217,10 @@ pub fn publish(
                 }
                 return Ok(done);
             }
-            Err(e) => e,
+            Err(e) => {
+                attempts += 1;
+                e
+            }
         };
         let elapsed = started.elapsed();
         let random = rng.next_u64();
@@ -177,16 +273,37 @@ pub fn publish(
     }
 }
 
-/// One try: build this device's file and the README on `head`, commit, trim, push.
+impl Branch<'_> {
+    /// What a fetch of the branch asks for.
+    fn refspec(&self) -> String {
+        format!("+refs/heads/{}:{}", self.name, self.tracking)
+    }
+}
+
+/// What publishing did, and the health of every app in the file.
+type Done = (Published, Vec<(String, Health)>);
+
+/// The branch as one attempt sees it.
+struct Seen {
+    /// Its head on the remote (`None`: not created yet).
+    head: Option<ObjectId>,
+    /// The whole history is here (not only the head).
+    whole: bool,
+    /// Fetched by this attempt (not ahead, during the reconcile).
+    fresh: bool,
+}
+
+/// One try: build this device's file and the README on the head, commit, trim, push.
+/// `Ok(None)`: a push is due but the head was fetched ahead; fetch again, then try.
 fn attempt(
     b: &Branch<'_>,
     cfg: &AgentConfig,
     group: &Group,
     reports: &[AppReport],
     force_report: bool,
-    head: Option<ObjectId>,
-    whole: bool,
-) -> Result<(Published, Vec<(String, Health)>)> {
+    seen: Seen,
+) -> Result<Option<Done>> {
+    let Seen { head, whole, fresh } = seen;
     let previous = match head {
         Some(head) => commit::read_blob_at(&b.mon, head, &b.file)?
             .map(|b| String::from_utf8_lossy(&b).into_owned()),
@@ -238,7 +355,10 @@ fn attempt(
                 show_on_disk(b, text, head);
             }
         }
-        return Ok((Published::Unchanged, feedback.apps));
+        return Ok(Some((Published::Unchanged, feedback.apps)));
+    }
+    if !fresh {
+        return Ok(None);
     }
     if unchanged && heartbeat && !force_report {
         log::info!(
@@ -300,7 +420,7 @@ fn attempt(
         b.url,
         if trimmed { " (history trimmed)" } else { "" }
     );
-    Ok((Published::Pushed { trimmed }, feedback.apps))
+    Ok(Some((Published::Pushed { trimmed }, feedback.apps)))
 }
 
 /// Push the status: the trimmed history (forced, still a compare-and-swap on `head`) when

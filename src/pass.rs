@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crate::config::AgentConfig;
+use crate::git::repo::SharedTips;
 use crate::health::{self, Health};
 use crate::layout::Layout;
 use crate::report::AppReport;
@@ -86,7 +87,14 @@ pub fn run(
                 "{shown}: fetched over {scheme}:// without signature verification: anyone on the network path can change what this device runs as root; use https or ssh, or turn on signature checks (allowed_signers / trusted_pgp_keys)"
             );
         }
-        let outcome = reconcile::group(cfg, layout, group, stop);
+        // One contact for both branches: what is here already is not fetched again.
+        let net = cfg.net_options();
+        let names = vec![
+            format!("refs/heads/{}", group.branch),
+            format!("refs/heads/{}-monitoring", group.branch),
+        ];
+        let listed = SharedTips::new(&group.url, names, &net, stop);
+        let (outcome, early) = reconcile_and_fetch_ahead(cfg, layout, group, stop, &listed);
         // (a table dropped from the feedback file is no app of this pass)
         summary.apps += outcome
             .reports
@@ -102,8 +110,15 @@ pub fn run(
             seen.extend(judged(&shown, outcome.reports, None));
             break;
         }
-        let published =
-            monitoring::publish(cfg, layout, group, &outcome.reports, force_report, stop);
+        let published = monitoring::publish(
+            cfg,
+            layout,
+            group,
+            &outcome.reports,
+            force_report,
+            stop,
+            early,
+        );
         summary
             .groups
             .push((key, outcome.deploy_failed || published.is_err()));
@@ -133,6 +148,37 @@ pub fn run(
     // Delivery failures are logged there, never a failed pass; bounded by network_timeout.
     events::after_pass(cfg, layout, &facts, stop);
     summary
+}
+
+/// Reconcile `group` while a second thread lists its two branches (`listed`) and, when the
+/// monitoring branch moved (or could not be listed), fetches it: the round trips overlap
+/// the local work. The reconcile waits for the listing only once the deploy clone is open.
+/// Without that thread (it could not start), the reconcile lists and `publish` fetches.
+fn reconcile_and_fetch_ahead<'a>(
+    cfg: &AgentConfig,
+    layout: &Layout,
+    group: &crate::config::Group,
+    stop: &AtomicBool,
+    listed: &'a SharedTips<'_>,
+) -> (reconcile::GroupOutcome, monitoring::Early<'a>) {
+    let (outcome, ahead) = std::thread::scope(|scope| {
+        let ahead = std::thread::Builder::new()
+            .name("listing".into())
+            // The main thread's size: gix is written for it (only touched pages cost memory).
+            .stack_size(8 << 20)
+            .spawn_scoped(scope, || match listed.get() {
+                Ok(tips) if monitoring::listed_here(layout, group, tips) => None,
+                _ => monitoring::fetch_ahead(cfg, layout, group, stop),
+            });
+        let outcome = reconcile::group(cfg, layout, group, stop, Some(listed));
+        (outcome, ahead.ok().and_then(|h| h.join().ok().flatten()))
+    });
+    let early = match (ahead, listed.made()) {
+        (Some(ahead), _) => monitoring::Early::Ahead(ahead),
+        (None, (Ok(tips), at)) => monitoring::Early::Listed(tips, *at),
+        (None, (Err(_), _)) => monitoring::Early::Nothing,
+    };
+    (outcome, early)
 }
 
 /// A group as logs, the record and `status` show it: redacted url, `@branch`.

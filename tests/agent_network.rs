@@ -68,7 +68,7 @@ fn unreachable_deploy_repo_fails_that_group_only() {
 }
 
 #[test]
-fn unchanged_pass_contacts_the_deploy_repo_twice_and_nothing_else() {
+fn unchanged_pass_contacts_the_deploy_repo_once_and_nothing_else() {
     let s = Scenario::with_daemon();
     let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
     s.infra_meta(&[
@@ -90,8 +90,8 @@ fn unchanged_pass_contacts_the_deploy_repo_twice_and_nothing_else() {
     let after = requests(&log);
     assert_eq!(
         after - before,
-        2,
-        "expected one fetch of main and one of main-monitoring:\n{log}"
+        1,
+        "expected one listing of main and main-monitoring, no fetch:\n{log}"
     );
     let tail: Vec<&str> = log
         .lines()
@@ -99,8 +99,7 @@ fn unchanged_pass_contacts_the_deploy_repo_twice_and_nothing_else() {
         .skip(before)
         .collect();
     assert!(tail.iter().all(|l| l.contains("deploy.git")), "{tail:?}");
-    // Both contacts ask for refs only: the server packs nothing (the monitoring fetch is
-    // depth-limited, and those always negotiate unless the tip is known to be here).
+    // The contact asks for refs only: the server packs nothing.
     let trace = daemon.trace();
     let packs: Vec<&str> = trace[traced..]
         .lines()

@@ -12,7 +12,7 @@ use crate::clock;
 use crate::code_fetch::Depth;
 use crate::error::{Context, Result};
 use crate::git::commit::{self, Sig};
-use crate::git::repo::{self, repo_dir};
+use crate::git::repo::{self, repo_dir, Tips};
 use crate::trim::{self, record, History};
 
 /// Fetch the monitoring branch for a pass: its head on the remote (`None`: not created yet)
@@ -20,9 +20,19 @@ use crate::trim::{self, record, History};
 /// device joining a long history download the head tree, not the history); a second fetch
 /// deepens to the whole history only when the clone's memo and the head's record both leave
 /// a trim possible (`trim::history`). A head that says no trim is due is remembered, so the
-/// next pass needs no look at it.
-pub(super) fn fetch(b: &Branch<'_>, retention_days: u64) -> Result<(Option<ObjectId>, bool)> {
-    let head = fetch_head(b, false)?;
+/// next pass needs no look at it. `listed`: the pass's listing of the branch; the first
+/// fetch is not made when the head is here.
+pub(super) fn fetch(
+    b: &Branch<'_>,
+    retention_days: u64,
+    listed: Option<&Tips>,
+) -> Result<(Option<ObjectId>, bool)> {
+    let head = match listed {
+        Some(tips) if tips.make_fetch_needless(&b.mon, &b.refspec(), Depth::AtRemote(1)) => {
+            repo::find_ref(&b.mon, &b.tracking)?
+        }
+        _ => fetch_head(b, false)?,
+    };
     let Some(id) = head else {
         // No branch yet: its whole history (none) is here.
         return Ok((None, true));
@@ -49,15 +59,8 @@ pub(super) fn fetch_head(b: &Branch<'_>, whole: bool) -> Result<Option<ObjectId>
     } else {
         Depth::AtRemote(1)
     };
-    repo::fetch_at_depth(
-        &b.mon,
-        b.url,
-        &[&format!("+refs/heads/{}:{}", b.name, b.tracking)],
-        depth,
-        &b.net,
-        b.stop,
-    )
-    .with_context(|| format!("monitoring branch {}", b.name))?;
+    repo::fetch_at_depth(&b.mon, b.url, &[&b.refspec()], depth, &b.net, b.stop)
+        .with_context(|| format!("monitoring branch {}", b.name))?;
     repo::find_ref(&b.mon, &b.tracking)
 }
 

@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
+use crate::code_fetch::Depth;
+
 use crate::config::{AgentConfig, Group};
 use crate::error::{Context, Error, Result};
 use crate::git::worktree::{self, HeadTarget};
@@ -18,18 +20,27 @@ use crate::verify::gate::Gate;
 /// The parsed `infra_meta.toml` and its path for messages, or why there is none.
 pub(super) type Meta = Result<(String, toml::Table)>;
 
-/// Sync the deploy clone at `dir` for `group` and read its infra_meta file.
+/// How the deploy branch is fetched: the bounds, the stop flag, and the pass's listing of
+/// the group's branches (`repo::SharedTips`, awaited only once the clone is open; `None`:
+/// no listing, always fetch).
+pub(super) struct Fetch<'a> {
+    pub net: &'a NetOptions,
+    pub stop: &'a AtomicBool,
+    pub listed: Option<&'a repo::SharedTips<'a>>,
+}
+
+/// Sync the deploy clone at `dir` for `group` and read its infra_meta file. The fetch is not
+/// made when the pass's listing shows the tip is here; a failed listing is its failure.
 pub(super) fn sync(
     cfg: &AgentConfig,
     layout: &Layout,
     group: &Group,
     dir: &Path,
-    net: &NetOptions,
-    stop: &AtomicBool,
+    fetch: Fetch<'_>,
 ) -> (Updation, Meta) {
     let shown = &group.url;
     let gate = Gate::new(cfg, layout, group);
-    match sync_clone(dir, &group.url, &group.branch, net, stop, &gate) {
+    match sync_clone(dir, &group.url, &group.branch, fetch, &gate) {
         Ok((deploy, fetch_err, clean)) => {
             // A clone just seen clean is not walked a second time.
             let status = match clean {
@@ -85,19 +96,17 @@ fn sync_clone(
     dir: &Path,
     repo_url: &Url,
     branch: &str,
-    net: &NetOptions,
-    stop: &AtomicBool,
+    fetch: Fetch<'_>,
     gate: &Gate,
 ) -> Result<(gix::Repository, Option<Error>, bool)> {
     let deploy = repo::open_or_init(dir, repo_url)?;
     let tracking = format!("refs/remotes/origin/{branch}");
-    let fetched = repo::fetch_until(
-        &deploy,
-        repo_url,
-        &[&format!("+refs/heads/{branch}:{tracking}")],
-        net,
-        stop,
-    );
+    let refspec = format!("+refs/heads/{branch}:{tracking}");
+    let fetched = match fetch.listed.map(repo::SharedTips::get) {
+        Some(Err(e)) => Err(e.clone()),
+        Some(Ok(tips)) if tips.make_fetch_needless(&deploy, &refspec, Depth::AsIs) => Ok(()),
+        _ => repo::fetch_until(&deploy, repo_url, &[&refspec], fetch.net, fetch.stop),
+    };
     let tip = repo::find_ref(&deploy, &tracking)?;
     let fetch_err = match (fetched, tip) {
         (Err(e), _) => Some(e),

@@ -83,7 +83,7 @@ pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBoo
         meta,
         members: m,
         to_remove,
-    } = super::open(cfg, layout, group, stop);
+    } = super::open(cfg, layout, group, stop, None);
     let deploy_problem = (!ctx.config_side.ok).then(|| ctx.config_side.git_status.clone());
     let mut apps = Vec::new();
     for app in &m.visit {

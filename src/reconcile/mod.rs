@@ -129,16 +129,23 @@ fn open<'a>(
     layout: &'a Layout,
     group: &Group,
     stop: &'a AtomicBool,
+    listed: Option<&crate::git::repo::SharedTips<'_>>,
 ) -> Opened<'a> {
     let net = cfg.net_options();
     let dir = layout.deploy_clone(&group.url, &group.branch);
-    let (config_side, meta) = deploy::sync(cfg, layout, group, &dir, &net, stop);
+    // Read before the deploy sync: while the pass's listing may still be on its way.
     let records = state::read_all(&layout.applied_dir());
     let memo = memo::GroupMemo::new(
         &records,
         &layout.state_dir(),
         &crate::pass::group_key(group),
     );
+    let fetch = deploy::Fetch {
+        net: &net,
+        stop,
+        listed,
+    };
+    let (config_side, meta) = deploy::sync(cfg, layout, group, &dir, fetch);
     // Resolved once per group: every config `src` is checked against it (symlinks included).
     let deploy_root = crate::paths::walk::canonical_in(&dir, &memo.paths).unwrap_or(dir);
     let code_folders =
@@ -171,14 +178,21 @@ fn open<'a>(
     }
 }
 
-/// Reconcile every app of `group`.
-pub fn group(cfg: &AgentConfig, layout: &Layout, group: &Group, stop: &AtomicBool) -> GroupOutcome {
+/// Reconcile every app of `group`. `listed`: the pass's listing of the group's branches
+/// (`repo::SharedTips`): the deploy fetch is made only when its tip is not here.
+pub fn group(
+    cfg: &AgentConfig,
+    layout: &Layout,
+    group: &Group,
+    stop: &AtomicBool,
+    listed: Option<&crate::git::repo::SharedTips<'_>>,
+) -> GroupOutcome {
     let Opened {
         ctx,
         meta,
         members: m,
         to_remove,
-    } = open(cfg, layout, group, stop);
+    } = open(cfg, layout, group, stop, listed);
     let deploy_failed = !ctx.config_side.ok;
     let state_dir = layout.state_dir();
     for app in &m.revived {

@@ -5,8 +5,8 @@
 //! written to `.git/config` as `[remote "origin"]` with the usual fetch refspec.
 //!
 //! One module per operation: `open` (open or create a clone; the origin guard lives in
-//! `origin`, the ownership gate of code clones in `gate`), `fetch`, `resolve` (refs and
-//! commits, locally).
+//! `origin`, the ownership gate of code clones in `gate`), `fetch`, `tips` (what the remote's branches point at, on one connection: a fetch
+//! of a tip already here is not made), `resolve` (refs and commits, locally).
 
 mod fetch;
 pub(crate) mod gate;
@@ -15,7 +15,9 @@ mod origin;
 mod resolve;
 #[cfg(test)]
 pub(crate) mod test_support;
+mod tips;
 
 pub use self::fetch::{fetch, fetch_at_depth, fetch_until};
 pub use self::open::{open_clone, open_or_init, open_or_init_code, repo_dir};
 pub use self::resolve::{find_ref, resolve_commit};
+pub use self::tips::{Shared as SharedTips, Tips};

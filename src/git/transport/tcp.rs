@@ -52,9 +52,12 @@ pub fn connect(
                     silence: net.timeout,
                     budget: budget.clone(),
                 };
+                // gix writes a pkt-line as 2 or 3 pieces and flushes before it reads an
+                // answer: buffered, a request is one segment, not one per piece. It reads a
+                // pkt-line as header and body: buffered, one read takes what has arrived.
                 let conn = Connection::new(
-                    bounded(stream),
-                    bounded(write),
+                    std::io::BufReader::with_capacity(16384, bounded(stream)),
+                    std::io::BufWriter::with_capacity(8192, bounded(write)),
                     version,
                     url.path.clone(),
                     Some((host.to_owned(), url.port)),

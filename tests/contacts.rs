@@ -1,0 +1,197 @@
+//! How a pass reaches the remote (issue 7): one listing of both branches, a fetch only of
+//! what moved, the monitoring fetch beside the reconcile, and a push built on a head
+//! fetched after the reconcile (never on one that went stale during it).
+
+mod common;
+mod support_fleet;
+
+use std::fs;
+
+use common::agent::git_wrapper_on_path;
+use common::scenario::{Scenario, INFRA};
+use common::{commit_file, file_url, git};
+use support_fleet::push_to_branch;
+
+/// `git` for the agent's file:// helper: each `upload-pack` of the deploy repo is logged
+/// with its start and end (ns) and held 1 s before it answers, so two that run at the same
+/// time cannot be missed.
+fn timed_upload_packs(s: &Scenario, log: &std::path::Path) -> String {
+    let real_git = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    git_wrapper_on_path(
+        s,
+        &format!(
+            "if [ \"$1\" = upload-pack ]; then\n  start=$(date +%s%N)\n  sleep 1\n  {git} \"$@\"\n  rc=$?\n  echo \"$start $(date +%s%N) $2\" >> '{log}'\n  exit $rc\nfi\nexec {git} \"$@\"\n",
+            git = real_git.trim(),
+            log = log.display()
+        ),
+    )
+}
+
+/// The (start, end) of each logged upload-pack of the deploy repo.
+fn deploy_upload_packs(s: &Scenario, log: &std::path::Path) -> Vec<(u128, u128)> {
+    let deploy = s.deploy_bare.display().to_string();
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.ends_with(&deploy) || l.ends_with(&format!("{deploy}/")))
+        .map(|l| {
+            let mut f = l.split(' ');
+            let start = f.next().unwrap().parse().unwrap();
+            let end = f.next().unwrap().parse().unwrap();
+            (start, end)
+        })
+        .collect()
+}
+
+fn one_app_world(s: &Scenario) {
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+}
+
+#[test]
+fn an_unchanged_pass_lists_both_branches_on_one_connection() {
+    let s = Scenario::new();
+    one_app_world(&s);
+    s.once().expect_code(0);
+    let log = s.path().join("upload-packs.log");
+    let out = s
+        .agent()
+        .arg("--once")
+        .env("PATH", timed_upload_packs(&s, &log))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs = deploy_upload_packs(&s, &log);
+    assert_eq!(runs.len(), 1, "one contact for both branches: {runs:?}");
+}
+
+#[test]
+fn when_both_branches_moved_their_fetches_run_at_the_same_time() {
+    let s = Scenario::new();
+    one_app_world(&s);
+    s.once().expect_code(0);
+    // The deploy branch moves (a file beside infra_meta) and another device pushes.
+    commit_file(
+        &s.deploy_work,
+        &format!("{INFRA}/notes.txt"),
+        "moved\n",
+        "move",
+    );
+    git(&s.deploy_work, &["push", "--quiet", "origin", "HEAD:main"]);
+    push_to_branch(&s, |w| fs::write(w.join("other.toml"), "x = 1\n").unwrap());
+    let log = s.path().join("upload-packs.log");
+    let out = s
+        .agent()
+        .arg("--once")
+        .env("PATH", timed_upload_packs(&s, &log))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs = deploy_upload_packs(&s, &log);
+    // The listing, then the deploy fetch and the monitoring fetch side by side.
+    assert!(runs.len() >= 3, "{runs:?}");
+    let overlapping = runs
+        .iter()
+        .enumerate()
+        .any(|(i, a)| runs.iter().skip(i + 1).any(|b| a.0 < b.1 && b.0 < a.1));
+    assert!(
+        overlapping,
+        "the two fetches ran one after the other: {runs:?}"
+    );
+    let notes = s.home.join("app-configs");
+    assert!(fs::read_dir(notes).unwrap().flatten().any(|e| e
+        .path()
+        .join(INFRA)
+        .join("notes.txt")
+        .exists()));
+    // Both devices' files are on the branch.
+    let tree = git(
+        &s.deploy_bare,
+        &["ls-tree", "--name-only", "main-monitoring"],
+    );
+    assert!(
+        tree.contains("other.toml") && tree.contains(&format!("{INFRA}.toml")),
+        "{tree}"
+    );
+}
+
+/// Another device pushes while this device's apps are reconciled (its pre command lands the
+/// other device's commit, and the update takes longer than a head known early is trusted
+/// for a push): the status commit is built on the branch as it is after the reconcile, so
+/// it lands at the first push, without a lost race and its wait.
+#[test]
+fn a_push_is_built_on_the_head_after_the_reconcile_not_the_one_listed_before() {
+    let s = Scenario::new();
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    s.infra_meta(&[s.section("web", &code, &c1, "")]);
+    s.agent_config(&["web"]);
+    s.once().expect_code(0);
+
+    // The other device's commit, made now on the current head and pushed by the hook.
+    let other = s.path().join("other-device");
+    git(
+        s.path(),
+        &[
+            "clone",
+            "--quiet",
+            "--branch",
+            "main-monitoring",
+            &file_url(&s.deploy_bare),
+            other.to_str().unwrap(),
+        ],
+    );
+    commit_file(&other, "other.toml", "x = 1\n", "other device");
+    let hook = s.path().join("push-other.sh");
+    fs::write(
+        &hook,
+        format!(
+            "git -C '{}' push --quiet '{}' HEAD:refs/heads/main-monitoring\nsleep 1.5\n",
+            other.display(),
+            file_url(&s.deploy_bare)
+        ),
+    )
+    .unwrap();
+    let c2 = commit_file(&code.work, "app.txt", "v2\n", "v2");
+    git(&code.work, &["push", "--quiet", "origin", "HEAD:main"]);
+    s.infra_meta(&[s.section(
+        "web",
+        &code,
+        &c2,
+        &format!("pre_updation_command = \"sh {}\"", hook.display()),
+    )]);
+
+    let run = s.once();
+    run.expect_code(0);
+    assert!(
+        !run.stderr.contains("published at attempt") && !run.stderr.contains("trying again"),
+        "the first push was lost: {}",
+        run.stderr
+    );
+    let tree = git(
+        &s.deploy_bare,
+        &["ls-tree", "--name-only", "main-monitoring"],
+    );
+    assert!(tree.contains("other.toml"), "{tree}");
+    let parent = git(&s.deploy_bare, &["rev-parse", "main-monitoring^"]);
+    assert_eq!(parent, git(&other, &["rev-parse", "HEAD"]));
+    assert_eq!(common::agent::head(&s.srv("web")), c2);
+    assert_eq!(s.feedback()["web"]["status"].as_str(), Some("✅ healthy"));
+}
