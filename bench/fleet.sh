@@ -148,16 +148,25 @@ packs_in() { find "$1" -path '*-monitoring/.git/objects/pack/*.pack' -newer "$2"
 # crossed the wire (capabilities, ref listing, negotiation and the pack as sent). The stored
 # pack is no measure of that: a thin pack (objects sent as deltas against what the device
 # already has) is completed with its bases when it is written. Prints "monitoring deploy":
-# the first connection is the deploy fetch, every later one the monitoring branch's.
+# a connection is the monitoring branch's when what the device wrote on it names
+# `main-monitoring` and not `refs/heads/main` (its fetches and its push); the deploy side is
+# the pass's listing of both branches and the deploy fetch; code fetches are in neither.
 wire_run() {
     local dir=$1 st="$1/wire.strace"
     shift
-    GITOPS_AGENT_HOME="$dir/home" strace -f -qq -y -e trace=connect,read,recvfrom -o "$st" \
+    # One file per thread (-ff): a call another thread interrupts is never split across two
+    # lines ("<unfinished ...>" / "resumed").
+    rm -f "$st".*
+    GITOPS_AGENT_HOME="$dir/home" strace -f -ff -qq -y -s 4096 -e trace=read,recvfrom,write,sendto -o "$st" \
         "$bin" --once --config "$dir/config.toml" "$@" >/dev/null 2>>"$dir/bytes.log" || true
-    awk '/connect\(/ { match($0, /socket:\[[0-9]+\]/); order[++n] = substr($0, RSTART, RLENGTH) }
-         /(read|recvfrom)\(/ && /socket:/ { match($0, /socket:\[[0-9]+\]/); v = $NF
-             if (v ~ /^[0-9]+$/) got[substr($0, RSTART, RLENGTH)] += v }
-         END { for (i = 2; i <= n; i++) mon += got[order[i]]; print mon + 0, got[order[1]] + 0 }' "$st"
+    cat "$st".* | awk '
+         /socket:\[/ { match($0, /socket:\[[0-9]+\]/); sock = substr($0, RSTART, RLENGTH) }
+         /^(write|sendto)\(/ && /socket:\[/ {
+             if (index($0, "main-monitoring")) mon[sock] = 1
+             if (index($0, "refs/heads/main\\n")) dep[sock] = 1 }
+         /^(read|recvfrom)\(/ && /socket:\[/ { v = $NF; if (v ~ /^[0-9]+$/) got[sock] += v }
+         END { for (k in got) { if (mon[k] && !dep[k]) m += got[k]; else if (dep[k]) d += got[k] }
+               print m + 0, d + 0 }'
 }
 if [ "${BYTES:-1}" = 1 ]; then
     d1="$case_dir/dev/dev-$(seq -w 1 "$n" | head -1)"

@@ -173,10 +173,10 @@ fn reconcile_and_fetch_ahead<'a>(
         let outcome = reconcile::group(cfg, layout, group, stop, Some(listed));
         (outcome, ahead.ok().and_then(|h| h.join().ok().flatten()))
     });
-    let early = match (ahead, listed.made()) {
+    let early = match (ahead, listed.get()) {
         (Some(ahead), _) => monitoring::Early::Ahead(ahead),
-        (None, (Ok(tips), at)) => monitoring::Early::Listed(tips, *at),
-        (None, (Err(_), _)) => monitoring::Early::Nothing,
+        (None, Ok(tips)) => monitoring::Early::Listed(tips),
+        (None, Err(_)) => monitoring::Early::Nothing,
     };
     (outcome, early)
 }

@@ -5,7 +5,6 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use gix::bstr::BString;
 use gix::protocol::handshake::Ref;
@@ -57,8 +56,7 @@ impl Tips {
 /// for that one. A pass starts it on a second thread at once and reconciles meanwhile, so
 /// the round trip and the local work overlap.
 pub struct Shared<'a> {
-    /// The listing and when it was made.
-    cell: OnceLock<(Result<Tips>, Instant)>,
+    cell: OnceLock<Result<Tips>>,
     url: &'a Url,
     names: Vec<String>,
     net: &'a NetOptions,
@@ -84,14 +82,9 @@ impl<'a> Shared<'a> {
 
     /// The listing: made now, or awaited when another thread is making it.
     pub fn get(&self) -> &Result<Tips> {
-        &self.made().0
-    }
-
-    /// The listing and when it was made (made now if not yet).
-    pub fn made(&self) -> &(Result<Tips>, Instant) {
         self.cell.get_or_init(|| {
             let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
-            (list(self.url, &names, self.net, self.stop), Instant::now())
+            list(self.url, &names, self.net, self.stop)
         })
     }
 }
