@@ -14,6 +14,7 @@ use gix::bstr::ByteSlice;
 use gix::objs::tree::EntryKind;
 use gix::ObjectId;
 
+use crate::code_fetch::Depth;
 use crate::config::{AgentConfig, Group};
 use crate::dashboard::{self, Content, DeviceFile};
 use crate::error::{Context, Error, Kind, Result};
@@ -59,8 +60,9 @@ struct Branch<'a> {
 }
 
 /// The monitoring branch fetched ahead: on its own thread while the group's apps are
-/// reconciled, when the pass's listing shows the branch moved (issue 7: its fetch and the
-/// reconcile overlap). A head known this early (fetched ahead, or found here by the
+/// reconciled, when the pass's listing shows that branch moved and the deploy branch did not
+/// (issue 7: its fetch and the reconcile overlap; a moved deploy branch means an update and
+/// a push, whose fetch right before it would make one ahead a wasted contact). A head known this early (fetched ahead, or found here by the
 /// listing) serves the "unchanged, nothing to push" verdict (only this device writes its
 /// file); a push is built on a head fetched again right before it: in a fleet the branch
 /// moves several times a second, and a push on a head even a few hundred ms old loses the
@@ -93,24 +95,6 @@ pub fn fetch_ahead(
     let b = branch(cfg, layout, group, stop).ok()?;
     let fetched = history::fetch(&b, cfg.retention_days, None);
     Some(Ahead { fetched })
-}
-
-/// Whether the listing shows `group`'s monitoring branch where the clone's tracking ref
-/// already is (then `publish` needs no fetch, and no thread is started for one). Read from
-/// the loose ref file gix writes; anything else (packed, missing, not listed) says no.
-pub fn listed_here(layout: &Layout, group: &Group, listed: &repo::Tips) -> bool {
-    let name = format!("{}-monitoring", group.branch);
-    let Some(Some(tip)) = listed.tip(&format!("refs/heads/{name}")) else {
-        return false;
-    };
-    let file = layout
-        .monitoring_clone(&group.url, &group.branch)
-        .join(".git/refs/remotes/origin")
-        .join(&name);
-    crate::files::read_small(&file)
-        .ok()
-        .and_then(|bytes| ObjectId::from_hex(bytes.trim_ascii_end()).ok())
-        == Some(tip)
 }
 
 /// The monitoring clone of `group`, opened (made on the first pass).
@@ -152,8 +136,13 @@ pub fn publish(
     let b = branch(cfg, layout, group, stop)?;
     let mut early = match early {
         Early::Ahead(ahead) => Some(ahead.fetched),
-        Early::Listed(tips) => Some(history::fetch(&b, cfg.retention_days, Some(tips))),
-        Early::Nothing => None,
+        // Here as listed: nothing to fetch. Else the loop's first fetch is a fresh one.
+        Early::Listed(tips)
+            if tips.make_fetch_needless(&b.mon, &b.refspec(), Depth::AtRemote(1)) =>
+        {
+            Some(history::fetch(&b, cfg.retention_days, Some(tips)))
+        }
+        Early::Listed(_) | Early::Nothing => None,
     };
     let shown = &group.url;
     let budget = jitter::budget(cfg.interval);

@@ -151,8 +151,8 @@ pub fn run(
 }
 
 /// Reconcile `group` while a second thread lists its two branches (`listed`) and, when the
-/// monitoring branch moved (or could not be listed), fetches it: the round trips overlap
-/// the local work. The reconcile waits for the listing only once the deploy clone is open.
+/// monitoring branch moved but the deploy branch did not (or the listing failed), fetches
+/// the monitoring branch: the round trips overlap the local work. The reconcile waits for the listing only once the deploy clone is open.
 /// Without that thread (it could not start), the reconcile lists and `publish` fetches.
 fn reconcile_and_fetch_ahead<'a>(
     cfg: &AgentConfig,
@@ -166,9 +166,18 @@ fn reconcile_and_fetch_ahead<'a>(
             .name("listing".into())
             // The main thread's size: gix is written for it (only touched pages cost memory).
             .stack_size(8 << 20)
-            .spawn_scoped(scope, || match listed.get() {
-                Ok(tips) if monitoring::listed_here(layout, group, tips) => None,
-                _ => monitoring::fetch_ahead(cfg, layout, group, stop),
+            .spawn_scoped(scope, || {
+                let here = |dir: std::path::PathBuf, branch: &str| {
+                    matches!(listed.get(), Ok(tips) if tips.at_tracking_ref(&dir, branch))
+                };
+                let deploy = layout.deploy_clone(&group.url, &group.branch);
+                let mon = layout.monitoring_clone(&group.url, &group.branch);
+                // Worth it when the pass will likely only read the branch: it moved, the
+                // deploy branch did not (or the listing failed: then publish fetches anyway).
+                let moved = !here(mon, &format!("{}-monitoring", group.branch));
+                (moved && (here(deploy, &group.branch) || listed.get().is_err()))
+                    .then(|| monitoring::fetch_ahead(cfg, layout, group, stop))
+                    .flatten()
             });
         let outcome = reconcile::group(cfg, layout, group, stop, Some(listed));
         (outcome, ahead.ok().and_then(|h| h.join().ok().flatten()))

@@ -1,6 +1,6 @@
 //! How a pass reaches the remote (issue 7): one listing of both branches, a fetch only of
 //! what moved, the monitoring fetch beside the reconcile, and a push built on a head
-//! fetched after the reconcile (never on one that went stale during it).
+//! fetched right before it (never on one that went stale during the reconcile).
 
 mod common;
 mod support_fleet;
@@ -78,20 +78,28 @@ fn an_unchanged_pass_lists_both_branches_on_one_connection() {
     assert_eq!(runs.len(), 1, "one contact for both branches: {runs:?}");
 }
 
+/// Only the monitoring branch moved (other devices pushed: most passes of a fleet): it is
+/// fetched on the listing thread while the apps are reconciled. Here the reconcile corrects
+/// drift, so its pre command runs (1 s); the monitoring fetch runs during it.
 #[test]
-fn when_both_branches_moved_their_fetches_run_at_the_same_time() {
+fn the_monitoring_fetch_runs_beside_the_reconcile() {
     let s = Scenario::new();
-    one_app_world(&s);
+    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
+    let times = s.path().join("pre.times");
+    s.infra_meta(&[s.section(
+        "web",
+        &code,
+        &c1,
+        &format!(
+            "pre_updation_command = \"date +%s%N >> {t}; sleep 1; date +%s%N >> {t}\"",
+            t = times.display()
+        ),
+    )]);
+    s.agent_config(&["web"]);
     s.once().expect_code(0);
-    // The deploy branch moves (a file beside infra_meta) and another device pushes.
-    commit_file(
-        &s.deploy_work,
-        &format!("{INFRA}/notes.txt"),
-        "moved\n",
-        "move",
-    );
-    git(&s.deploy_work, &["push", "--quiet", "origin", "HEAD:main"]);
+    let _ = fs::remove_file(&times);
     push_to_branch(&s, |w| fs::write(w.join("other.toml"), "x = 1\n").unwrap());
+    fs::write(s.srv("web").join("app.txt"), "drifted\n").unwrap();
     let log = s.path().join("upload-packs.log");
     let out = s
         .agent()
@@ -99,38 +107,21 @@ fn when_both_branches_moved_their_fetches_run_at_the_same_time() {
         .env("PATH", timed_upload_packs(&s, &log))
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let pre: Vec<u128> = fs::read_to_string(&times)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(pre.len(), 2, "the pre command ran once: {pre:?}");
     let runs = deploy_upload_packs(&s, &log);
-    // The listing, then the deploy fetch and the monitoring fetch side by side.
-    assert!(runs.len() >= 3, "{runs:?}");
-    let overlapping = runs
-        .iter()
-        .enumerate()
-        .any(|(i, a)| runs.iter().skip(i + 1).any(|b| a.0 < b.1 && b.0 < a.1));
     assert!(
-        overlapping,
-        "the two fetches ran one after the other: {runs:?}"
+        runs.iter().any(|r| r.0 < pre[1] && pre[0] < r.1),
+        "no fetch ran during the pre command {pre:?}: {runs:?}"
     );
-    let notes = s.home.join("app-configs");
-    assert!(fs::read_dir(notes).unwrap().flatten().any(|e| e
-        .path()
-        .join(INFRA)
-        .join("notes.txt")
-        .exists()));
-    // Both devices' files are on the branch.
-    let tree = git(
-        &s.deploy_bare,
-        &["ls-tree", "--name-only", "main-monitoring"],
-    );
-    assert!(
-        tree.contains("other.toml") && tree.contains(&format!("{INFRA}.toml")),
-        "{tree}"
-    );
+    assert_eq!(fs::read_to_string(s.srv("web").join("app.txt")).unwrap(), "v1\n");
+    let tree = git(&s.deploy_bare, &["ls-tree", "--name-only", "main-monitoring"]);
+    assert!(tree.contains("other.toml") && tree.contains(&format!("{INFRA}.toml")), "{tree}");
 }
 
 /// Another device pushes while this device's apps are reconciled (its pre command lands the

@@ -37,6 +37,20 @@ impl Tips {
         })
     }
 
+    /// Whether the remote's `refs/heads/<branch>` is where the clone at `dir` has its
+    /// tracking ref, read from the loose ref file gix writes (no repository opened: this
+    /// decides whether a thread is worth starting). Packed, missing or not listed: no.
+    pub fn at_tracking_ref(&self, dir: &std::path::Path, branch: &str) -> bool {
+        let Some(Some(tip)) = self.tip(&format!("refs/heads/{branch}")) else {
+            return false;
+        };
+        let file = dir.join(".git/refs/remotes/origin").join(branch);
+        crate::files::read_small(&file)
+            .ok()
+            .and_then(|bytes| ObjectId::from_hex(bytes.trim_ascii_end()).ok())
+            == Some(tip)
+    }
+
     /// Whether fetching the one-branch `refspec` (`+refs/heads/x:refs/remotes/origin/x`)
     /// into `repo` at `depth` would change nothing (see `needless`).
     pub fn make_fetch_needless(&self, repo: &gix::Repository, refspec: &str, depth: Depth) -> bool {
