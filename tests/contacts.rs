@@ -107,7 +107,12 @@ fn the_monitoring_fetch_runs_beside_the_reconcile() {
         .env("PATH", timed_upload_packs(&s, &log))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pre: Vec<u128> = fs::read_to_string(&times)
         .unwrap()
         .lines()
@@ -119,9 +124,18 @@ fn the_monitoring_fetch_runs_beside_the_reconcile() {
         runs.iter().any(|r| r.0 < pre[1] && pre[0] < r.1),
         "no fetch ran during the pre command {pre:?}: {runs:?}"
     );
-    assert_eq!(fs::read_to_string(s.srv("web").join("app.txt")).unwrap(), "v1\n");
-    let tree = git(&s.deploy_bare, &["ls-tree", "--name-only", "main-monitoring"]);
-    assert!(tree.contains("other.toml") && tree.contains(&format!("{INFRA}.toml")), "{tree}");
+    assert_eq!(
+        fs::read_to_string(s.srv("web").join("app.txt")).unwrap(),
+        "v1\n"
+    );
+    let tree = git(
+        &s.deploy_bare,
+        &["ls-tree", "--name-only", "main-monitoring"],
+    );
+    assert!(
+        tree.contains("other.toml") && tree.contains(&format!("{INFRA}.toml")),
+        "{tree}"
+    );
 }
 
 /// Another device pushes while this device's apps are reconciled (its pre command lands the
