@@ -7,7 +7,7 @@ mod support_fleet;
 
 use std::fs;
 
-use common::agent::git_wrapper_on_path;
+use common::agent::{git_wrapper_on_path, real_git};
 use common::scenario::{Scenario, INFRA};
 use common::{commit_file, file_url, git};
 use support_fleet::push_to_branch;
@@ -16,19 +16,11 @@ use support_fleet::push_to_branch;
 /// with its start and end (ns) and held 1 s before it answers, so two that run at the same
 /// time cannot be missed.
 fn timed_upload_packs(s: &Scenario, log: &std::path::Path) -> String {
-    let real_git = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v git"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
     git_wrapper_on_path(
         s,
         &format!(
             "if [ \"$1\" = upload-pack ]; then\n  start=$(date +%s%N)\n  sleep 1\n  {git} \"$@\"\n  rc=$?\n  echo \"$start $(date +%s%N) $2\" >> '{log}'\n  exit $rc\nfi\nexec {git} \"$@\"\n",
-            git = real_git.trim(),
+            git = real_git(),
             log = log.display()
         ),
     )
@@ -50,6 +42,18 @@ fn deploy_upload_packs(s: &Scenario, log: &std::path::Path) -> Vec<(u128, u128)>
         .collect()
 }
 
+/// `--once` with `timed_upload_packs` on PATH; it must exit 0.
+fn once_timing_upload_packs(s: &Scenario, log: &std::path::Path) {
+    let out = s
+        .agent()
+        .arg("--once")
+        .env("PATH", timed_upload_packs(s, log))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
 fn one_app_world(s: &Scenario) {
     let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
     s.infra_meta(&[s.section("web", &code, &c1, "")]);
@@ -62,18 +66,7 @@ fn an_unchanged_pass_lists_both_branches_on_one_connection() {
     one_app_world(&s);
     s.once().expect_code(0);
     let log = s.path().join("upload-packs.log");
-    let out = s
-        .agent()
-        .arg("--once")
-        .env("PATH", timed_upload_packs(&s, &log))
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    once_timing_upload_packs(&s, &log);
     let runs = deploy_upload_packs(&s, &log);
     assert_eq!(runs.len(), 1, "one contact for both branches: {runs:?}");
 }
@@ -101,18 +94,7 @@ fn the_monitoring_fetch_runs_beside_the_reconcile() {
     push_to_branch(&s, |w| fs::write(w.join("other.toml"), "x = 1\n").unwrap());
     fs::write(s.srv("web").join("app.txt"), "drifted\n").unwrap();
     let log = s.path().join("upload-packs.log");
-    let out = s
-        .agent()
-        .arg("--once")
-        .env("PATH", timed_upload_packs(&s, &log))
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    once_timing_upload_packs(&s, &log);
     let pre: Vec<u128> = fs::read_to_string(&times)
         .unwrap()
         .lines()

@@ -75,16 +75,18 @@ pub fn commit_random(code: &CodeRepo, size: usize) -> String {
     git(&code.work, &["rev-parse", "HEAD"])
 }
 
+/// The path of the git a wrapper on PATH hands over to.
+pub fn real_git() -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "command -v git"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// A PATH whose file:// helper sends packs at ~320 KB/s (a thin link).
 pub fn throttled_git_on_path(s: &Scenario) -> String {
-    let real_git = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v git"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let real_git = real_git();
     git_wrapper_on_path(
         s,
         &format!(
