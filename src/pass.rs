@@ -93,8 +93,21 @@ pub fn run(
             format!("refs/heads/{}", group.branch),
             format!("refs/heads/{}-monitoring", group.branch),
         ];
-        let listed = SharedTips::new(&group.url, names, &net, stop);
-        let (outcome, early) = reconcile_and_fetch_ahead(cfg, layout, group, stop, &listed);
+        // A device without the deploy clone (its first pass) fetches that branch whatever
+        // a listing says, so the listing would be one more contact, not one fewer: in a
+        // fleet coming up together that is one more server process per device.
+        let cloned = layout
+            .deploy_clone(&group.url, &group.branch)
+            .join(".git")
+            .exists();
+        let listed = cloned.then(|| SharedTips::new(&group.url, names, &net, stop));
+        let (outcome, early) = match &listed {
+            Some(listed) => reconcile_and_fetch_ahead(cfg, layout, group, stop, listed),
+            None => (
+                reconcile::group(cfg, layout, group, stop, None),
+                monitoring::Early::Nothing,
+            ),
+        };
         // (a table dropped from the feedback file is no app of this pass)
         summary.apps += outcome
             .reports

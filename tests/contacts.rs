@@ -71,6 +71,28 @@ fn an_unchanged_pass_lists_both_branches_on_one_connection() {
     assert_eq!(runs.len(), 1, "one contact for both branches: {runs:?}");
 }
 
+/// A device's first pass (no deploy clone yet) fetches the deploy branch whatever a
+/// listing would say, so it lists nothing: the deploy fetch and the monitoring fetch are
+/// its only contacts, not three (one more server process per device in a fleet that comes
+/// up together).
+#[test]
+fn a_first_pass_makes_no_listing() {
+    let s = Scenario::new();
+    one_app_world(&s);
+    // Another device's report is on the branch already: the monitoring fetch has a head.
+    s.once().expect_code(0);
+    fs::remove_dir_all(&s.home).unwrap();
+    fs::remove_dir_all(s.srv("web")).unwrap();
+    let log = s.path().join("upload-packs.log");
+    once_timing_upload_packs(&s, &log);
+    let runs = deploy_upload_packs(&s, &log);
+    assert_eq!(
+        runs.len(),
+        2,
+        "the deploy fetch and the monitoring fetch: {runs:?}"
+    );
+}
+
 /// Only the monitoring branch moved (other devices pushed: most passes of a fleet): it is
 /// fetched on the listing thread while the apps are reconciled. Here the reconcile corrects
 /// drift, so its pre command runs (1 s); the monitoring fetch runs during it.
