@@ -136,9 +136,18 @@ fn a_push_that_loses_the_race_on_the_server_is_rebuilt_on_the_new_head() {
         ),
     );
     let before = s.monitoring_head().unwrap();
+    let upload_packs = || {
+        let daemon = s.daemon.as_ref().unwrap();
+        daemon.log().matches("Request upload-pack").count()
+    };
+    let contacts = upload_packs();
     let run = s.once_with(&["--force-report"]);
     run.expect_code(0);
     assert!(run.stderr.contains("trying again"), "{}", run.stderr);
+    // The side band says why ("cannot lock ref ... but expected"): a lost race is known
+    // without fetching to see whether the branch moved. The listing, the fetch the push is
+    // built on, and the fetch of the new head: three.
+    assert_eq!(upload_packs() - contacts, 3, "{}", run.stderr);
     let files = git(
         &s.deploy_bare,
         &["ls-tree", "--name-only", "main-monitoring"],

@@ -208,8 +208,10 @@ fn push_inner(
     let (report, remote_said) = read_report(&mut reader, sideband, &failure, stop);
     let report =
         report.map_err(|e| Error::new(e.kind(), format!("{}{remote_said}", e.message())))?;
-    check_report(&report, &update.name)
-        .map_err(|e| Error::new(e.kind(), format!("{}{remote_said}", e.message())))
+    check_report(&report, &update.name).map_err(|e| {
+        let kind = report::with_messages(e.kind(), &remote_said);
+        Error::new(kind, format!("{}{remote_said}", e.message()))
+    })
 }
 
 /// The error for a pack that could not be sent. The answer is read anyway: a server that
@@ -226,7 +228,8 @@ fn finish_after_failed_send<'a>(
     let (report, remote_said) = read_report(reader, sideband, failure, stop);
     if let Ok(lines) = &report {
         if let Err(reason) = check_report(lines, name) {
-            return Error::new(reason.kind(), format!("{}{remote_said}", reason.message()));
+            let kind = report::with_messages(reason.kind(), &remote_said);
+            return Error::new(kind, format!("{}{remote_said}", reason.message()));
         }
     }
     Error::new(

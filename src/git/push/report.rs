@@ -150,6 +150,19 @@ pub fn check_report(lines: &[String], name: &str) -> Result<()> {
     )
 }
 
+/// The kind of a refusal once the server's side-band messages are read too: git words a lost
+/// compare-and-swap found at the ref update itself as the bare report "failed to update ref",
+/// with the reason ("cannot lock ref '<ref>': is at <id> but expected <id>") only on the side
+/// band. That is a lost race (`RefMoved`), told without fetching to see whether the branch
+/// moved; any other refusal stays as it was.
+pub fn with_messages(kind: Kind, remote_said: &str) -> Kind {
+    if kind == Kind::Rejected && remote_said.contains("cannot lock ref") {
+        Kind::RefMoved
+    } else {
+        kind
+    }
+}
+
 /// Messages the server sent on the side band, formatted as an error suffix.
 pub fn take_messages(messages: &Mutex<Vec<u8>>) -> String {
     let text = messages
@@ -203,6 +216,19 @@ mod tests {
         assert_eq!(kind(&["unpack index-pack abnormal exit"]), Kind::Rejected);
         assert_eq!(kind(&[]), Kind::Network);
         assert_eq!(kind(&["unpack ok", "ok refs/heads/other"]), Kind::Invalid);
+    }
+
+    #[test]
+    fn a_lock_failure_on_the_side_band_is_a_lost_race() {
+        let said = " (remote: error: cannot lock ref 'refs/heads/x': is at 9c0c but expected 88de)";
+        assert_eq!(with_messages(Kind::Rejected, said), Kind::RefMoved);
+        assert_eq!(
+            with_messages(Kind::Rejected, " (remote: pre-receive hook declined)"),
+            Kind::Rejected
+        );
+        assert_eq!(with_messages(Kind::Rejected, ""), Kind::Rejected);
+        // (only a refusal is read again: a dropped connection stays one)
+        assert_eq!(with_messages(Kind::Network, said), Kind::Network);
     }
 
     #[test]
