@@ -93,7 +93,7 @@ pub fn fetch_ahead(
     stop: &AtomicBool,
 ) -> Option<Ahead> {
     let b = branch(cfg, layout, group, stop).ok()?;
-    let fetched = history::fetch(&b, cfg.retention_days, None);
+    let fetched = history::fetch(&b, cfg.retention_days, false);
     Some(Ahead { fetched })
 }
 
@@ -140,7 +140,7 @@ pub fn publish(
         Early::Listed(tips)
             if tips.make_fetch_needless(&b.mon, &b.refspec(), Depth::AtRemote(1)) =>
         {
-            Some(history::fetch(&b, cfg.retention_days, Some(tips)))
+            Some(history::fetch(&b, cfg.retention_days, true))
         }
         Early::Listed(_) | Early::Nothing => None,
     };
@@ -174,7 +174,7 @@ pub fn publish(
         // A head known early is good for "unchanged"; a push is built on a fresh one.
         let (fetched, fresh) = match early.take() {
             Some(fetched) => (fetched, false),
-            None => (history::fetch(&b, cfg.retention_days, None), true),
+            None => (history::fetch(&b, cfg.retention_days, false), true),
         };
         let (head, whole) = fetched.map_err(stopped)?;
         let t0 = Instant::now();

@@ -165,7 +165,8 @@ pub fn run(
 
 /// Reconcile `group` while a second thread lists its two branches (`listed`) and, when the
 /// monitoring branch moved but the deploy branch did not (or the listing failed), fetches
-/// the monitoring branch: the round trips overlap the local work. The reconcile waits for the listing only once the deploy clone is open.
+/// the monitoring branch: the round trips overlap the local work. The reconcile waits for
+/// the listing only once the deploy clone is open.
 /// Without that thread (it could not start), the reconcile lists and `publish` fetches.
 fn reconcile_and_fetch_ahead<'a>(
     cfg: &AgentConfig,

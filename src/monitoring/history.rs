@@ -12,7 +12,7 @@ use crate::clock;
 use crate::code_fetch::Depth;
 use crate::error::{Context, Result};
 use crate::git::commit::{self, Sig};
-use crate::git::repo::{self, repo_dir, Tips};
+use crate::git::repo::{self, repo_dir};
 use crate::trim::{self, record, History};
 
 /// Fetch the monitoring branch for a pass: its head on the remote (`None`: not created yet)
@@ -20,18 +20,16 @@ use crate::trim::{self, record, History};
 /// device joining a long history download the head tree, not the history); a second fetch
 /// deepens to the whole history only when the clone's memo and the head's record both leave
 /// a trim possible (`trim::history`). A head that says no trim is due is remembered, so the
-/// next pass needs no look at it. `listed`: the pass's listing of the branch; the first
-/// fetch is not made when the head is here.
+/// next pass needs no look at it. `here`: the pass's listing showed the remote head is here
+/// already (judged by the caller), so the first fetch is not made.
 pub(super) fn fetch(
     b: &Branch<'_>,
     retention_days: u64,
-    listed: Option<&Tips>,
+    here: bool,
 ) -> Result<(Option<ObjectId>, bool)> {
-    let head = match listed {
-        Some(tips) if tips.make_fetch_needless(&b.mon, &b.refspec(), Depth::AtRemote(1)) => {
-            repo::find_ref(&b.mon, &b.tracking)?
-        }
-        _ => fetch_head(b, false)?,
+    let head = match here {
+        true => repo::find_ref(&b.mon, &b.tracking)?,
+        false => fetch_head(b, false)?,
     };
     let Some(id) = head else {
         // No branch yet: its whole history (none) is here.
