@@ -100,6 +100,9 @@ for n in $DEVICES; do
     g -C "$case_dir/deploy" push -q origin HEAD:main
 
     echo "== $n devices, --splay $splay, server $SERVER: starting all at once"
+    # The whole machine's CPU while the case runs (agents and server alike; /proc/stat
+    # counts in USER_HZ ticks): a herd is bound by the processes each contact starts.
+    read -r _ u0 n0 s0 i0 w0 q0 sq0 st0 _ < /proc/stat
     start=$(date +%s.%N)
     pids=()
     for i in $(seq -w 1 "$n"); do
@@ -111,6 +114,10 @@ for n in $DEVICES; do
     fails=0
     for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
     end=$(date +%s.%N)
+    read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ < /proc/stat
+    hz=$(getconf CLK_TCK)
+    cpu_user=$(( (u1 - u0) + (n1 - n0) )) cpu_sys=$(( (s1 - s0) + (q1 - q0) + (sq1 - sq0) ))
+    cpu_all=$(( cpu_user + cpu_sys + (i1 - i0) + (w1 - w0) + (st1 - st0) ))
     landed=0
     for i in $(seq -w 1 "$n"); do
         if git --git-dir="$repos/$name.git" show "main-monitoring:dev-$i.toml" 2>/dev/null \
@@ -129,6 +136,9 @@ for n in $DEVICES; do
     git --git-dir="$repos/$name.git" fsck --full --no-progress >/dev/null 2>&1 && fsck=clean || fsck=FAILED
     printf '   all landed after %.1f s; reports landed %d/%d; exit!=0: %d; gave up: %d; push attempts per device: %s; dropped connections tried again: %d; merges: %d; fsck %s\n' \
         "$(echo "$end - $start" | bc)" "$landed" "$n" "$fails" "$gave_up" "$attempts" "$drops" "$merges" "$fsck"
+    printf '   CPU of the whole machine meanwhile: %.1f s user, %.1f s system, %.1f s stolen by the host, %d %% busy (%d cores)\n' \
+        "$(echo "$cpu_user / $hz" | bc -l)" "$(echo "$cpu_sys / $hz" | bc -l)" "$(echo "($st1 - $st0) / $hz" | bc -l)" \
+        "$(( cpu_all > 0 ? 100 * (cpu_user + cpu_sys) / cpu_all : 0 ))" "$(nproc)"
   done
 done
 echo "load average before/after: $(cut -d' ' -f1-3 /proc/loadavg)"
