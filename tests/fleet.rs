@@ -513,8 +513,10 @@ fn a_trimmed_push_sends_the_rewritten_commits_not_their_trees_and_blobs() {
     fsck(&s.deploy_bare);
 
     // a plain status push sends one commit, one tree and the changed files only (a second
-    // later, so last-updated and the README differ)
+    // later, so last-updated and the README differ), never another device's file the
+    // server has
     std::thread::sleep(Duration::from_millis(1100));
+    push_to_branch(&s, |w| fs::write(w.join("other.toml"), "x = 1\n").unwrap());
     let before = pack_indexes(&s.deploy_bare);
     s.once_with(&["--force-report"]).expect_code(0);
     let (_, counts) = new_pack_objects(&s.deploy_bare, &before);
