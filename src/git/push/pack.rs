@@ -4,7 +4,6 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use gix::object::tree::EntryKind;
 use gix::protocol::handshake::Ref;
 use gix::ObjectId;
 use gix_pack::data::output;
@@ -74,112 +73,42 @@ pub fn objects_to_send(
         }
     }
 
-    // The remote has everything in the trees of its tips. Those ids come from the trees
-    // alone, and a new tree's entries are judged by id: no blob is looked up to count (a
-    // status push in a 200-device tree used to look up every blob of both trees).
-    let mut known: HashSet<ObjectId> = HashSet::new();
-    for tip in &hidden {
-        tree_ids(repo, tree_of(*tip)?, &mut known, stop)?;
-    }
-    let mut counts = Vec::new();
-    let mut sent: HashSet<ObjectId> = HashSet::new();
-    for c in with_new_tree {
-        counts.push(not_looked_up(c));
-        new_objects(repo, tree_of(c)?, &known, &mut sent, &mut counts, stop)?;
-    }
-    counts.extend(commit_only.into_iter().map(not_looked_up));
-    Ok(counts)
-}
-
-/// An object to send; its place in a pack is looked up when the pack is written.
-fn not_looked_up(id: ObjectId) -> output::Count {
-    output::Count {
-        id,
-        entry_pack_location: output::count::PackLocation::NotLookedUp,
-    }
-}
-
-/// The entries of tree `id`, by kind. Counting gives up here when `stop` is set.
-fn entries(
-    repo: &gix::Repository,
-    id: ObjectId,
-    stop: &AtomicBool,
-) -> Result<Vec<(EntryKind, ObjectId)>> {
-    if stop.load(Ordering::Relaxed) {
-        bail!(
-            Kind::Interrupted,
-            "stopped while counting objects to send: the agent is shutting down"
+    let db = pack_db(repo)?;
+    let count = |ids: Vec<ObjectId>, expansion| {
+        output::count::objects_unthreaded(
+            &db,
+            &mut ids.into_iter().map(Ok),
+            &gix::progress::Discard,
+            stop,
+            expansion,
+        )
+        .map(|(counts, _)| counts)
+    };
+    use output::count::objects::ObjectExpansion;
+    let mut counts = count(with_new_tree, ObjectExpansion::TreeContents)
+        .context("count objects to send")
+        .map_err(|e| interrupted_if(e, stop))?;
+    if hidden.is_empty() || counts.is_empty() {
+        counts.extend(
+            count(commit_only, ObjectExpansion::AsIs)
+                .context("count commits to send")
+                .map_err(|e| interrupted_if(e, stop))?,
         );
+        return Ok(counts);
     }
-    let tree = repo
-        .find_tree(id)
-        .context("read a tree to count objects to send")?;
-    let decoded = tree
-        .decode()
-        .context("read a tree to count objects to send")?;
-    Ok(decoded
-        .entries
-        .iter()
-        .map(|e| (e.mode.kind(), e.oid.to_owned()))
-        .collect())
-}
-
-/// Every id in tree `root` (itself, its subtrees and what they hold) into `known`. A stack,
-/// not recursion: a tree on a shared branch may be nested as deep as anyone pushed it.
-fn tree_ids(
-    repo: &gix::Repository,
-    root: ObjectId,
-    known: &mut HashSet<ObjectId>,
-    stop: &AtomicBool,
-) -> Result<()> {
-    let mut trees = vec![root];
-    while let Some(id) = trees.pop() {
-        if !known.insert(id) {
-            continue;
-        }
-        for (kind, oid) in entries(repo, id, stop)? {
-            if kind == EntryKind::Tree {
-                trees.push(oid);
-            } else {
-                known.insert(oid);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The objects of tree `root` the remote lacks (not in `known`) and not counted yet (`sent`),
-/// into `counts`: a tree the remote has is skipped whole. Submodule entries (commits of
-/// other repositories) are never sent.
-fn new_objects(
-    repo: &gix::Repository,
-    root: ObjectId,
-    known: &HashSet<ObjectId>,
-    sent: &mut HashSet<ObjectId>,
-    counts: &mut Vec<output::Count>,
-    stop: &AtomicBool,
-) -> Result<()> {
-    let mut trees = vec![root];
-    while let Some(id) = trees.pop() {
-        if known.contains(&id) || !sent.insert(id) {
-            continue;
-        }
-        counts.push(not_looked_up(id));
-        for (kind, oid) in entries(repo, id, stop)? {
-            if known.contains(&oid) || sent.contains(&oid) {
-                continue;
-            }
-            match kind {
-                EntryKind::Tree => trees.push(oid),
-                EntryKind::Commit => {}
-                EntryKind::Blob | EntryKind::BlobExecutable | EntryKind::Link => {
-                    sent.insert(oid);
-                    counts.push(not_looked_up(oid));
-                }
-            }
-        }
-    }
-    Ok(())
+    let known: HashSet<ObjectId> = count(hidden, ObjectExpansion::TreeContents)
+        .context("count objects the remote has")
+        .map_err(|e| interrupted_if(e, stop))?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    counts.retain(|c| !known.contains(&c.id));
+    counts.extend(
+        count(commit_only, ObjectExpansion::AsIs)
+            .context("count commits to send")
+            .map_err(|e| interrupted_if(e, stop))?,
+    );
+    Ok(counts)
 }
 
 /// The object database as a thread-safe `gix_pack::Find`; packs must stay loaded while
@@ -236,6 +165,15 @@ pub fn write_pack(
         written.context("write pack")?;
     }
     Ok(())
+}
+
+/// A counting error caused by `stop` is `Interrupted`, whatever gix called it.
+fn interrupted_if(err: crate::error::Error, stop: &AtomicBool) -> crate::error::Error {
+    if stop.load(Ordering::Relaxed) {
+        err.with_kind(Kind::Interrupted)
+    } else {
+        err
+    }
 }
 
 #[cfg(test)]
