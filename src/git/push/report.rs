@@ -154,9 +154,14 @@ pub fn check_report(lines: &[String], name: &str) -> Result<()> {
 /// compare-and-swap found at the ref update itself as the bare report "failed to update ref",
 /// with the reason ("cannot lock ref '<ref>': is at <id> but expected <id>") only on the side
 /// band. That is a lost race (`RefMoved`), told without fetching to see whether the branch
-/// moved; any other refusal stays as it was.
+/// moved. Any other refusal stays as it was, a stale lock file on the server included
+/// ("cannot lock ref '<ref>': Unable to create '….lock': File exists"): the branch did not
+/// move, so it is not worth a whole budget of retries.
 pub fn with_messages(kind: Kind, remote_said: &str) -> Kind {
-    if kind == Kind::Rejected && remote_said.contains("cannot lock ref") {
+    let lost = remote_said.contains("cannot lock ref")
+        && (remote_said.contains("but expected")
+            || remote_said.contains("reference already exists"));
+    if kind == Kind::Rejected && lost {
         Kind::RefMoved
     } else {
         kind
@@ -227,6 +232,12 @@ mod tests {
             Kind::Rejected
         );
         assert_eq!(with_messages(Kind::Rejected, ""), Kind::Rejected);
+        // (another device created the branch first)
+        let created = " (remote: error: cannot lock ref 'refs/heads/x': reference already exists)";
+        assert_eq!(with_messages(Kind::Rejected, created), Kind::RefMoved);
+        // a stale lock file: the branch did not move
+        let stale = " (remote: error: cannot lock ref 'refs/heads/x': Unable to create '/srv/x.git/refs/heads/x.lock': File exists.)";
+        assert_eq!(with_messages(Kind::Rejected, stale), Kind::Rejected);
         // (only a refusal is read again: a dropped connection stays one)
         assert_eq!(with_messages(Kind::Network, said), Kind::Network);
     }
