@@ -54,16 +54,10 @@ fn once_timing_upload_packs(s: &Scenario, log: &std::path::Path) {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
 
-fn one_app_world(s: &Scenario) {
-    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
-    s.infra_meta(&[s.section("web", &code, &c1, "")]);
-    s.agent_config(&["web"]);
-}
-
 #[test]
 fn an_unchanged_pass_lists_both_branches_on_one_connection() {
     let s = Scenario::new();
-    one_app_world(&s);
+    s.one_app_with("");
     s.once().expect_code(0);
     let log = s.path().join("upload-packs.log");
     once_timing_upload_packs(&s, &log);
@@ -78,7 +72,7 @@ fn an_unchanged_pass_lists_both_branches_on_one_connection() {
 #[test]
 fn a_first_pass_makes_no_listing() {
     let s = Scenario::new();
-    one_app_world(&s);
+    s.one_app_with("");
     // Another device's report is on the branch already: the monitoring fetch has a head.
     s.once().expect_code(0);
     fs::remove_dir_all(&s.home).unwrap();
@@ -99,18 +93,11 @@ fn a_first_pass_makes_no_listing() {
 #[test]
 fn the_monitoring_fetch_runs_beside_the_reconcile() {
     let s = Scenario::new();
-    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
     let times = s.path().join("pre.times");
-    s.infra_meta(&[s.section(
-        "web",
-        &code,
-        &c1,
-        &format!(
-            "pre_updation_command = \"date +%s%N >> {t}; sleep 1; date +%s%N >> {t}\"",
-            t = times.display()
-        ),
-    )]);
-    s.agent_config(&["web"]);
+    s.one_app_with(&format!(
+        "pre_updation_command = \"date +%s%N >> {t}; sleep 1; date +%s%N >> {t}\"",
+        t = times.display()
+    ));
     s.once().expect_code(0);
     let _ = fs::remove_file(&times);
     push_to_branch(&s, |w| fs::write(w.join("other.toml"), "x = 1\n").unwrap());
@@ -148,9 +135,7 @@ fn the_monitoring_fetch_runs_beside_the_reconcile() {
 #[test]
 fn a_push_is_built_on_the_head_after_the_reconcile_not_the_one_listed_before() {
     let s = Scenario::new();
-    let (code, c1) = s.code_repo("web", &[("app.txt", "v1\n")]);
-    s.infra_meta(&[s.section("web", &code, &c1, "")]);
-    s.agent_config(&["web"]);
+    let (code, _) = s.one_app_with("");
     s.once().expect_code(0);
 
     // The other device's commit, made now on the current head and pushed by the hook.

@@ -211,13 +211,14 @@ impl Scenario {
     /// The common world: one app `web` (one commit of `app.txt`) whose post command is
     /// `post`, configured on this device. Returns its code repo and commit.
     pub fn one_app(&self, post: &str) -> (CodeRepo, String) {
+        self.one_app_with(&format!("post_updation_command = \"{post}\""))
+    }
+
+    /// One app `web` (one commit of `app.txt`) with `extra` keys in its section (may be
+    /// empty), configured on this device. Returns its code repo and commit.
+    pub fn one_app_with(&self, extra: &str) -> (CodeRepo, String) {
         let (code, c1) = self.code_repo("web", &[("app.txt", "v1\n")]);
-        self.infra_meta(&[self.section(
-            "web",
-            &code,
-            &c1,
-            &format!("post_updation_command = \"{post}\""),
-        )]);
+        self.infra_meta(&[self.section("web", &code, &c1, extra)]);
         self.agent_config(&["web"]);
         (code, c1)
     }
