@@ -6,7 +6,8 @@
 # file on the branch names the commit of that round. Installs nothing; temp dir only.
 #
 #   bench/fleet.sh   # env: DEVICES="50 200", SPLAYS="0 30", SERVER=socket|daemon (below),
-#                    #      BIN=path (else cargo build --release), KEEP=1 keeps the temp dir
+#                    #      BIN=path (else cargo build --release), KEEP=1 keeps the temp dir,
+#                    #      TMPDIR (default /dev/shm, see below)
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -26,7 +27,18 @@ else
     bin="${CARGO_TARGET_DIR:-$PWD/target}/release/gitops-agent"
 fi
 
+# Where the simulated fleet lives (env TMPDIR): a tmpfs, /dev/shm, unless TMPDIR is set.
+# 200 devices on one disk is no fleet: each real device writes to its own. On a root ext4
+# without a journal (this CI machine's), the kernel passes over every inode freed in the last
+# 5 to 300 s whenever it allocates one (perf: recently_deleted and find_get_block_common,
+# called from the agents' file creations, 10 % of all the machine's CPU during a herd), so a
+# run is slowed by whatever the previous one deleted (one binary, back-to-back runs: 56, 73,
+# 108 s). TMPDIR=/tmp measures on disk all the same.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    TMPDIR=/dev/shm
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gitops-agent-fleet.XXXXXX")
+echo "== the fleet lives in $tmp ($(stat -f -c %T "$tmp"))"
 daemon_pid=""
 cleanup() {
     [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null || true

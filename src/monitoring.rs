@@ -150,6 +150,8 @@ pub fn publish(
     let quick = retry::quick_bound(b.net.timeout, b.net.transfer_timeout);
     let mut rng = jitter::Rng::seeded();
     let (mut attempts, mut refusals, mut drops) = (0u32, 0u32, 0u32);
+    // A push is due when the head seen early said so (`Ok(None)` below).
+    let mut due = false;
     loop {
         if stop.load(Ordering::SeqCst) {
             bail!(
@@ -172,16 +174,24 @@ pub fn publish(
             }
         };
         // A head known early is good for "unchanged"; a push is built on a fresh one.
-        let (fetched, fresh) = match early.take() {
-            Some(fetched) => (fetched, false),
-            None => (history::fetch(&b, cfg.retention_days, false), true),
+        let (fetched, fresh, session) = match early.take() {
+            Some(fetched) => (fetched, false, None),
+            None => {
+                // Sure to push: a retry, a push found due, a branch this device never saw.
+                let push = attempts > 0 || due || !b.seen_before();
+                let (fetched, session) = fetch_for_push(&b, cfg.retention_days, push);
+                (fetched, true, session)
+            }
         };
         let (head, whole) = fetched.map_err(stopped)?;
         let t0 = Instant::now();
         let seen = Seen { head, whole, fresh };
-        let tried = attempt(&b, cfg, group, reports, force_report, seen);
+        let tried = attempt(&b, cfg, group, reports, force_report, seen, session);
         let err = match tried.map_err(stopped) {
-            Ok(None) => continue,
+            Ok(None) => {
+                due = true;
+                continue;
+            }
             Ok(Some(done)) => {
                 attempts += 1;
                 if attempts > 1 {
@@ -254,6 +264,38 @@ impl Branch<'_> {
     fn refspec(&self) -> String {
         format!("+refs/heads/{}:{}", self.name, self.tracking)
     }
+
+    /// This clone fetched the branch before (a device's first pass has not).
+    fn seen_before(&self) -> bool {
+        matches!(repo::find_ref(&self.mon, &self.tracking), Ok(Some(_)))
+    }
+}
+
+/// A receive-pack session opened while the head is fetched (`push::Session`, issue 8), or
+/// why it could not be.
+type Opened = Option<Result<push::Session>>;
+
+/// Fetch the branch for an attempt (`history::fetch`); with `push`, open the push's session
+/// on another thread meanwhile: the server's receive-pack then starts during the fetch, not
+/// between the head this device builds on and its update, where another device's push makes
+/// it lose the race.
+fn fetch_for_push(
+    b: &Branch<'_>,
+    retention_days: u64,
+    push: bool,
+) -> (Result<(Option<ObjectId>, bool)>, Opened) {
+    if !push {
+        return (history::fetch(b, retention_days, false), None);
+    }
+    let (url, net, stop) = (b.url, &b.net, b.stop);
+    std::thread::scope(|scope| {
+        let opening = std::thread::Builder::new()
+            .name("push-session".into())
+            .spawn_scoped(scope, || push::Session::open(url, net, stop, true));
+        let fetched = history::fetch(b, retention_days, false);
+        let opened = opening.ok().and_then(|h| h.join().ok());
+        (fetched, opened)
+    })
 }
 
 /// What publishing did, and the health of every app in the file.
@@ -278,6 +320,7 @@ fn attempt(
     reports: &[AppReport],
     force_report: bool,
     seen: Seen,
+    session: Opened,
 ) -> Result<Option<Done>> {
     let Seen { head, whole, fresh } = seen;
     let previous = match head {
@@ -331,6 +374,9 @@ fn attempt(
                 show_on_disk(b, text, head);
             }
         }
+        if let Some(Ok(opened)) = session {
+            opened.close();
+        }
         return Ok(Some((Published::Unchanged, feedback.apps)));
     }
     if !fresh {
@@ -377,7 +423,7 @@ fn attempt(
     } else {
         None
     };
-    let (new_head, trimmed) = push_status(b, head, status, planned)?;
+    let (new_head, trimmed) = push_status(b, head, status, planned, session)?;
     if whole {
         // When a trim can next be due: the oldest commit after the root as pushed; after a
         // refused trim (protected branch), a retention from now, not at every pass.
@@ -408,20 +454,21 @@ fn push_status(
     head: Option<ObjectId>,
     status: ObjectId,
     trimmed: Option<ObjectId>,
+    mut session: Opened,
 ) -> Result<(ObjectId, bool)> {
-    let send = |new: ObjectId, force: bool| {
-        push::push_until(
-            &b.mon,
-            b.url,
-            &b.net,
-            &RefUpdate {
-                name: format!("refs/heads/{}", b.name),
-                expected_old: head,
-                new,
-                force,
-            },
-            b.stop,
-        )
+    // The session opened ahead serves the first push; a second one connects again.
+    let mut send = |new: ObjectId, force: bool| {
+        let update = RefUpdate {
+            name: format!("refs/heads/{}", b.name),
+            expected_old: head,
+            new,
+            force,
+        };
+        match session.take() {
+            Some(Ok(opened)) => opened.send(&b.mon, &update, b.stop),
+            Some(Err(e)) => Err(e.context(format!("push {} to {}", update.name, b.url))),
+            None => push::push_until(&b.mon, b.url, &b.net, &update, b.stop),
+        }
     };
     let Some(trimmed) = trimmed else {
         return send(status, false).map(|()| (status, false));

@@ -5,10 +5,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use common::*;
 use gitops_agent::error::Kind;
-use gitops_agent::git::push::{push, RefUpdate};
+use gitops_agent::git::push::{push, RefUpdate, Session};
 use gitops_agent::git::NetOptions;
 
 #[derive(Debug, Clone, Copy)]
@@ -481,4 +482,84 @@ fn push_child_without_git() {
         force: false,
     };
     push(&repo, &url.as_str().into(), &short_net(), &update).expect("push without git on PATH");
+}
+
+fn update(name: &str, expected_old: Option<&str>, new: &str) -> RefUpdate {
+    RefUpdate {
+        name: name.to_string(),
+        expected_old: expected_old.map(oid),
+        new: oid(new),
+        force: false,
+    }
+}
+
+/// A session opened ahead, while the caller fetches the head it will build on (issue 8),
+/// shows the ref as it was before that fetch; the update on the fetched head lands. A session
+/// opened at once takes the same stale view as a move and sends nothing.
+#[test]
+fn a_session_opened_ahead_lands_on_the_head_fetched_after_it() {
+    for_each_remote(|f| {
+        let c1 = commit_file(&f.local, "a.txt", "one\n", "first");
+        let c2 = commit_file(&f.local, "a.txt", "two\n", "second");
+        let c3 = commit_file(&f.local, "a.txt", "three\n", "third");
+        push_ref(f, "refs/heads/main", None, &c1, false).expect("create");
+        let (url, stop) = (f.url.as_str().into(), AtomicBool::new(false));
+        let ahead = Session::open(&url, &short_net(), &stop, true).expect("open ahead");
+        let at_once = Session::open(&url, &short_net(), &stop, false).expect("open at once");
+        // Another device's push, then this device's fetch (it has c2).
+        push_ref(f, "refs/heads/main", Some(&c1), &c2, false).expect("the other device");
+        let repo = gix::open(&f.local).expect("open local repo");
+
+        let main = update("refs/heads/main", Some(&c2), &c3);
+        let err = at_once.send(&repo, &main, &stop).expect_err("stale view");
+        assert_eq!(err.kind(), Kind::RefMoved, "{err}");
+        assert_remote(f, "refs/heads/main", &c2);
+        ahead
+            .send(&repo, &main, &stop)
+            .expect("lands on the fetched head");
+        assert_remote(f, "refs/heads/main", &c3);
+    });
+}
+
+/// The race a session opened ahead can still lose: another device pushes after this one
+/// fetched. The server's compare-and-swap refuses the update (a lost race, `RefMoved`); a
+/// head the advertisement shows and this repository never saw is known lost before the pack.
+#[test]
+fn a_session_opened_ahead_loses_to_a_push_after_the_fetch() {
+    for_each_remote(|f| {
+        let c1 = commit_file(&f.local, "a.txt", "one\n", "first");
+        let c2 = commit_file(&f.local, "a.txt", "two\n", "second");
+        let c3 = commit_file(&f.local, "a.txt", "three\n", "third");
+        push_ref(f, "refs/heads/main", None, &c1, false).expect("create");
+        let (url, stop) = (f.url.as_str().into(), AtomicBool::new(false));
+        let repo = gix::open(&f.local).expect("open local repo");
+
+        // Fetched c1, built c3 on it; c2 lands meanwhile.
+        let ahead = Session::open(&url, &short_net(), &stop, true).expect("open ahead");
+        push_ref(f, "refs/heads/main", Some(&c1), &c2, false).expect("the other device");
+        let err = ahead
+            .send(&repo, &update("refs/heads/main", Some(&c1), &c3), &stop)
+            .expect_err("lost on the server");
+        eprintln!("error: {err}");
+        assert_eq!(err.kind(), Kind::RefMoved, "{err}");
+        assert_remote(f, "refs/heads/main", &c2);
+
+        // A head made elsewhere (not in the local repository) is there before the session.
+        let tree = format!("{c2}^{{tree}}");
+        let other = git(
+            &f.remote,
+            &["commit-tree", &tree, "-p", &c2, "-m", "elsewhere"],
+        );
+        git(&f.remote, &["update-ref", "refs/heads/main", &other]);
+        let ahead = Session::open(&url, &short_net(), &stop, true).expect("open ahead");
+        let err = ahead
+            .send(&repo, &update("refs/heads/main", Some(&c2), &c3), &stop)
+            .expect_err("known lost");
+        assert_eq!(err.kind(), Kind::RefMoved, "{err}");
+        assert!(
+            err.message().contains(&format!("remote has {other}")),
+            "{err}"
+        );
+        assert_remote(f, "refs/heads/main", &other);
+    });
 }

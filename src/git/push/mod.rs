@@ -67,151 +67,240 @@ pub fn push_until(
     update: &RefUpdate,
     stop: &AtomicBool,
 ) -> Result<()> {
-    push_inner(repo, url, net, update, stop)
-        .map_err(|e| e.context(format!("push {} to {}", update.name, url)))
+    let ctx = |e: Error| e.context(format!("push {} to {url}", update.name));
+    check_name(&update.name).map_err(ctx)?;
+    let session = Session::open(url, net, stop, false).map_err(ctx)?;
+    session.send(repo, update, stop)
 }
 
-fn push_inner(
-    repo: &gix::Repository,
-    url: &Url,
-    net: &NetOptions,
-    update: &RefUpdate,
-    stop: &AtomicBool,
-) -> Result<()> {
-    gix::validate::reference::name(update.name.as_bytes().as_bstr())
-        .with_context(|| format!("invalid ref name '{}'", update.name))
+/// A receive-pack session: connected, its ref advertisement read, ready for one update.
+///
+/// Opened `ahead` (on another thread, while the caller fetches the head it will build on), the
+/// server's process start is off the time between that fetch and the update, where another
+/// device's push makes this one lose the race (SPEC §9). Its advertisement may then be older
+/// than the fetch, so the caller's `expected_old` is what the update is checked against
+/// (the server's compare-and-swap still decides), and the fetched head counts as a tip the
+/// remote has.
+pub struct Session {
+    transport: BoxedTransport,
+    failure: transport::Failure,
+    refs: Vec<Ref>,
+    caps: gix::protocol::transport::client::Capabilities,
+    url: Url,
+    ahead: bool,
+}
+
+impl Session {
+    /// Connect to receive-pack at `url` and read its advertisement. `ahead`: see [`Session`].
+    pub fn open(url: &Url, net: &NetOptions, stop: &AtomicBool, ahead: bool) -> Result<Session> {
+        let link = transport::open(url, Service::ReceivePack, net)?;
+        let (mut transport, failure) = (link.transport, link.failure);
+        let handshake = gix::protocol::handshake(
+            &mut transport,
+            Service::ReceivePack,
+            // git:// and file:// never ask; http credentials are the transport's business.
+            |_action| Ok(None),
+            Vec::new(),
+            &mut gix::progress::Discard,
+        )
+        .map_err(|e| failure.wrap(e, stop, "handshake"))?;
+        Ok(Session {
+            transport,
+            failure,
+            refs: handshake.refs.unwrap_or_default(),
+            caps: handshake.capabilities,
+            url: url.clone(),
+            ahead,
+        })
+    }
+
+    /// Send `update` (see [`push`]) and read the server's answer.
+    pub fn send(self, repo: &gix::Repository, update: &RefUpdate, stop: &AtomicBool) -> Result<()> {
+        let url = self.url.clone();
+        self.send_inner(repo, update, stop)
+            .map_err(|e| e.context(format!("push {} to {}", update.name, url)))
+    }
+
+    /// End the session unused: the server exits cleanly.
+    pub fn close(mut self) {
+        let _ = close_without_commands(&mut self.transport);
+    }
+
+    fn send_inner(
+        mut self,
+        repo: &gix::Repository,
+        update: &RefUpdate,
+        stop: &AtomicBool,
+    ) -> Result<()> {
+        check_name(&update.name)?;
+        let new_commit = repo
+            .find_commit(update.new)
+            .with_context(|| format!("new value {} is not a local commit", update.new))?;
+        drop(new_commit);
+        let remote_old = advertised_value(&self.refs, &update.name);
+        if remote_old == Some(update.new) {
+            log::debug!("{} already at {} on {}", update.name, update.new, self.url);
+            return close_without_commands(&mut self.transport);
+        }
+        let known = remote_old.is_some_and(|id| repo.has_object(id));
+        if let Some(why) = moved(remote_old, known, update.expected_old, self.ahead) {
+            self.close();
+            bail!(Kind::RefMoved, "remote ref moved: {why}");
+        }
+        if let (Some(old), false) = (update.expected_old, update.force) {
+            if let Err(e) = ensure_fast_forward(repo, old, update.new) {
+                self.close();
+                return Err(e);
+            }
+        }
+        self.update(repo, update, stop)
+    }
+
+    /// Send the command and the pack, read the report.
+    fn update(
+        mut self,
+        repo: &gix::Repository,
+        update: &RefUpdate,
+        stop: &AtomicBool,
+    ) -> Result<()> {
+        let caps = &self.caps;
+        if !caps.contains("report-status") {
+            self.close();
+            bail!(
+                Kind::Invalid,
+                "the server does not offer report-status; cannot learn the outcome of a push"
+            );
+        }
+        // Ask only for what the server advertised. side-band-64k lets hook and error messages
+        // (e.g. a pre-receive hook's stderr) reach us, so they can go into the error;
+        // `quiet` keeps unpack progress off that channel.
+        let sideband = caps.contains("side-band-64k");
+        let mut wanted = vec!["report-status".to_string()];
+        if sideband {
+            wanted.push("side-band-64k".into());
+        }
+        if caps.contains("quiet") {
+            wanted.push("quiet".into());
+        }
+        if caps.contains("agent") {
+            wanted.push(format!("agent=gitops-agent/{}", env!("CARGO_PKG_VERSION")));
+        }
+
+        let mut remote_tips = advertised_tips(&self.refs);
+        remote_tips.extend(update.expected_old);
+        let objects = match objects_to_send(repo, &remote_tips, update.new, stop) {
+            Ok(objects) => objects,
+            Err(e) => {
+                self.close();
+                return Err(e);
+            }
+        };
+        log::debug!(
+            "pushing {} ({} objects) to {}",
+            update.name,
+            objects.len(),
+            self.url
+        );
+
+        let zero = ObjectId::null(repo.object_hash());
+        let command = format!(
+            "{} {} {}\0{}",
+            update.expected_old.unwrap_or(zero),
+            update.new,
+            update.name,
+            wanted.join(" ")
+        );
+
+        let failure = self.failure;
+        // Binary mode: each write becomes one pkt-line, which is what the command needs;
+        // the pack afterwards must go raw, hence `into_parts`.
+        let mut request = self
+            .transport
+            .request(WriteMode::Binary, MessageKind::Flush, false)
+            .map_err(|e| failure.wrap(e, stop, "start request"))?;
+        request
+            .write_all(command.as_bytes())
+            .map_err(|e| failure.wrap(e, stop, "send update command"))?;
+        request
+            .write_message(MessageKind::Flush)
+            .map_err(|e| failure.wrap(e, stop, "send flush after command"))?;
+        let (mut writer, mut reader) = request.into_parts();
+        let sent = write_pack(repo, objects, &mut writer, stop)
+            .and_then(|()| writer.flush().context("flush pack"));
+        // Dropping the writer ends the request (for http, the POST body) before reading.
+        drop(writer);
+        if let Err(e) = sent {
+            if e.kind() == Kind::Interrupted || stop.load(Ordering::Relaxed) {
+                // The remote waits for the rest of the pack; no report will come. Dropping the
+                // connection ends the session; a pack cut short is never applied.
+                return Err(e.with_kind(Kind::Interrupted));
+            }
+            return Err(finish_after_failed_send(
+                e,
+                &mut reader,
+                sideband,
+                &failure,
+                stop,
+                &update.name,
+            ));
+        }
+
+        let (report, remote_said) = read_report(&mut reader, sideband, &failure, stop);
+        let report =
+            report.map_err(|e| Error::new(e.kind(), format!("{}{remote_said}", e.message())))?;
+        check_report(&report, &update.name).map_err(|e| {
+            let kind = report::with_messages(e.kind(), &remote_said);
+            Error::new(kind, format!("{}{remote_said}", e.message()))
+        })
+    }
+}
+
+/// A ref name a push can update: valid, and full (`refs/...`).
+fn check_name(name: &str) -> Result<()> {
+    gix::validate::reference::name(name.as_bytes().as_bstr())
+        .with_context(|| format!("invalid ref name '{name}'"))
         .map_err(|e| e.with_kind(Kind::Invalid))?;
-    if !update.name.starts_with("refs/") {
+    if !name.starts_with("refs/") {
         bail!(
             Kind::Invalid,
-            "ref name '{}' must be a full ref (refs/...)",
-            update.name
+            "ref name '{name}' must be a full ref (refs/...)"
         );
     }
-    let new_commit = repo
-        .find_commit(update.new)
-        .with_context(|| format!("new value {} is not a local commit", update.new))?;
-    drop(new_commit);
+    Ok(())
+}
 
-    let link = transport::open(url, Service::ReceivePack, net)?;
-    let (mut transport, failure) = (link.transport, link.failure);
-    let handshake = gix::protocol::handshake(
-        &mut transport,
-        Service::ReceivePack,
-        // git:// and file:// never ask; http credentials are the transport's business.
-        |_action| Ok(None),
-        Vec::new(),
-        &mut gix::progress::Discard,
-    )
-    .map_err(|e| failure.wrap(e, stop, "handshake"))?;
-    let refs = handshake.refs.unwrap_or_default();
-    let remote_old = advertised_value(&refs, &update.name);
-
-    if remote_old == Some(update.new) {
-        log::debug!("{} already at {} on {}", update.name, update.new, url);
-        return close_without_commands(&mut transport);
-    }
-    if remote_old != update.expected_old {
-        let _ = close_without_commands(&mut transport);
-        bail!(
-            Kind::RefMoved,
-            "remote ref moved: expected {}, remote has {} (someone else pushed; retry after fetching)",
-            describe(update.expected_old),
-            describe(remote_old)
-        );
-    }
-    if let (Some(old), false) = (remote_old, update.force) {
-        if let Err(e) = ensure_fast_forward(repo, old, update.new) {
-            let _ = close_without_commands(&mut transport);
-            return Err(e);
-        }
-    }
-
-    let caps = &handshake.capabilities;
-    if !caps.contains("report-status") {
-        let _ = close_without_commands(&mut transport);
-        bail!(
-            Kind::Invalid,
-            "the server does not offer report-status; cannot learn the outcome of a push"
-        );
-    }
-    // Ask only for what the server advertised. side-band-64k lets hook and error messages
-    // (e.g. a pre-receive hook's stderr) reach us, so they can go into the error;
-    // `quiet` keeps unpack progress off that channel.
-    let sideband = caps.contains("side-band-64k");
-    let mut wanted = vec!["report-status".to_string()];
-    if sideband {
-        wanted.push("side-band-64k".into());
-    }
-    if caps.contains("quiet") {
-        wanted.push("quiet".into());
-    }
-    if caps.contains("agent") {
-        wanted.push(format!("agent=gitops-agent/{}", env!("CARGO_PKG_VERSION")));
-    }
-
-    let objects = match objects_to_send(repo, &refs, update.new, stop) {
-        Ok(objects) => objects,
-        Err(e) => {
-            let _ = close_without_commands(&mut transport);
-            return Err(e);
-        }
-    };
-    log::debug!(
-        "pushing {} ({} objects) to {}",
-        update.name,
-        objects.len(),
-        url
-    );
-
-    let zero = ObjectId::null(repo.object_hash());
-    let command = format!(
-        "{} {} {}\0{}",
-        remote_old.unwrap_or(zero),
-        update.new,
-        update.name,
-        wanted.join(" ")
-    );
-
-    // Binary mode: each write becomes one pkt-line, which is what the command needs;
-    // the pack afterwards must go raw, hence `into_parts`.
-    let mut request = transport
-        .request(WriteMode::Binary, MessageKind::Flush, false)
-        .map_err(|e| failure.wrap(e, stop, "start request"))?;
-    request
-        .write_all(command.as_bytes())
-        .map_err(|e| failure.wrap(e, stop, "send update command"))?;
-    request
-        .write_message(MessageKind::Flush)
-        .map_err(|e| failure.wrap(e, stop, "send flush after command"))?;
-    let (mut writer, mut reader) = request.into_parts();
-    let sent = write_pack(repo, objects, &mut writer, stop)
-        .and_then(|()| writer.flush().context("flush pack"));
-    // Dropping the writer ends the request (for http, the POST body) before reading.
-    drop(writer);
-    if let Err(e) = sent {
-        if e.kind() == Kind::Interrupted || stop.load(Ordering::Relaxed) {
-            // The remote waits for the rest of the pack; no report will come. Dropping the
-            // connection ends the session; a pack cut short is never applied.
-            return Err(e.with_kind(Kind::Interrupted));
-        }
-        return Err(finish_after_failed_send(
-            e,
-            &mut reader,
-            sideband,
-            &failure,
-            stop,
-            &update.name,
-        ));
-    }
-
-    let (report, remote_said) = read_report(&mut reader, sideband, &failure, stop);
-    let report =
-        report.map_err(|e| Error::new(e.kind(), format!("{}{remote_said}", e.message())))?;
-    check_report(&report, &update.name).map_err(|e| {
-        let kind = report::with_messages(e.kind(), &remote_said);
-        Error::new(kind, format!("{}{remote_said}", e.message()))
+/// Why the update is known lost before anything is sent (`None`: send it; the server's
+/// compare-and-swap decides). `advertised`: the ref in the advertisement, `known`: whether
+/// this repository has that commit; `expected`: what the caller built on. A session opened
+/// at once shows the ref as it is: any difference is a move. One opened `ahead` may show it
+/// as it was before the caller's fetch, so only a value this repository has never seen is
+/// certainly newer than that fetch.
+fn moved(
+    advertised: Option<ObjectId>,
+    known: bool,
+    expected: Option<ObjectId>,
+    ahead: bool,
+) -> Option<String> {
+    let unseen = advertised.is_some() && !known;
+    (advertised != expected && (!ahead || unseen)).then(|| {
+        format!(
+            "expected {}, remote has {} (someone else pushed; retry after fetching)",
+            describe(expected),
+            describe(advertised)
+        )
     })
+}
+
+/// Every object id the advertisement names (what the remote has).
+fn advertised_tips(refs: &[Ref]) -> Vec<ObjectId> {
+    refs.iter()
+        .filter_map(|r| match r {
+            Ref::Direct { object, .. }
+            | Ref::Peeled { object, .. }
+            | Ref::Symbolic { object, .. } => Some(*object),
+            Ref::Unborn { .. } => None,
+        })
+        .collect()
 }
 
 /// The error for a pack that could not be sent. The answer is read anyway: a server that
@@ -298,4 +387,37 @@ fn ensure_fast_forward(repo: &gix::Repository, old: ObjectId, new: ObjectId) -> 
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(byte: u8) -> Option<ObjectId> {
+        Some(ObjectId::from_bytes_or_panic(&[byte; 20]))
+    }
+
+    #[test]
+    fn a_session_opened_at_once_takes_any_difference_as_a_move() {
+        assert!(moved(id(1), true, id(2), false).is_some());
+        assert!(moved(None, false, id(2), false).is_some());
+        assert!(moved(id(1), true, None, false).is_some());
+        assert!(moved(id(1), true, id(1), false).is_none());
+    }
+
+    #[test]
+    fn a_session_opened_ahead_leaves_a_seen_value_to_the_server() {
+        // The advertisement predates the caller's fetch: an older head, or no branch yet.
+        assert!(moved(id(1), true, id(2), true).is_none());
+        assert!(moved(None, false, id(2), true).is_none());
+        assert!(moved(id(1), true, None, true).is_none());
+    }
+
+    #[test]
+    fn a_session_opened_ahead_takes_an_unseen_value_as_a_move() {
+        let why = moved(id(3), false, id(2), true).expect("moved");
+        assert!(why.contains("remote has 0303"), "{why}");
+        assert!(moved(id(3), false, None, true).is_some());
+        assert!(moved(None, false, None, true).is_none());
+    }
 }

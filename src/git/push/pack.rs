@@ -4,7 +4,6 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use gix::protocol::handshake::Ref;
 use gix::ObjectId;
 use gix_pack::data::output;
 
@@ -12,7 +11,7 @@ use crate::bail;
 use crate::error::{Context, Kind, Result};
 
 /// Objects the remote lacks for `new`: commits reachable from `new` but not from any
-/// advertised tip we have locally; for each, its tree and blobs unless the remote has that
+/// tip the remote has (`remote_tips`) that we have locally; for each, its tree and blobs unless the remote has that
 /// tree already (the tree of any commit in its history: a trimmed push of a long history
 /// sends the rewritten commits, not their trees and blobs again); minus everything in the
 /// trees of the tips. A blob the remote has only deep in its history, inside a new tree, may
@@ -20,18 +19,13 @@ use crate::error::{Context, Kind, Result};
 /// bases (no thin pack). Counting gives up when `stop` is set.
 pub fn objects_to_send(
     repo: &gix::Repository,
-    refs: &[Ref],
+    remote_tips: &[ObjectId],
     new: ObjectId,
     stop: &AtomicBool,
 ) -> Result<Vec<output::Count>> {
-    let hidden: Vec<ObjectId> = refs
+    let hidden: Vec<ObjectId> = remote_tips
         .iter()
-        .filter_map(|r| match r {
-            Ref::Direct { object, .. }
-            | Ref::Peeled { object, .. }
-            | Ref::Symbolic { object, .. } => Some(*object),
-            Ref::Unborn { .. } => None,
-        })
+        .copied()
         // Only commits can be hidden in a walk; tips we lack locally tell us nothing.
         .filter(|id| {
             repo.find_header(*id)
