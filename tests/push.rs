@@ -503,6 +503,8 @@ fn a_session_opened_ahead_lands_on_the_head_fetched_after_it() {
         let c2 = commit_file(&f.local, "a.txt", "two\n", "second");
         let c3 = commit_file(&f.local, "a.txt", "three\n", "third");
         push_ref(f, "refs/heads/main", None, &c1, false).expect("create");
+        // Keep pushed packs as they came (no unpacking into loose objects).
+        git(&f.remote, &["config", "receive.unpackLimit", "1"]);
         let (url, stop) = (f.url.as_str().into(), AtomicBool::new(false));
         let ahead = Session::open(&url, &short_net(), &stop, true).expect("open ahead");
         let at_once = Session::open(&url, &short_net(), &stop, false).expect("open at once");
@@ -514,10 +516,15 @@ fn a_session_opened_ahead_lands_on_the_head_fetched_after_it() {
         let err = at_once.send(&repo, &main, &stop).expect_err("stale view");
         assert_eq!(err.kind(), Kind::RefMoved, "{err}");
         assert_remote(f, "refs/heads/main", &c2);
+        let before = packs(&f.remote);
         ahead
             .send(&repo, &main, &stop)
             .expect("lands on the fetched head");
         assert_remote(f, "refs/heads/main", &c3);
+        // The pushed pack holds c3 with its tree and blob, not c2's objects again (the
+        // fetched head counts as a tip the remote has).
+        let new: Vec<_> = packs(&f.remote).difference(&before).cloned().collect();
+        assert_eq!(pack_objects(&f.remote, &new), 3);
     });
 }
 
@@ -562,4 +569,31 @@ fn a_session_opened_ahead_loses_to_a_push_after_the_fetch() {
         );
         assert_remote(f, "refs/heads/main", &other);
     });
+}
+
+/// The pack indexes of the bare repository `remote`.
+fn packs(remote: &Path) -> std::collections::BTreeSet<PathBuf> {
+    std::fs::read_dir(remote.join("objects/pack"))
+        .expect("pack dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "idx"))
+        .collect()
+}
+
+/// How many commits, trees and blobs the packs `indexes` of `remote` hold.
+fn pack_objects(remote: &Path, indexes: &[PathBuf]) -> usize {
+    indexes
+        .iter()
+        .map(|idx| {
+            let shown = git(remote, &["verify-pack", "-v", &idx.to_string_lossy()]);
+            shown
+                .lines()
+                .filter(|l| {
+                    [" commit ", " tree ", " blob "]
+                        .iter()
+                        .any(|k| l.contains(k))
+                })
+                .count()
+        })
+        .sum()
 }
