@@ -171,7 +171,11 @@ fn stalled_file_remote_fails_within_network_timeout() {
     // push), which stalls as long.
     assert!(took < std::time::Duration::from_secs(12), "{took:?}");
     let pids = fs::read_to_string(&pids).unwrap();
-    assert_eq!(pids.lines().count(), 6, "three contacts, two processes each");
+    assert_eq!(
+        pids.lines().count(),
+        6,
+        "three contacts, two processes each"
+    );
     for pid in pids.lines() {
         // Gone, or a zombie waiting for init to reap it.
         let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
