@@ -7,7 +7,8 @@
 #
 #   bench/fleet.sh   # env: DEVICES="50 200", SPLAYS="0 30", SERVER=socket|daemon (below),
 #                    #      BIN=path (else cargo build --release), KEEP=1 keeps the temp dir,
-#                    #      TMPDIR (default /dev/shm, see below)
+#                    #      TMPDIR (default /dev/shm, see below), DELAY_MS=N (a relay
+#                    #      holding every chunk N ms each way between devices and server)
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -41,6 +42,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/gitops-agent-fleet.XXXXXX")
 echo "== the fleet lives in $tmp ($(stat -f -c %T "$tmp"))"
 daemon_pid=""
 cleanup() {
+    [ -n "${relay_pid:-}" ] && kill -TERM "$relay_pid" 2>/dev/null || true
     [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null || true
     [ -n "$daemon_pid" ] && wait "$daemon_pid" 2>/dev/null || true
     if [ "${KEEP:-0}" = 1 ]; then echo "bench: kept $tmp"; else rm -rf "$tmp"; fi
@@ -86,6 +88,53 @@ for _ in $(seq 100); do
     sleep 0.05
 done
 url="git://127.0.0.1:$port"
+relay_pid=""
+# DELAY_MS=N: the devices reach the server through a relay on loopback that holds every chunk
+# N ms in each direction (a link with a round trip of 2N ms; this kernel has no netem).
+if [ "${DELAY_MS:-0}" -gt 0 ]; then
+    rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    python3 - "$rport" "$port" "$DELAY_MS" <<'PY' 2>"$tmp/relay.log" &
+import asyncio, sys
+listen, target, delay = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) / 1000
+async def pump(reader, writer):
+    loop, queue = asyncio.get_running_loop(), asyncio.Queue()
+    async def late():
+        while True:
+            due, data = await queue.get()
+            await asyncio.sleep(max(0, due - loop.time()))
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+    sender = asyncio.create_task(late())
+    try:
+        while data := await reader.read(65536):
+            queue.put_nowait((loop.time() + delay, data))
+    except ConnectionError:
+        pass
+    queue.put_nowait((loop.time() + delay, b""))
+    await sender
+async def serve(r, w):
+    try:
+        tr, tw = await asyncio.open_connection("127.0.0.1", target)
+    except OSError:
+        w.close()
+        return
+    await asyncio.gather(pump(r, tw), pump(tr, w), return_exceptions=True)
+async def main():
+    server = await asyncio.start_server(serve, "127.0.0.1", listen, backlog=4096)
+    await server.serve_forever()
+asyncio.run(main())
+PY
+    relay_pid=$!
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break
+        sleep 0.05
+    done
+    url="git://127.0.0.1:$rport"
+    echo "== devices reach the server through a relay adding $DELAY_MS ms each way"
+fi
 
 for n in $DEVICES; do
   for splay in $SPLAYS; do
