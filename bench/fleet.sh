@@ -60,7 +60,14 @@ g() { git -c init.defaultBranch=main -c advice.detachedHead=false "$@"; }
 
 repos="$tmp/repos"
 mkdir -p "$repos"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+}
+port=$(free_port)
 # How the server is run (env SERVER):
 #   socket (default): as distributions ship git-daemon (git.socket with Accept=yes +
 #     git@.service): a listener with the kernel's full accept queue (SOMAXCONN) starting one
@@ -83,16 +90,13 @@ else
         2>"$tmp/daemon.log" &
 fi
 daemon_pid=$!
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.05
-done
+wait_for_port "$port"
 url="git://127.0.0.1:$port"
 relay_pid=""
 # DELAY_MS=N: the devices reach the server through a relay on loopback that holds every chunk
 # N ms in each direction (a link with a round trip of 2N ms; this kernel has no netem).
 if [ "${DELAY_MS:-0}" -gt 0 ]; then
-    rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    rport=$(free_port)
     python3 - "$rport" "$port" "$DELAY_MS" <<'PY' 2>"$tmp/relay.log" &
 import asyncio, sys
 listen, target, delay = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) / 1000
@@ -128,10 +132,7 @@ async def main():
 asyncio.run(main())
 PY
     relay_pid=$!
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break
-        sleep 0.05
-    done
+    wait_for_port "$rport"
     url="git://127.0.0.1:$rport"
     echo "== devices reach the server through a relay adding $DELAY_MS ms each way"
 fi

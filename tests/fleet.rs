@@ -10,11 +10,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::scenario::{Scenario, INFRA};
-use common::{fsck, git};
+use common::{fsck, git, new_pack_objects, pack_indexes};
 use support_fleet::{
-    assert_linear, counting, device_file, install_hook, new_pack_objects, pack_indexes,
-    push_to_branch, readme_devices, readme_row, resetting_relay, stamp_hours_ago, Fleet, Running,
-    LAND_OTHER_DEVICE,
+    assert_linear, counting, device_file, install_hook, push_to_branch, readme_devices, readme_row,
+    resetting_relay, stamp_hours_ago, Fleet, Running, LAND_OTHER_DEVICE,
 };
 use support_fleet::{device_config, web_device};
 

@@ -354,3 +354,29 @@ pub fn throttled_git_on_path(dir: &Path) -> String {
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
 }
+
+/// Objects of each type in the packs of `bare` that are not in `before`, by `git verify-pack`.
+pub fn new_pack_objects(bare: &Path, before: &[String]) -> (Vec<String>, [usize; 3]) {
+    let packs: Vec<String> = std::fs::read_dir(bare.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".idx") && !before.contains(p))
+        .collect();
+    let mut counts = [0; 3];
+    for idx in &packs {
+        for line in git(bare, &["verify-pack", "-v", idx]).lines() {
+            match line.split_whitespace().nth(1) {
+                Some("commit") => counts[0] += 1,
+                Some("tree") => counts[1] += 1,
+                Some("blob") => counts[2] += 1,
+                _ => {}
+            }
+        }
+    }
+    (packs, counts)
+}
+
+/// The pack indexes of the bare repository `bare`.
+pub fn pack_indexes(bare: &Path) -> Vec<String> {
+    new_pack_objects(bare, &[]).0
+}

@@ -291,31 +291,6 @@ pub const LAND_OTHER_DEVICE: &str = r#"(
 )
 "#;
 
-/// Objects of each type in the packs of `bare` that are not in `before`, by `git verify-pack`.
-pub fn new_pack_objects(bare: &Path, before: &[String]) -> (Vec<String>, [usize; 3]) {
-    let packs: Vec<String> = fs::read_dir(bare.join("objects/pack"))
-        .unwrap()
-        .map(|e| e.unwrap().path().display().to_string())
-        .filter(|p| p.ends_with(".idx") && !before.contains(p))
-        .collect();
-    let mut counts = [0; 3];
-    for idx in &packs {
-        for line in git(bare, &["verify-pack", "-v", idx]).lines() {
-            match line.split_whitespace().nth(1) {
-                Some("commit") => counts[0] += 1,
-                Some("tree") => counts[1] += 1,
-                Some("blob") => counts[2] += 1,
-                _ => {}
-            }
-        }
-    }
-    (packs, counts)
-}
-
-pub fn pack_indexes(bare: &Path) -> Vec<String> {
-    new_pack_objects(bare, &[]).0
-}
-
 /// A TCP relay on 127.0.0.1 in front of the git daemon of `url` (`git://127.0.0.1:P/x.git`)
 /// that resets (RST, as a server with a full accept queue does) the first `resets`
 /// connections and the first receive-pack connection once its request is read; every other
