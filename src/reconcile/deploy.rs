@@ -102,6 +102,12 @@ fn sync_clone(
     let deploy = repo::open_or_init(dir, repo_url)?;
     let tracking = format!("refs/remotes/origin/{branch}");
     let refspec = format!("+refs/heads/{branch}:{tracking}");
+    // Looked at before the listing is awaited, while it is on its way: an unchanged pass
+    // finds the worktree clean at the tip it already had. (Wasted only when the tip moved.)
+    let before = fetch
+        .listed
+        .and_then(|_| repo::find_ref(&deploy, &tracking).ok().flatten())
+        .map(|tip| (tip, clean_at(&deploy, tip)));
     let fetched = match fetch.listed.map(repo::SharedTips::get) {
         Some(Err(e)) => Err(e.clone()),
         Some(Ok(tips)) if tips.make_fetch_needless(&deploy, &refspec, Depth::AsIs) => Ok(()),
@@ -120,9 +126,10 @@ fn sync_clone(
         (Some(tip), fetch_err) => {
             // Nothing of an unverified tip is used: the clone stays where it is (SPEC §11).
             gate.admit(&deploy, tip)?;
-            // (the status walk only when HEAD is already at the tip)
-            let clean = worktree::head_commit(&deploy) == Some(tip)
-                && !worktree::has_tracked_changes(&deploy)?;
+            let clean = match before {
+                Some((seen, clean)) if seen == tip => clean?,
+                _ => clean_at(&deploy, tip)?,
+            };
             if !clean {
                 worktree::checkout(&deploy, tip, HeadTarget::Branch(branch.to_string()))
                     .with_context(|| format!("check out {branch} in {}", dir.display()))?;
@@ -133,4 +140,10 @@ fn sync_clone(
         (None, Some(e)) if worktree::head_commit(&deploy).is_none() => Err(e),
         (None, fetch_err) => Ok((deploy, fetch_err, false)),
     }
+}
+
+/// Whether the deploy worktree is at `tip` with no tracked change (the status walk only when
+/// HEAD is already there).
+fn clean_at(deploy: &gix::Repository, tip: gix::ObjectId) -> Result<bool> {
+    Ok(worktree::head_commit(deploy) == Some(tip) && !worktree::has_tracked_changes(deploy)?)
 }

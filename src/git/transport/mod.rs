@@ -31,6 +31,16 @@ pub fn connect(url: &Url, service: Service, net: &NetOptions) -> Result<BoxedTra
 
 /// [`connect`], keeping the transport's failure slot for the operation's error kind.
 pub fn open(url: &Url, service: Service, net: &NetOptions) -> Result<Link> {
+    open_with(url, service, net, false)
+}
+
+/// [`open`], and on git:// the request sent at once (`tcp::connect`): for a connection
+/// opened before it is used, so the server starts its side meanwhile.
+pub fn open_requesting(url: &Url, service: Service, net: &NetOptions) -> Result<Link> {
+    open_with(url, service, net, true)
+}
+
+fn open_with(url: &Url, service: Service, net: &NetOptions, request_now: bool) -> Result<Link> {
     let version = match service {
         Service::ReceivePack => Protocol::V1,
         _ => Protocol::V2,
@@ -44,7 +54,9 @@ pub fn open(url: &Url, service: Service, net: &NetOptions) -> Result<Link> {
     budget.show_as(url);
     let env = |name: &str| std::env::var(name).ok();
     let transport = match parsed.scheme {
-        gix::url::Scheme::Git => tcp::connect(&parsed, version, net, &budget)?,
+        gix::url::Scheme::Git => {
+            tcp::connect(&parsed, version, net, &budget, request_now.then_some(service))?
+        }
         gix::url::Scheme::Http | gix::url::Scheme::Https => {
             http::open(&parsed, version, net, env, &failure, &budget)
                 .with_context(|| format!("connect to {}", url))?
