@@ -8,7 +8,7 @@
 # installs nothing.
 #
 #   bench/run.sh   # env: KEEP=1 keeps the temp dir, APPS=N (50), FILES=N (20), RUNS=N (5),
-#                  #      ONE_RUNS=N (31) runs of the 1-app pass and of its anchors,
+#                  #      ONE_RUNS=N (51) runs of the 1-app pass and of its anchors,
 #                  #      SETTLE=N (3) unchanged passes before the measured ones,
 #                  #      BIN=path measures that binary instead of building one,
 #                  #      TARGET=x86_64-unknown-linux-musl builds and measures that target
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 APPS=${APPS:-50}
 FILES=${FILES:-20}   # tracked files per code repo (at least 4)
 RUNS=${RUNS:-5}
-ONE_RUNS=${ONE_RUNS:-31}   # runs of the 1-app pass and of each of its anchors
+ONE_RUNS=${ONE_RUNS:-51}   # runs of the 1-app pass and of each of its anchors
 SETTLE=${SETTLE:-3}   # unchanged passes before the measured ones (the clones' memos settle)
 [ "$FILES" -ge 4 ] || { echo "bench: FILES must be at least 4" >&2; exit 2; }
 
@@ -345,31 +345,15 @@ bench_variant() {
     done
 }
 
-# spawn_times N LOG ARGV...: run ARGV N times, each started by posix_spawn (no shell fork
-# around it) with stdout to /dev/null and stderr appended to LOG; prints one line per run:
-# wall ms from spawn to reaped, user+sys ms (wait4's rusage), exit code. bash's `time`
-# counts in whole ms and includes bash forking itself: too coarse for a 5 ms pass.
-spawn_times() {
-    python3 - "$@" <<'PY'
-import os, sys, time
-n, log, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-out = os.open("/dev/null", os.O_WRONLY)
-err = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-for _ in range(n):
-    t = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, os.environ,
-                         file_actions=[(os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, err, 2)])
-    _, status, ru = os.wait4(pid, 0)
-    wall = (time.perf_counter() - t) * 1000
-    print("%.2f %.2f %d" % (wall, (ru.ru_utime + ru.ru_stime) * 1000, os.waitstatus_to_exitcode(status)))
-PY
-}
-
 # bench_one: a deploy repo with a single app over git://, first pass then ONE_RUNS unchanged
 # passes; the wall time from exec to exit of the unchanged ones (what a timer-driven
-# `--once` costs per run), including its git:// round trips to the local daemon. Beside it,
-# in the same run and measured the same way: the binary doing nothing (--version) and one
-# bare git:// contact. Their sum is this machine's floor for the pass.
+# `--once` costs per run), including its git:// round trip to the local daemon. In the same
+# loop, one after the other, measured alike: the binary doing nothing (--version) and one
+# bare git:// contact with no client work (connect, the daemon starting `git upload-pack`,
+# v2 capabilities, one ls-refs; the pass makes one: a listing of its deploy branch and its
+# -monitoring branch). Their sum is this machine's floor for the pass. Each process is
+# started by posix_spawn and timed to its reaping: bash's `time` counts in whole ms and
+# includes bash forking itself, too coarse for a 5 ms pass.
 bench_one() {
     local w="$tmp/one" cfg="$tmp/one/config-300.toml"
     export GITOPS_AGENT_HOME="$w/home"
@@ -380,23 +364,20 @@ bench_one() {
     # Past the second the checkout wrote in, so the clone's index is not racy.
     sleep 1.1
     for k in $(seq 1 "$SETTLE"); do "$bin" --config "$cfg" --once 2>/dev/null; sleep 0.2; done
-    echo "== [one] unchanged pass x$ONE_RUNS, and --version x$ONE_RUNS, alternately"
-    local k
-    for k in $(seq 1 "$ONE_RUNS"); do
-        spawn_times 1 "$w/unchanged.log" "$bin" --config "$cfg" --once >>"$w/unchanged.times"
-        spawn_times 1 /dev/null "$bin" --version >>"$w/version.times"
-    done
-    R[one.wall]=$(cut -d' ' -f1 "$w/unchanged.times" | median)
-    R[one.wall_min]=$(cut -d' ' -f1 "$w/unchanged.times" | minimum)
-    R[one.cpu]=$(cut -d' ' -f2 "$w/unchanged.times" | median)
-    R[one.rc]=$(cut -d' ' -f3 "$w/unchanged.times" | sort -u | tr '\n' ' ')
-    R[one.exec]=$(cut -d' ' -f1 "$w/version.times" | median)
-    # The anchor: what one git:// contact costs with no client work at all (connect, the
-    # daemon starting `git upload-pack`, v2 capabilities, one ls-refs): the unchanged pass
-    # makes one (a listing of the deploy branch and its -monitoring branch).
-    python3 - "$port" deploy-one.git "$ONE_RUNS" >"$w/contact.times" <<'PY'
-import socket, sys, time
-port, repo, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    echo "== [one] unchanged pass, --version and a bare contact, x$ONE_RUNS each, in turn"
+    python3 - "$ONE_RUNS" "$port" deploy-one.git "$w" "$bin" "$cfg" <<'PY'
+import os, socket, sys, time
+n, port, repo, w, binary, cfg = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+out = os.open("/dev/null", os.O_WRONLY)
+log = os.open(w + "/unchanged.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+def spawn(argv, err):
+    """wall ms from posix_spawn to reaped, user+sys ms (wait4's rusage), exit code"""
+    t = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, os.environ,
+                         file_actions=[(os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, err, 2)])
+    _, status, ru = os.wait4(pid, 0)
+    wall = (time.perf_counter() - t) * 1000
+    return wall, (ru.ru_utime + ru.ru_stime) * 1000, os.waitstatus_to_exitcode(status)
 def pkt(s):
     b = s.encode()
     return b"%04x" % (len(b) + 4) + b
@@ -408,6 +389,7 @@ def until_flush(sock):
             raise SystemExit("bench: the daemon closed the connection")
         buf += got
 def contact():
+    t = time.perf_counter()
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     s.sendall(pkt("git-upload-pack /%s\0host=127.0.0.1\0\0version=2\0" % repo))
@@ -416,11 +398,23 @@ def contact():
               + pkt("ref-prefix refs/heads/main\n") + b"0000")
     until_flush(s)
     s.close()
-for _ in range(n):
-    t = time.perf_counter()
-    contact()
-    print("%.2f" % ((time.perf_counter() - t) * 1000))
+    return (time.perf_counter() - t) * 1000
+with open(w + "/unchanged.times", "w") as p, open(w + "/version.times", "w") as v, \
+        open(w + "/contact.times", "w") as c:
+    # (a pause before each: the daemon's processes of the contact before have exited)
+    for _ in range(n):
+        time.sleep(0.03)
+        p.write("%.2f %.2f %d\n" % spawn([binary, "--config", cfg, "--once"], log))
+        time.sleep(0.03)
+        v.write("%.2f %.2f %d\n" % spawn([binary, "--version"], out))
+        time.sleep(0.03)
+        c.write("%.2f\n" % contact())
 PY
+    R[one.wall]=$(cut -d' ' -f1 "$w/unchanged.times" | median)
+    R[one.wall_min]=$(cut -d' ' -f1 "$w/unchanged.times" | minimum)
+    R[one.cpu]=$(cut -d' ' -f2 "$w/unchanged.times" | median)
+    R[one.rc]=$(cut -d' ' -f3 "$w/unchanged.times" | sort -u | tr '\n' ' ')
+    R[one.exec]=$(cut -d' ' -f1 "$w/version.times" | median)
     R[one.contact]=$(median <"$w/contact.times")
     R[one.contact_min]=$(minimum <"$w/contact.times")
     R[one.floor]=$(awk -v a="${R[one.exec]}" -v b="${R[one.contact]}" 'BEGIN { printf "%.2f", a + b }')
