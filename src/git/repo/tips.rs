@@ -243,6 +243,38 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_listing_sends_its_git_request_when_made_not_when_read() {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = Url::new(format!("git://127.0.0.1:{port}/deploy.git"));
+        let (net, stop) = (NetOptions::default(), AtomicBool::new(false));
+        let names = vec!["refs/heads/main".to_string()];
+        let shared = Shared::new(&url, names, &net, &stop);
+        // Nothing has asked for the listing yet: the server already has the request.
+        listener.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut conn = loop {
+            match listener.accept() {
+                Ok((conn, _)) => break conn,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                Err(e) => panic!("no connection before the listing was asked for: {e}"),
+            }
+        };
+        conn.set_nonblocking(false).unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut line = [0u8; 4 + 15];
+        conn.read_exact(&mut line).unwrap();
+        assert_eq!(&line[4..], b"git-upload-pack");
+        drop((conn, listener));
+        // (the server hung up: the listing fails, as a dropped connection does)
+        assert!(shared.get().is_err());
+    }
+
+    #[test]
     fn needed_when_the_ref_was_not_listed() {
         assert!(!needless(None, Some(id(1)), Depth::AsIs));
     }
