@@ -66,7 +66,9 @@ pub fn connect(
                 let mode = match request {
                     Some(service) => {
                         let line = request_line(service, version, url.path.as_ref(), &vhost)
-                            .map_err(|e| Error::new(Kind::Invalid, format!("{shown}: {e}")))?;
+                            .map_err(|e| {
+                                Error::new(Kind::Invalid, format!("{shown}: {e}; fix the url"))
+                            })?;
                         writer
                             .write_all(&line)
                             .and_then(|()| writer.flush())
@@ -188,7 +190,12 @@ fn request_line(
         body.extend_from_slice(format!("version={}", version as usize).as_bytes());
         body.push(0);
     }
-    // A pkt-line: its length, header included, as 4 hex digits (a request is far below 65520).
+    // A pkt-line: its length, header included, as 4 hex digits, at most 65520.
+    if body.len() + 4 > 65520 {
+        return Err(
+            "a git:// request must fit in one pkt-line (65520 bytes): the path is too long",
+        );
+    }
     let mut line = format!("{:04x}", body.len() + 4).into_bytes();
     line.extend_from_slice(&body);
     Ok(line)
@@ -314,12 +321,19 @@ mod tests {
     }
 
     #[test]
-    fn a_request_holding_nul_or_lf_is_refused() {
+    fn a_request_line_holding_nul_or_lf_or_too_long_is_refused() {
         let host = ("h".to_string(), None);
         assert!(request_line(Service::UploadPack, Protocol::V2, b"/a\nb", &host).is_err());
         assert!(request_line(Service::UploadPack, Protocol::V2, b"/a\0b", &host).is_err());
         let bad_host = ("h\0x".to_string(), Some(1));
         assert!(request_line(Service::UploadPack, Protocol::V2, b"/a", &bad_host).is_err());
+        // (the longest that fits: its length field is the line's own, in 4 hex digits)
+        // ("git-upload-pack ", "host=h" and "version=2" with their NULs: 35 bytes)
+        let fits = vec![b'a'; 65520 - 4 - 35];
+        let line = request_line(Service::UploadPack, Protocol::V2, &fits, &host).unwrap();
+        assert_eq!((line.len(), &line[..4]), (65520, &b"fff0"[..]));
+        let over = vec![b'a'; 65520 - 4 - 35 + 1];
+        assert!(request_line(Service::UploadPack, Protocol::V2, &over, &host).is_err());
         let line = request_line(Service::UploadPack, Protocol::V2, b"/r", &host).unwrap();
         assert_eq!(line, b"0029git-upload-pack /r\0host=h\0\0version=2\0");
     }
