@@ -17,6 +17,7 @@ pub mod events;
 pub(crate) mod files;
 pub mod git;
 pub(crate) mod health;
+pub(crate) mod hex;
 pub(crate) mod hook_env;
 pub(crate) mod hooks;
 pub mod infra_meta;

@@ -61,7 +61,7 @@ pub fn fingerprint(section: &str, srcs: &[(&str, &[u8])]) -> String {
         h.update((bytes.len() as u64).to_le_bytes());
         h.update(bytes);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&h.finalize())
 }
 
 /// Whether the update to `current` must not be tried: it is the one that was rolled back.

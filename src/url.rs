@@ -62,7 +62,7 @@ pub fn slug(url: &str) -> String {
 /// First 8 hex digits of sha256 of the normalized url.
 pub fn short_hash(url: &str) -> String {
     let digest = Sha256::digest(normalize(url).as_bytes());
-    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&digest[..4])
 }
 
 /// Query parameters whose values are secrets (GitLab, GitHub, Azure SAS, ...).

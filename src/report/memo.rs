@@ -21,7 +21,7 @@ pub fn key(previous: &str, reports: &[AppReport]) -> String {
     h.update(previous.as_bytes());
     h.update([0]);
     h.update(format!("{reports:?}").as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&h.finalize())
 }
 
 /// The memo's text; `None` when an app name could not be read back (never in practice:

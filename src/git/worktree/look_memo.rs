@@ -149,20 +149,6 @@ fn parse_key(s: &str) -> Option<Option<Key>> {
     it.next().is_none().then_some(Some(k))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// The memo as text: a header, one line per part, `end`. Pure.
 pub(super) fn format(m: &Memo) -> String {
     let mut out = format!("{HEADER}\n");
@@ -176,7 +162,7 @@ pub(super) fn format(m: &Memo) -> String {
             out.push_str(&format!(
                 "{name} {} {}\n",
                 key_text(&Some(c.key)),
-                hex(&c.bytes)
+                crate::hex::encode(&c.bytes)
             ));
         }
     }
@@ -204,7 +190,7 @@ pub(super) fn parse(text: &str) -> Option<Memo> {
         let copy = || {
             Some(Copy {
                 key: parse_key(f.get(1)?)??,
-                bytes: unhex(f.get(2)?)?,
+                bytes: crate::hex::decode(f.get(2)?)?,
             })
         };
         match (f.first()?, f.len()) {
