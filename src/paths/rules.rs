@@ -77,7 +77,7 @@ pub fn code_folder(
         if p == Path::new("/") {
             return Err("is `/`; name the app's own folder, e.g. /srv/<app>".into());
         }
-        if SYSTEM_FOLDERS.iter().any(|s| p == Path::new(s)) {
+        if is_system_folder(p) {
             return Err(format!(
                 "is the system folder {}; name the app's own folder, e.g. /srv/<app>",
                 p.display()
@@ -102,6 +102,17 @@ pub fn code_folder(
         }
     }
     Ok(())
+}
+
+/// Whether `p` is one of [`SYSTEM_FOLDERS`] as `Path` equality sees it (component by
+/// component: `/etc/`, `//etc` and `/etc/.` are `/etc`). One walk of `p`'s components
+/// instead of one per folder: every app's check runs it twice per pass.
+fn is_system_folder(p: &Path) -> bool {
+    let mut parts = p.components();
+    parts.next() == Some(Component::RootDir)
+        && matches!(parts.next(), Some(Component::Normal(name))
+            if SYSTEM_FOLDERS.iter().any(|s| s.strip_prefix('/').map(str::as_bytes) == Some(name.as_encoded_bytes())))
+        && parts.next().is_none()
 }
 
 /// `path` without `.`, doubled or trailing `/`, with `..` applied lexically.
@@ -225,6 +236,38 @@ mod tests {
         // below a system folder is an app's own business
         assert!(folder("/etc/myapp", "/etc/myapp").is_ok());
         assert!(folder("/srv/web", "/srv/web").is_ok());
+    }
+
+    /// The one-walk check agrees with `Path` equality against each folder (the rule it
+    /// replaced) on every spelling tried.
+    #[test]
+    fn a_system_folder_is_what_path_equality_says_it_is() {
+        let mut spellings = vec![
+            "/",
+            "",
+            "etc",
+            "/etcx",
+            "/et",
+            "/etc/x",
+            "/etc/..",
+            "/./etc",
+            "/etc/./",
+            "//etc//",
+            "/ETC",
+            "/usr/lib",
+            "/lib6",
+            "/lib64/",
+            "/srv",
+            "/var/lib/..",
+        ];
+        spellings.extend(SYSTEM_FOLDERS);
+        for p in spellings {
+            let p = Path::new(p);
+            let by_equality = SYSTEM_FOLDERS.iter().any(|s| p == Path::new(s));
+            assert_eq!(is_system_folder(p), by_equality, "{}", p.display());
+        }
+        assert!(is_system_folder(Path::new("//etc//")));
+        assert!(!is_system_folder(Path::new("/etc/x")));
     }
 
     #[test]
