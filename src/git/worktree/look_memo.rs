@@ -286,6 +286,71 @@ mod tests {
         }
     }
 
+    /// A memo's parts as generated: any bytes in the copies, any keys.
+    fn any_memo() -> impl proptest::strategy::Strategy<Value = Memo> {
+        use proptest::prelude::*;
+        let key = (any::<u64>(), any::<u64>(), any::<i64>(), any::<i64>()).prop_map(
+            |(ino, size, mtime, ctime)| Key {
+                ino,
+                size,
+                mtime: i128::from(mtime),
+                ctime: i128::from(ctime),
+            },
+        );
+        let copy = (key.clone(), proptest::collection::vec(any::<u8>(), 0..300))
+            .prop_map(|(key, bytes)| Copy { key, bytes });
+        let short = (
+            "[0-9a-f]{40}",
+            proptest::array::uniform4(proptest::option::of(key)),
+            "[0-9a-f]{7,12}",
+        )
+            .prop_map(|(head, keys, short)| Short { head, keys, short });
+        (
+            proptest::option::of(copy.clone()),
+            proptest::option::of(copy.clone()),
+            proptest::option::of(copy.clone()),
+            proptest::option::of(copy),
+            proptest::option::of(short),
+        )
+            .prop_map(|(config, head, index, record, short)| Memo {
+                config,
+                head,
+                index,
+                record,
+                short,
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+        /// The file is read back on every unchanged pass: whatever it holds (a cut, a
+        /// flipped character, garbage), parsing answers and never panics.
+        #[test]
+        fn every_memo_written_reads_back_and_any_text_parses_or_is_refused(
+            m in any_memo(),
+            cut in 0usize..4000,
+            at in 0usize..4000,
+            with in proptest::char::any(),
+            noise in ".{0,400}",
+            lines in "((config|HEAD|index|record|short|end)( [-0-9a-fg.]{0,12}){0,8}\n){0,6}",
+        ) {
+            let text = format(&m);
+            proptest::prop_assert_eq!(parse(&text), Some(m));
+            let cut_at = text.floor_char_boundary(cut.min(text.len()));
+            let _ = parse(&text[..cut_at]);
+            let mut changed: Vec<char> = text.chars().collect();
+            if !changed.is_empty() {
+                let i = at % changed.len();
+                changed[i] = with;
+            }
+            let _ = parse(&changed.into_iter().collect::<String>());
+            let _ = parse(&format!("{HEADER}\n{noise}"));
+            let _ = parse(&format!("{HEADER}\n{lines}end\n"));
+            let _ = parse(&noise);
+        }
+    }
+
     #[test]
     fn a_memo_is_trusted_only_when_every_key_is_settled_before_it() {
         let m = memo();
